@@ -1,0 +1,207 @@
+package erpclient
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Every error the client returns wraps at most one of them,
+// so callers translate with errors.Is in exactly one place (the GraphQL error
+// presenter).
+var (
+	// ErrNotFound: the entity does not exist (HTTP 404, or an empty Get).
+	ErrNotFound = errors.New("erpclient: not found")
+	// ErrConflict: a stale ObjectVersion, or a document that is no longer editable.
+	ErrConflict = errors.New("erpclient: conflict")
+	// ErrBusy: ERP.net refused for load (429, 503 without a license) or the
+	// client's own queue is full or waited too long. *Error carries Retry-After.
+	ErrBusy = errors.New("erpclient: busy")
+	// ErrUnauthorized: the service token was refused (401), or the identity
+	// server refused the client credentials.
+	ErrUnauthorized = errors.New("erpclient: unauthorized")
+	// ErrForbidden: the token is valid but lacks the permission (403).
+	ErrForbidden = errors.New("erpclient: forbidden")
+	// ErrUnavailable: ERP.net or its identity server failed, timed out, could
+	// not be reached, or answered something that is not the protocol.
+	ErrUnavailable = errors.New("erpclient: unavailable")
+	// ErrInvalidQuery: the query cannot be expressed in ERP.net's OData
+	// dialect (bad property name, empty in-list, malformed GUID, bad cursor...).
+	// It is detected before anything is sent.
+	ErrInvalidQuery = errors.New("erpclient: invalid query")
+	// ErrScopeRequired: a query on a customer-owned entity set carried neither
+	// an access scope nor Unscoped=true. It is a programming error, refused
+	// before anything is sent.
+	ErrScopeRequired = errors.New("erpclient: access scope required")
+	// ErrClosed: the client was closed.
+	ErrClosed = errors.New("erpclient: client closed")
+)
+
+// maxMessage bounds the ERP.net message kept in an Error; upstream messages
+// can carry long diagnostic text that has no place in logs or errors.
+const maxMessage = 300
+
+// Error is an error answered by the ERP.net Domain API, decoded from its
+// envelope {"error":{"message","code","type",...}}. It never holds the request's
+// Authorization header or a URL. errors.Is maps it to the sentinels by status.
+type Error struct {
+	Op         string        // what the client was doing, e.g. "list Crm_Sales_SalesOrders"
+	Status     int           // HTTP status
+	Code       int           // ERP.net error code (0 when absent)
+	Type       string        // ERP.net exception type, e.g. Aloe.SystemFrameworks.E1LicenseException
+	Message    string        // ERP.net message, truncated
+	RetryAfter time.Duration // from Retry-After on 429/503; 0 when absent
+	conflict   bool          // the envelope describes a version mismatch or a read-only document
+	noEnvelope bool          // the body was not ERP.net's envelope (proxy, crash page)
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("erpclient: ")
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		b.WriteString(": ")
+	}
+	fmt.Fprintf(&b, "ERP.net answered %d %s", e.Status, http.StatusText(e.Status))
+	if e.Code != 0 {
+		fmt.Fprintf(&b, " (code %d)", e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	return b.String()
+}
+
+// Is maps the status to the sentinel errors. A 500 with ERP.net's envelope is
+// an operation failure (validation, business rule), not an outage, so it maps
+// to ErrConflict when it is about versions or read-only documents and to no
+// sentinel otherwise.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrConflict:
+		return e.Status == http.StatusConflict || e.Status == http.StatusPreconditionFailed || e.conflict
+	case ErrBusy:
+		return e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden
+	case ErrUnavailable:
+		switch {
+		case e.Status == http.StatusBadGateway, e.Status == http.StatusGatewayTimeout:
+			return true
+		case e.Status >= 500 && e.Status != http.StatusServiceUnavailable:
+			return e.noEnvelope
+		}
+	}
+	return false
+}
+
+// envelope is ERP.net's error body.
+type envelope struct {
+	Error *struct {
+		Message string `json:"message"`
+		Code    int    `json:"code"`
+		Type    string `json:"type"`
+	} `json:"error"`
+}
+
+// conflictMarkers are the words ERP.net uses (in English, the default culture)
+// for optimistic-locking failures and edits of released documents; the
+// exception type names are matched too, which do not depend on the culture.
+var conflictMarkers = []string{
+	"objectversion", "object version", "concurrency", "optimisticlock", "optimistic lock",
+	"read-only", "readonly", "not editable", "cannot be modified", "released document",
+}
+
+func looksLikeConflict(typ, msg string) bool {
+	s := strings.ToLower(typ + " " + msg)
+	for _, m := range conflictMarkers {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// statusError builds the Error for a non-2xx answer from its status, headers and body.
+func statusError(op string, status int, header http.Header, body []byte) *Error {
+	e := &Error{Op: op, Status: status, RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now())}
+	var env envelope
+	if err := jsonUnmarshal(body, &env); err == nil && env.Error != nil {
+		e.Code, e.Type = env.Error.Code, truncate(env.Error.Type, 120)
+		e.Message = truncate(oneLine(env.Error.Message), maxMessage)
+		e.conflict = looksLikeConflict(env.Error.Type, env.Error.Message)
+	} else {
+		e.noEnvelope = true
+	}
+	return e
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date; bounded to 10 minutes so
+// a broken header cannot stall the scheduler for hours.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := parseSmallInt(v); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d < 0 {
+		d = 0
+	}
+	if d > 10*time.Minute {
+		d = 10 * time.Minute
+	}
+	return d
+}
+
+func parseSmallInt(s string) (int, error) {
+	if s == "" || len(s) > 6 {
+		return 0, errors.New("not a small integer")
+	}
+	n := 0
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return 0, errors.New("not a small integer")
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// cut on a rune boundary
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// unavailable wraps a transport or protocol failure. The cause is kept for
+// logs but *url.Error is unwrapped first: its text holds the request URL.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("erpclient: %s: %w", op, errors.Join(ErrUnavailable, stripURL(err)))
+}
+
+// invalid reports a query that cannot be built.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidQuery, fmt.Sprintf(format, args...))
+}

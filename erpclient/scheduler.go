@@ -1,0 +1,449 @@
+package erpclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// The scheduler is the only way to the Domain API. ERP.net gives a service
+// session one request in flight and 600 per minute (ERPNET.md §3); callers
+// queue here instead of there. Whenever a slot is free and the rate allows,
+// the dispatcher takes the waiting calls: identical GETs become one part,
+// distinct GETs (up to MaxBatchParts) become one multipart $batch (a single
+// waiting GET goes out plain), and a write goes alone. A 429/503 with
+// Retry-After pauses dispatch for everyone.
+
+type callState int
+
+const (
+	queued callState = iota
+	running
+	left
+)
+
+// call is one caller waiting for one request.
+type call struct {
+	req   *request
+	done  chan struct{}
+	res   *response
+	err   error
+	state callState // guarded by scheduler.mu
+	unit  *unit     // set when running
+}
+
+// part is one upstream operation shared by the calls with the same key.
+type part struct {
+	req   *request
+	calls []*call
+	unit  *unit
+}
+
+// unit is one upstream HTTP request: a plain request or a $batch.
+type unit struct {
+	parts   []*part
+	waiters int // calls still interested; at 0 the request is cancelled
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+type scheduler struct {
+	cfg     SchedulerConfig
+	c       *Client
+	limiter *rate.Limiter
+	ctx     context.Context
+	wake    chan struct{}
+
+	mu          sync.Mutex
+	queue       []*call
+	inflight    int
+	pausedUntil time.Time
+	active      map[string]*part // GETs in flight by key: identical calls join them
+	closed      bool
+}
+
+// defaultPause applies to a 429/503 without Retry-After.
+const defaultPause = time.Second
+
+func newScheduler(ctx context.Context, cfg SchedulerConfig, c *Client, _ func() time.Time) *scheduler {
+	rpm := cfg.RequestsPerMinute
+	// burst of one second's worth: in any minute at most rpm + rpm/60 requests,
+	// which the default 540 keeps below ERP.net's 600
+	burst := max(1, rpm/60)
+	s := &scheduler{
+		cfg:     cfg,
+		c:       c,
+		limiter: rate.NewLimiter(rate.Limit(float64(rpm)/60), burst),
+		ctx:     ctx,
+		wake:    make(chan struct{}, 1),
+		active:  make(map[string]*part),
+	}
+	go s.loop()
+	return s
+}
+
+func (s *scheduler) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *scheduler) load() (queued, inflight int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue), s.inflight
+}
+
+// submit queues one request and waits for its answer, the caller's ctx, or MaxWait.
+func (s *scheduler) submit(ctx context.Context, req *request) (*response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cl := &call{req: req, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if k := req.key(); k != "" {
+		if p := s.active[k]; p != nil && p.calls != nil {
+			// the same GET is in flight: share its answer
+			p.calls = append(p.calls, cl)
+			cl.state, cl.unit = running, p.unit
+			p.unit.waiters++
+			s.mu.Unlock()
+			s.c.stats.coalesced.Add(1)
+			return s.wait(ctx, cl)
+		}
+	}
+	if len(s.queue) >= s.cfg.MaxQueue {
+		s.mu.Unlock()
+		s.c.stats.queueFull.Add(1)
+		return nil, fmt.Errorf("%w: %d calls are already waiting", ErrBusy, s.cfg.MaxQueue)
+	}
+	s.queue = append(s.queue, cl)
+	s.mu.Unlock()
+	s.signal()
+	return s.wait(ctx, cl)
+}
+
+func (s *scheduler) wait(ctx context.Context, cl *call) (*response, error) {
+	timer := time.NewTimer(s.cfg.MaxWait)
+	defer timer.Stop()
+	timeout := timer.C
+	for {
+		select {
+		case <-cl.done:
+			return cl.res, cl.err
+		case <-ctx.Done():
+			s.leave(cl)
+			return nil, ctx.Err()
+		case <-timeout:
+			s.mu.Lock()
+			if cl.state == queued {
+				s.removeLocked(cl)
+				cl.state = left
+				s.mu.Unlock()
+				s.c.stats.queueFull.Add(1)
+				return nil, fmt.Errorf("%w: waited %s for the ERP.net session", ErrBusy, s.cfg.MaxWait)
+			}
+			s.mu.Unlock()
+			timeout = nil // dispatched: the answer is on its way
+		}
+	}
+}
+
+// leave withdraws a caller whose ctx ended: out of the queue if still
+// waiting; otherwise it stops counting for its request, which is cancelled
+// when nobody is left to read the answer.
+func (s *scheduler) leave(cl *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch cl.state {
+	case queued:
+		s.removeLocked(cl)
+	case running:
+		u := cl.unit
+		u.waiters--
+		if u.waiters == 0 {
+			for _, p := range u.parts {
+				if s.active[p.req.key()] == p {
+					delete(s.active, p.req.key())
+				}
+			}
+			u.cancel()
+		}
+	}
+	cl.state = left
+}
+
+func (s *scheduler) removeLocked(cl *call) {
+	for i, q := range s.queue {
+		if q == cl {
+			s.queue = append(s.queue[:i], s.queue[i+1:]...)
+			return
+		}
+	}
+}
+
+func (s *scheduler) close() {
+	s.mu.Lock()
+	s.closed = true
+	q := s.queue
+	s.queue = nil
+	for _, cl := range q {
+		cl.state = left
+	}
+	s.mu.Unlock()
+	for _, cl := range q {
+		cl.err = ErrClosed
+		close(cl.done)
+	}
+	s.signal()
+}
+
+// loop dispatches until the client closes.
+func (s *scheduler) loop() {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		ready := len(s.queue) > 0 && s.inflight < s.cfg.MaxInFlight
+		var pause time.Duration
+		if ready {
+			if pause = time.Until(s.pausedUntil); pause > 0 {
+				ready = false
+			}
+		}
+		s.mu.Unlock()
+		if !ready {
+			var tc <-chan time.Time
+			var t *time.Timer
+			if pause > 0 {
+				t = time.NewTimer(pause)
+				tc = t.C
+			}
+			select {
+			case <-s.wake:
+			case <-tc:
+			case <-s.ctx.Done():
+				s.close()
+				return
+			}
+			if t != nil {
+				t.Stop()
+			}
+			continue
+		}
+		// calls keep arriving while we wait for the rate: they join this dispatch
+		if err := s.limiter.Wait(s.ctx); err != nil {
+			s.close()
+			return
+		}
+		s.mu.Lock()
+		var u *unit
+		if len(s.queue) > 0 && time.Now().After(s.pausedUntil) && !s.closed {
+			u = s.takeLocked()
+			s.inflight++
+		}
+		s.mu.Unlock()
+		if u != nil {
+			go s.run(u)
+		}
+	}
+}
+
+// takeLocked builds the next upstream request from the queue.
+func (s *scheduler) takeLocked() *unit {
+	u := &unit{}
+	u.ctx, u.cancel = context.WithCancel(s.ctx)
+	head := s.queue[0]
+	if head.req.key() == "" { // a write goes alone, in queue order
+		s.queue = s.queue[1:]
+		u.parts = []*part{{req: head.req, calls: []*call{head}, unit: u}}
+		head.state, head.unit = running, u
+		u.waiters = 1
+		return u
+	}
+	byKey := make(map[string]*part)
+	rest := make([]*call, 0, len(s.queue))
+	for _, cl := range s.queue {
+		k := cl.req.key()
+		if k == "" {
+			rest = append(rest, cl)
+			continue
+		}
+		p := byKey[k]
+		if p == nil {
+			if len(u.parts) >= s.cfg.MaxBatchParts {
+				rest = append(rest, cl)
+				continue
+			}
+			p = &part{req: cl.req, unit: u}
+			byKey[k] = p
+			u.parts = append(u.parts, p)
+		} else {
+			s.c.stats.coalesced.Add(1)
+		}
+		p.calls = append(p.calls, cl)
+		cl.state, cl.unit = running, u
+		u.waiters++
+	}
+	s.queue = rest
+	for k, p := range byKey {
+		s.active[k] = p
+	}
+	return u
+}
+
+// run performs one upstream request and hands the answers out.
+func (s *scheduler) run(u *unit) {
+	defer u.cancel()
+	var results []*response
+	var errs []error
+	if len(u.parts) == 1 {
+		res, err := s.c.exchange(u.ctx, u.parts[0].req.method, s.c.target(u.parts[0].req), u.parts[0].req.contentType, u.parts[0].req.body)
+		results, errs = []*response{res}, []error{err}
+		s.observe(res)
+	} else {
+		reqs := make([]*request, len(u.parts))
+		for i, p := range u.parts {
+			reqs[i] = p.req
+		}
+		outer, parts, err := s.c.batch(u.ctx, reqs)
+		s.observe(outer)
+		results, errs = make([]*response, len(u.parts)), make([]error, len(u.parts))
+		for i := range u.parts {
+			switch {
+			case err != nil:
+				errs[i] = err
+			case parts == nil: // the $batch itself was refused: every part gets that answer
+				results[i] = outer
+			default:
+				results[i] = parts[i]
+				s.observe(parts[i])
+			}
+		}
+	}
+	s.mu.Lock()
+	s.inflight--
+	deliver := make([][]*call, len(u.parts))
+	for i, p := range u.parts {
+		if s.active[p.req.key()] == p {
+			delete(s.active, p.req.key())
+		}
+		deliver[i] = p.calls
+		p.calls = nil // no one joins after this point
+	}
+	s.mu.Unlock()
+	s.signal()
+	for i, calls := range deliver {
+		for _, cl := range calls {
+			cl.res, cl.err = results[i], errs[i]
+			close(cl.done)
+		}
+	}
+}
+
+// observe pauses dispatch after a 429 or 503: ERP.net asks everyone on this
+// session to wait, not one call.
+func (s *scheduler) observe(res *response) {
+	if res == nil || (res.status != http.StatusTooManyRequests && res.status != http.StatusServiceUnavailable) {
+		return
+	}
+	d := parseRetryAfter(res.header.Get("Retry-After"), time.Now())
+	if d == 0 {
+		d = defaultPause
+	}
+	until := time.Now().Add(d)
+	s.mu.Lock()
+	if until.After(s.pausedUntil) {
+		s.pausedUntil = until
+	}
+	s.mu.Unlock()
+}
+
+// --- the caller side: errors and retries ---
+
+// maxRetries bounds retries of one read (plus the first attempt).
+const maxRetries = 3
+
+// send runs a request through the scheduler, converts non-2xx answers to
+// *Error, and retries idempotent reads on busy/unavailable answers with
+// jittered exponential backoff, never past the caller's deadline.
+func (c *Client) send(ctx context.Context, req *request) (*response, error) {
+	c.stats.calls.Add(1)
+	for attempt := 0; ; attempt++ {
+		res, err := c.sched.submit(ctx, req)
+		if err == nil && res.ok() {
+			return res, nil
+		}
+		if err == nil {
+			err = statusError(req.op, res.status, res.header, res.body)
+		} else {
+			err = opError(req.op, err)
+		}
+		if ctx.Err() != nil || !req.read || attempt >= maxRetries || !retryable(err) {
+			return nil, err
+		}
+		delay := backoff(attempt, retryAfter(err))
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
+			return nil, err
+		}
+		c.stats.retries.Add(1)
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+	}
+}
+
+// opError prefixes a non-HTTP failure with the operation; transport failures
+// become ErrUnavailable.
+func opError(op string, err error) error {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("erpclient: %s: %w", op, err)
+	case errors.Is(err, ErrBusy), errors.Is(err, ErrClosed), errors.Is(err, ErrUnauthorized),
+		errors.Is(err, ErrUnavailable), errors.Is(err, ErrForbidden):
+		return fmt.Errorf("erpclient: %s: %w", op, err)
+	}
+	return unavailable(op, err)
+}
+
+// retryable: upstream busy (429/503) and outages; not the client's own queue
+// limits (retrying those would only lengthen the queue), not operation failures.
+func retryable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Is(ErrBusy) || e.Is(ErrUnavailable)
+	}
+	return errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrClosed)
+}
+
+func retryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}
+
+// backoff: 100 ms doubling per attempt, ±50 % jitter, at least Retry-After.
+func backoff(attempt int, floor time.Duration) time.Duration {
+	base := 100 * time.Millisecond << attempt
+	d := base/2 + rand.N(base)
+	return max(d, floor)
+}
