@@ -36,6 +36,8 @@ func mustVerifier(t *testing.T, cfg auth.Config) *auth.Verifier {
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
+func b64dec(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
 // pemPublic returns the PEM bytes of key's public half, what an attacker
 // holding the JWKS would use as an HMAC secret.
 func pemPublic(t *testing.T, key jwk.Key) []byte {
@@ -117,27 +119,35 @@ func TestVerifier_Verify(t *testing.T) {
 	v := mustVerifier(t, auth.Config{Issuer: ti.Issuer(), ClientIDs: []string{trustedClient, "com.erpgraph/bff"}})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			u, err := v.Verify(context.Background(), tt.token)
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("Verify: %v", err)
-				}
-				if u.Subject != "anna.petrova" || u.ClientID != trustedClient || u.UserType != auth.ExternalCommunityUser {
-					t.Errorf("user = %+v", u)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Verify accepted the token, want refusal %q", tt.want)
-			}
-			if !errors.Is(err, auth.ErrUnauthenticated) {
-				t.Errorf("error %v does not match ErrUnauthenticated", err)
-			}
-			if got := auth.ReasonOf(err); got != tt.want {
-				t.Errorf("reason = %q, want %q (%v)", got, tt.want, err)
+			u := checkVerify(t, v, tt.token, tt.want)
+			if u != nil && (u.Subject != "anna.petrova" || u.ClientID != trustedClient || u.UserType != auth.ExternalCommunityUser) {
+				t.Errorf("user = %+v", u)
 			}
 		})
 	}
+}
+
+// checkVerify verifies token and checks the outcome: accepted when want is
+// "" (the user is returned), else refused for reason want (nil is returned).
+func checkVerify(t *testing.T, v *auth.Verifier, token string, want auth.Reason) *auth.User {
+	t.Helper()
+	u, err := v.Verify(context.Background(), token)
+	if want == "" {
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		return u
+	}
+	if err == nil {
+		t.Fatalf("Verify accepted the token, want refusal %q", want)
+	}
+	if !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("error %v does not match ErrUnauthenticated", err)
+	}
+	if got := auth.ReasonOf(err); got != want {
+		t.Errorf("reason = %q, want %q (%v)", got, want, err)
+	}
+	return nil
 }
 
 func TestVerifier_Claims(t *testing.T) {
