@@ -1,0 +1,162 @@
+// Package server is erpgraph's HTTP edge: routes, middleware (request ID,
+// recovery and access log, body limit, authentication), health and
+// readiness probes, the playground, and graceful shutdown. It knows the
+// GraphQL handler only as an http.Handler.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/server/playground"
+)
+
+// TokenVerifier verifies a bearer token; *auth.Verifier implements it.
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (*auth.User, error)
+}
+
+// PlaygroundConfig configures the GraphiQL playground at GET /.
+type PlaygroundConfig = playground.Config
+
+// Config configures a Server. GraphQL and Verifier are required.
+type Config struct {
+	Addr     string        // listen address for ListenAndServe, e.g. 127.0.0.1:8080
+	GraphQL  http.Handler  // serves POST and GET /graphql
+	Verifier TokenVerifier // verifies Bearer tokens on /graphql
+	// Ready reports whether the upstreams (identity server, Domain API, a
+	// service token) are usable; nil means always ready.
+	Ready      func(ctx context.Context) error
+	Logger     *slog.Logger // JSON access and error log; default: discard
+	Playground PlaygroundConfig
+
+	MaxBodyBytes      int64         // request body limit; default 1 MiB
+	ShutdownGrace     time.Duration // time in-flight requests get on shutdown; default 15s
+	ReadHeaderTimeout time.Duration // default 10s
+	ReadTimeout       time.Duration // whole request incl. body; default 30s
+	WriteTimeout      time.Duration // from end of headers to end of response; default 60s
+	IdleTimeout       time.Duration // keep-alive; default 120s
+	ReadyTimeout      time.Duration // bound on one Ready call; default 5s
+}
+
+// Server is the HTTP edge. Build it with New, run it with Serve or ListenAndServe.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	handler  http.Handler
+	draining atomic.Bool // set when shutdown starts: /readyz answers 503
+}
+
+// New builds the server's routes and middleware.
+func New(cfg Config) (*Server, error) {
+	var errs []error
+	if cfg.GraphQL == nil {
+		errs = append(errs, errors.New("a GraphQL handler is required"))
+	}
+	if cfg.Verifier == nil {
+		errs = append(errs, errors.New("a token verifier is required"))
+	}
+	if cfg.MaxBodyBytes < 0 || cfg.ShutdownGrace < 0 {
+		errs = append(errs, errors.New("limits and timeouts must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("server: config: %w", err)
+	}
+	setDefault(&cfg.MaxBodyBytes, 1<<20)
+	setDefault(&cfg.ShutdownGrace, 15*time.Second)
+	setDefault(&cfg.ReadHeaderTimeout, 10*time.Second)
+	setDefault(&cfg.ReadTimeout, 30*time.Second)
+	setDefault(&cfg.WriteTimeout, 60*time.Second)
+	setDefault(&cfg.IdleTimeout, 120*time.Second)
+	setDefault(&cfg.ReadyTimeout, 5*time.Second)
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+
+	mux := http.NewServeMux()
+	graphql := s.authenticate(cfg.GraphQL)
+	mux.Handle("GET /graphql", graphql)
+	mux.Handle("POST /graphql", graphql)
+	mux.HandleFunc("/graphql", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, POST")
+		writeError(w, r, http.StatusMethodNotAllowed, "BAD_REQUEST", "use GET or POST on /graphql")
+	})
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.Playground.Enabled {
+		pg, err := playground.New(cfg.Playground)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		mux.Handle("GET /{$}", pg)
+		mux.Handle("GET "+playground.AssetsPath, pg)
+	}
+	// Order per STYLE.md: request ID, recover and access log, limits, then
+	// (on /graphql) authentication.
+	s.handler = s.requestID(s.recoverAndLog(s.limitBody(mux)))
+	return s, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Handler is the server's complete handler (routes and middleware), for tests
+// and for embedding in another server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ListenAndServe listens on Config.Addr and serves until ctx is done.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done, then shuts down gracefully: it stops
+// accepting connections, answers /readyz with 503, and gives in-flight
+// requests up to ShutdownGrace to finish before closing what is left.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.log.Info("server: shutting down", "grace", s.cfg.ShutdownGrace.String())
+	// ctx is already done: the grace period needs a context of its own.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		_ = srv.Close()
+		err = fmt.Errorf("server: shutdown: in-flight requests did not finish within %v: %w", s.cfg.ShutdownGrace, err)
+	}
+	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("server: %w", serr))
+	}
+	return err
+}
