@@ -144,14 +144,20 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	s.idp.init()
 	s.sessions.init()
 
-	keys, err := newKeyRing()
-	if err != nil {
-		return nil, err
+	// RSA key generation and the demo data are the bulk of start-up: do them side by side.
+	type keyResult struct {
+		kr  *keyRing
+		err error
 	}
-	s.keys = keys
+	keyCh := make(chan keyResult, 1)
+	go func() {
+		kr, err := newKeyRing()
+		keyCh <- keyResult{kr, err}
+	}()
 
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
+		<-keyCh
 		return nil, fmt.Errorf("erpsim: listen on %s: %w", opts.Addr, err)
 	}
 	s.ln = ln
@@ -161,6 +167,12 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	}
 
 	s.store = odata.NewStore(opts.Scale, s.now())
+	kr := <-keyCh
+	if kr.err != nil {
+		_ = ln.Close()
+		return nil, kr.err
+	}
+	s.keys = kr.kr
 	s.handler = s.routes()
 	s.srv = &http.Server{
 		Handler:           s.handler,
