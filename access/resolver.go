@@ -1,0 +1,223 @@
+// Package access decides what a signed-in user may see. It resolves ERP.net customer external access
+// (Crm_Sales_CustomerExternalAccess) into a Scope that erpclient applies as the mandatory filter of every query on
+// customer-owned data, and that checks every returned entity again.
+package access
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/erpclient"
+)
+
+// Config configures a Resolver.
+type Config struct {
+	// AllowInternalUsers lets internal ERP.net users through with an unrestricted scope. ERP.net licensing expects
+	// every internal user to hold their own session, so this is off by default.
+	AllowInternalUsers bool
+	// CacheTTL is how long a user's scope is reused; 0 means 30 s, negative disables the cache. Short, because
+	// revoked access must stop soon.
+	CacheTTL time.Duration
+	// Now is the clock for days-back windows and the cache; default time.Now.
+	Now func() time.Time
+	// Logger receives skipped access rows (unknown roles); default discard.
+	Logger *slog.Logger
+}
+
+// DefaultCacheTTL is the scope cache lifetime when Config.CacheTTL is 0.
+const DefaultCacheTTL = 30 * time.Second
+
+// maxCached bounds the cache; expired entries are swept when it is reached.
+const maxCached = 10000
+
+// lookupTimeout bounds one shared access lookup, which runs detached from the first caller's cancellation.
+const lookupTimeout = 30 * time.Second
+
+// Resolver turns verified users into scopes, caching them per user briefly.
+type Resolver struct {
+	erp *erpclient.Client
+	cfg Config
+
+	mu    sync.Mutex
+	cache map[string]cached
+	group singleflight.Group
+}
+
+type cached struct {
+	scope   *Scope
+	expires time.Time
+}
+
+// NewResolver returns a Resolver that reads external access through erp (with the service session).
+func NewResolver(erp *erpclient.Client, cfg Config) *Resolver {
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = DefaultCacheTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Resolver{erp: erp, cfg: cfg, cache: map[string]cached{}}
+}
+
+// Scope returns what u may see. Refused users (service tokens, internal users unless allowed, tokens without a
+// user id) get an error matching ErrForbidden; external users without customer access get an empty scope.
+// Concurrent calls for one user share one lookup.
+func (r *Resolver) Scope(ctx context.Context, u *auth.User) (*Scope, error) {
+	if u == nil {
+		return nil, forbidden("no signed-in user")
+	}
+	id, err := uuid.Parse(u.ID)
+	if err != nil || u.ID == "" {
+		return nil, forbidden("the access token names no ERP.net user")
+	}
+	userID := id.String()
+	switch u.UserType {
+	case auth.ExternalCommunityUser:
+	case auth.InternalUser:
+		if !r.cfg.AllowInternalUsers {
+			return nil, forbidden("internal ERP.net users cannot use this service; sign in with a customer portal account")
+		}
+		return &Scope{userID: userID, internal: true, now: r.cfg.Now}, nil
+	case auth.SystemUserNoLogin:
+		return nil, forbidden("service accounts cannot use this service")
+	default:
+		return nil, forbidden("this kind of ERP.net user cannot use this service")
+	}
+
+	if s, ok := r.cached(userID); ok {
+		return s, nil
+	}
+	ch := r.group.DoChan(userID, func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		s, err := r.lookup(lctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		r.store(userID, s)
+		return s, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*Scope), nil
+	}
+}
+
+// Forget drops the cached scope of a user, so the next request reads their access again.
+func (r *Resolver) Forget(userID string) {
+	r.mu.Lock()
+	delete(r.cache, userID)
+	r.mu.Unlock()
+}
+
+func (r *Resolver) cached(userID string) (*Scope, bool) {
+	if r.cfg.CacheTTL < 0 {
+		return nil, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.cache[userID]
+	if !ok || !r.cfg.Now().Before(c.expires) {
+		return nil, false
+	}
+	return c.scope, true
+}
+
+func (r *Resolver) store(userID string, s *Scope) {
+	if r.cfg.CacheTTL < 0 {
+		return
+	}
+	now := r.cfg.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.cache) >= maxCached {
+		for k, c := range r.cache {
+			if !now.Before(c.expires) {
+				delete(r.cache, k)
+			}
+		}
+		if len(r.cache) >= maxCached {
+			clear(r.cache)
+		}
+	}
+	r.cache[userID] = cached{scope: s, expires: now.Add(r.cfg.CacheTTL)}
+}
+
+// accessRow is a Crm_Sales_CustomerExternalAccess row with the customers' parties expanded (shipments are
+// addressed to parties, not customers).
+type accessRow struct {
+	erpclient.Entity
+	Customer       *customerRef `json:"Customer,omitempty"`
+	ShipToCustomer *customerRef `json:"ShipToCustomer,omitempty"`
+	Role           string       `json:"Role,omitempty"`
+	DaysBackAccess *int         `json:"DaysBackAccess,omitempty"`
+}
+
+type customerRef struct {
+	erpclient.Entity
+	Party *erpclient.Ref `json:"Party,omitempty"`
+}
+
+func (r *Resolver) lookup(ctx context.Context, userID string) (*Scope, error) {
+	rows, err := erpclient.All[accessRow](ctx, r.erp, erpclient.Query{
+		Set:    erpclient.SetCustomerExternalAccess,
+		Filter: erpclient.Eq("User", erpclient.RefTo(erpclient.SetUsers, userID)),
+		Select: []string{"Role", "DaysBackAccess"},
+		Expand: []erpclient.Expand{
+			{Prop: "Customer", Select: []string{"Party"}},
+			{Prop: "ShipToCustomer", Select: []string{"Party"}},
+		},
+		// Access resolution is the service's own read: it is what builds the user's scope.
+		Unscoped: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("access: read external access: %w", err)
+	}
+	s := &Scope{userID: userID, now: r.cfg.Now}
+	for _, row := range rows {
+		g, err := grantOf(row)
+		if err != nil {
+			// A row erpgraph cannot interpret grants nothing; the others still apply.
+			r.cfg.Logger.Warn("access: external access row skipped", "row", row.ID, "user", userID, "err", err)
+			continue
+		}
+		s.grants = append(s.grants, g)
+	}
+	return s, nil
+}
+
+func grantOf(row accessRow) (Grant, error) {
+	role, err := ParseRole(row.Role)
+	if err != nil {
+		return Grant{}, err
+	}
+	if row.Customer == nil || row.Customer.ID == "" || row.Customer.Party == nil {
+		return Grant{}, fmt.Errorf("access: row has no customer or customer party")
+	}
+	if row.DaysBackAccess != nil && *row.DaysBackAccess < 0 {
+		return Grant{}, fmt.Errorf("access: negative DaysBackAccess %d", *row.DaysBackAccess)
+	}
+	g := Grant{CustomerID: row.Customer.ID, CustomerParty: *row.Customer.Party, Role: role, DaysBack: row.DaysBackAccess}
+	if st := row.ShipToCustomer; st != nil && st.ID != "" {
+		if st.Party == nil {
+			return Grant{}, fmt.Errorf("access: ship-to customer has no party")
+		}
+		g.ShipToCustomerID, g.ShipToParty = st.ID, *st.Party
+	}
+	return g, nil
+}

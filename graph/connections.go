@@ -1,0 +1,115 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/erpgraph/erpgraph/erpclient"
+	"github.com/erpgraph/erpgraph/graph/loader"
+	"github.com/erpgraph/erpgraph/graph/model"
+)
+
+// Root lists: validated arguments → list → connection model.
+
+func edges[M, E any](nodes []*M, cursors []string, edge func(cursor string, node *M) *E) []*E {
+	out := make([]*E, len(nodes))
+	for i, n := range nodes {
+		out[i] = edge(cursors[i], n)
+	}
+	return out
+}
+
+func docKeyOf(e erpclient.Entity, d erpclient.Document) docKey {
+	k := docKey{date: d.DocumentDate.Time(), no: d.DocumentNo, id: e.ID}
+	if d.CreationTime != nil {
+		k.created = d.CreationTime.Time()
+	}
+	return k
+}
+
+func salesOrders(ctx context.Context, first *int, after *string, f *model.SalesOrderFilter, o *model.DocumentOrder) (*model.SalesOrderConnection, error) {
+	q, err := salesOrderQuery(f, o)
+	if err != nil {
+		return nil, err
+	}
+	q.first, q.after = first, after
+	p, err := list(ctx, q, func(e *erpclient.SalesOrder) string { return e.ID },
+		func(e *erpclient.SalesOrder) docKey { return docKeyOf(e.Entity, e.Document) })
+	if err != nil {
+		return nil, err
+	}
+	nodes, info := connection(p, toSalesOrder)
+	return &model.SalesOrderConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
+		Edges: edges(nodes, p.cursors, func(c string, n *model.SalesOrder) *model.SalesOrderEdge {
+			return &model.SalesOrderEdge{Cursor: c, Node: n}
+		})}, nil
+}
+
+func invoices(ctx context.Context, first *int, after *string, f *model.InvoiceFilter, o *model.DocumentOrder) (*model.InvoiceConnection, error) {
+	q, err := invoiceQuery(f, o)
+	if err != nil {
+		return nil, err
+	}
+	q.first, q.after = first, after
+	p, err := list(ctx, q, func(e *erpclient.Invoice) string { return e.ID },
+		func(e *erpclient.Invoice) docKey { return docKeyOf(e.Entity, e.Document) })
+	if err != nil {
+		return nil, err
+	}
+	nodes, info := connection(p, toInvoice)
+	return &model.InvoiceConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
+		Edges: edges(nodes, p.cursors, func(c string, n *model.Invoice) *model.InvoiceEdge {
+			return &model.InvoiceEdge{Cursor: c, Node: n}
+		})}, nil
+}
+
+func shipments(ctx context.Context, first *int, after *string, f *model.ShipmentFilter, o *model.DocumentOrder) (*model.ShipmentConnection, error) {
+	q, err := shipmentQuery(ctx, f, o)
+	if err != nil {
+		return nil, err
+	}
+	q.first, q.after = first, after
+	p, err := list(ctx, q, func(e *erpclient.Shipment) string { return e.ID },
+		func(e *erpclient.Shipment) docKey { return docKeyOf(e.Entity, e.Document) })
+	if err != nil {
+		return nil, err
+	}
+	nodes, info := connection(p, toShipment)
+	return &model.ShipmentConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
+		Edges: edges(nodes, p.cursors, func(c string, n *model.Shipment) *model.ShipmentEdge {
+			return &model.ShipmentEdge{Cursor: c, Node: n}
+		})}, nil
+}
+
+func customers(ctx context.Context, first *int, after *string, f *model.CustomerFilter) (*model.CustomerConnection, error) {
+	q, err := customerQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	q.first, q.after = first, after
+	p, err := list[erpclient.Customer](ctx, q, func(e *erpclient.Customer) string { return e.ID }, nil)
+	if err != nil {
+		return nil, err
+	}
+	nodes, info := connection(p, toCustomer)
+	return &model.CustomerConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
+		Edges: edges(nodes, p.cursors, func(c string, n *model.Customer) *model.CustomerEdge {
+			return &model.CustomerEdge{Cursor: c, Node: n}
+		})}, nil
+}
+
+func products(ctx context.Context, first *int, after *string, f *model.ProductFilter, o *model.ProductOrder) (*model.ProductConnection, error) {
+	q, err := productQuery(f, o)
+	if err != nil {
+		return nil, err
+	}
+	q.first, q.after, q.selectProps = first, after, loader.ProductProps()
+	p, err := list[erpclient.Product](ctx, q, func(e *erpclient.Product) string { return e.ID }, nil)
+	if err != nil {
+		return nil, err
+	}
+	nodes, info := connection(p, toProduct)
+	return &model.ProductConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
+		Edges: edges(nodes, p.cursors, func(c string, n *model.Product) *model.ProductEdge {
+			return &model.ProductEdge{Cursor: c, Node: n}
+		})}, nil
+}

@@ -1,0 +1,109 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/erpgraph/erpgraph/access"
+	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/erpclient"
+	"github.com/erpgraph/erpgraph/graph/loader"
+)
+
+// Error codes of extensions.code (STYLE.md).
+const (
+	CodeUnauthenticated     = "UNAUTHENTICATED"
+	CodeForbidden           = "FORBIDDEN"
+	CodeBadUserInput        = "BAD_USER_INPUT"
+	CodeNotFound            = "NOT_FOUND"
+	CodeConflict            = "CONFLICT"
+	CodeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
+	CodeInternal            = "INTERNAL_SERVER_ERROR"
+)
+
+// inputError is a problem with the operation's arguments; its text is shown to the client as is.
+type inputError string
+
+func (e inputError) Error() string { return string(e) }
+
+func inputErrorf(format string, args ...any) error { return inputError(fmt.Sprintf(format, args...)) }
+
+// errInternal stands for a recovered panic.
+var errInternal = errors.New("graph: internal error")
+
+// classify maps an error from any layer to its code and the message the client may see. Only inputError and
+// access refusals carry their own text; everything else gets a fixed sentence, so no upstream body, URL or token
+// can reach a response.
+func classify(err error) (code, msg string) {
+	var in inputError
+	var refusal *access.ForbiddenError
+	switch {
+	case errors.As(err, &in):
+		return CodeBadUserInput, string(in)
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return CodeUnauthenticated, "authentication required: send a valid access token"
+	case errors.As(err, &refusal):
+		return CodeForbidden, refusal.PublicMessage()
+	case errors.Is(err, access.ErrForbidden):
+		return CodeForbidden, "you may not use this service"
+	case errors.Is(err, loader.ErrNotFound), errors.Is(err, erpclient.ErrNotFound),
+		errors.Is(err, access.ErrNotVisible), errors.Is(err, access.ErrNoAccess):
+		return CodeNotFound, "not found"
+	case errors.Is(err, erpclient.ErrConflict):
+		return CodeConflict, "the data was changed by someone else or can no longer be changed"
+	case errors.Is(err, erpclient.ErrBusy), errors.Is(err, erpclient.ErrUnavailable),
+		errors.Is(err, erpclient.ErrUnauthorized), errors.Is(err, context.DeadlineExceeded):
+		return CodeUpstreamUnavailable, "the ERP system is unavailable or busy; try again later"
+	}
+	return CodeInternal, "internal error"
+}
+
+// presentError is the single ErrorPresenter: it keeps gqlgen's own parse and validation errors, maps everything
+// else with classify, adds the request ID, and logs what the client does not see.
+func (r *Resolver) presentError(ctx context.Context, err error) *gqlerror.Error {
+	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+	if _, ok := gqlErr.Extensions["code"]; ok && gqlErr.Err == nil {
+		// gqlgen's GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED and friends
+		gqlErr.Extensions["requestId"] = requestID(ctx)
+		return gqlErr
+	}
+	var cause error = gqlErr
+	if gqlErr.Err != nil {
+		cause = gqlErr.Err
+	}
+	code, msg := classify(cause)
+	switch code {
+	case CodeInternal, CodeUpstreamUnavailable:
+		r.logger.ErrorContext(ctx, "graphql: request failed", "requestId", requestID(ctx), "code", code,
+			"path", gqlErr.Path.String(), "err", cause)
+	}
+	return &gqlerror.Error{
+		Message:    msg,
+		Path:       gqlErr.Path,
+		Locations:  gqlErr.Locations,
+		Extensions: map[string]any{"code": code, "requestId": requestID(ctx)},
+	}
+}
+
+// recoverPanic turns a panic in a resolver into INTERNAL_SERVER_ERROR, logging the stack.
+func (r *Resolver) recoverPanic(ctx context.Context, p any) error {
+	r.logger.ErrorContext(ctx, "graphql: panic", "requestId", requestID(ctx), "panic", fmt.Sprint(p),
+		"stack", string(debug.Stack()))
+	return errInternal
+}
+
+func requestID(ctx context.Context) string {
+	if l, ok := loader.Lookup(ctx); ok {
+		return l.RequestID()
+	}
+	return ""
+}
+
+// discardLogger is the default logger.
+var discardLogger = slog.New(slog.DiscardHandler)

@@ -1,0 +1,158 @@
+package loader
+
+import (
+	"context"
+	"slices"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/graph-gophers/dataloader/v7"
+
+	"github.com/erpgraph/erpgraph/erpclient"
+)
+
+// byIDs returns a batch function that reads set by `Id in (...)` under the user's scope, checks every row, and
+// answers in key order with a per-key NOT_FOUND for rows that are missing or not visible.
+func byIDs[T any](l *Loaders, set string, id func(*T) string) dataloader.BatchFunc[string, *T] {
+	return func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
+		scope, err := l.Scope(ctx)
+		if err != nil {
+			return fail[*T](len(keys), err)
+		}
+		q := erpclient.Query{Set: set, Select: l.Select(ctx, set)}
+		scope.Apply(&q)
+		rows, err := erpclient.ByIDs[T](ctx, l.cfg.ERP, q, keys)
+		if err != nil && !noAccess(err) {
+			return fail[*T](len(keys), err)
+		}
+		found := make(map[string]*T, len(rows))
+		for i := range rows {
+			r := &rows[i]
+			if scope.Check(set, r) == nil {
+				found[id(r)] = r
+			}
+		}
+		return inKeyOrder(set, keys, found)
+	}
+}
+
+// byRef returns a batch function that reads set by `prop in ('refSet(key)', ...)`: one row per key (the first
+// visible one), for references that point the other way (a party's customer).
+func byRef[T any](l *Loaders, set, prop, refSet string, key func(*T) string) dataloader.BatchFunc[string, *T] {
+	return func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
+		scope, err := l.Scope(ctx)
+		if err != nil {
+			return fail[*T](len(keys), err)
+		}
+		q := erpclient.Query{Set: set, Select: appendUnique(l.Select(ctx, set), prop)}
+		scope.Apply(&q)
+		rows, err := allByRefs[T](ctx, l, q, prop, refSet, keys)
+		if err != nil && !noAccess(err) {
+			return fail[*T](len(keys), err)
+		}
+		found := make(map[string]*T, len(rows))
+		for i := range rows {
+			r := &rows[i]
+			if _, dup := found[key(r)]; !dup && scope.Check(set, r) == nil {
+				found[key(r)] = r
+			}
+		}
+		return inKeyOrder(set, keys, found)
+	}
+}
+
+// childrenOf returns a batch function that reads the lines of parents (keys: parent GUIDs) with one
+// `parentProp in (...)` query, ordered by line number. The parents are documents that already passed the access
+// check (lines are reached only through them); every line is checked and must name one of the requested parents.
+func childrenOf[T any](l *Loaders, set, parentProp, parentSet string, parent func(*T) (string, int)) dataloader.BatchFunc[string, []*T] {
+	return func(ctx context.Context, keys []string) []*dataloader.Result[[]*T] {
+		scope, err := l.Scope(ctx)
+		if err != nil {
+			return fail[[]*T](len(keys), err)
+		}
+		q := erpclient.Query{
+			Set:    set,
+			Select: appendUnique(l.Select(ctx, set), parentProp, "LineNo"),
+		}
+		scope.Apply(&q)
+		rows, err := allByRefs[T](ctx, l, q, parentProp, parentSet, keys)
+		out := make([]*dataloader.Result[[]*T], len(keys))
+		if err != nil && !noAccess(err) {
+			return fail[[]*T](len(keys), err)
+		}
+		byParent := make(map[string][]*T, len(keys))
+		for i := range rows {
+			r := &rows[i]
+			if p, _ := parent(r); p != "" && scope.Check(set, r) == nil {
+				byParent[p] = append(byParent[p], r)
+			}
+		}
+		for i, k := range keys {
+			lines := byParent[k]
+			slices.SortStableFunc(lines, func(a, b *T) int { _, x := parent(a); _, y := parent(b); return x - y })
+			if lines == nil {
+				lines = []*T{}
+			}
+			out[i] = &dataloader.Result[[]*T]{Data: lines}
+		}
+		return out
+	}
+}
+
+func refIn(prop, set string, ids []string) erpclient.Filter {
+	vs := make([]erpclient.Value, len(ids))
+	for i, id := range ids {
+		vs[i] = erpclient.RefTo(set, id)
+	}
+	return erpclient.In(prop, vs...)
+}
+
+func inKeyOrder[T any](set string, keys []string, found map[string]*T) []*dataloader.Result[*T] {
+	out := make([]*dataloader.Result[*T], len(keys))
+	for i, k := range keys {
+		if r, ok := found[k]; ok {
+			out[i] = &dataloader.Result[*T]{Data: r}
+		} else {
+			out[i] = &dataloader.Result[*T]{Error: notFound(set, k)}
+		}
+	}
+	return out
+}
+
+// refsPerQuery bounds the references of one `prop in (...)` filter: each costs about 70 URL characters, and
+// ERP.net's front ends refuse query strings much past 2,000.
+const refsPerQuery = 20
+
+// allByRefs reads every row of q whose prop references one of ids in set, in chunks of refsPerQuery that run
+// concurrently (erpclient's scheduler packs concurrent reads into one $batch).
+func allByRefs[T any](ctx context.Context, l *Loaders, q erpclient.Query, prop, set string, ids []string) ([]T, error) {
+	var chunks [][]string
+	for len(ids) > 0 {
+		n := min(refsPerQuery, len(ids))
+		chunks = append(chunks, ids[:n])
+		ids = ids[n:]
+	}
+	results := make([][]T, len(chunks))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, chunk := range chunks {
+		cq := q
+		if q.Filter != nil {
+			cq.Filter = erpclient.And(q.Filter, refIn(prop, set, chunk))
+		} else {
+			cq.Filter = refIn(prop, set, chunk)
+		}
+		g.Go(func() error {
+			rows, err := erpclient.All[T](gctx, l.cfg.ERP, cq)
+			results[i] = rows
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, r := range results {
+		out = append(out, r...)
+	}
+	return out, nil
+}
