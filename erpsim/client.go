@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/erpgraph/erpgraph/erpsim/fixture"
 )
 
 // Tokens is a token endpoint response.
@@ -171,10 +169,4 @@ func redirectError(resp *flowResponse) error {
 		return &OAuthError{Status: resp.StatusCode, Code: loc.Query().Get("error"), Description: loc.Query().Get("error_description")}
 	}
 	return fmt.Errorf("unexpected HTTP %d", resp.StatusCode)
-}
-
-// App returns the trusted application with this client id, as configured.
-func (s *Sim) App(clientID string) (fixture.App, bool) {
-	a, ok := s.apps[clientID]
-	return a, ok
 }

@@ -52,6 +52,9 @@ func (s *Sim) domainMiddleware(next http.Handler) http.Handler {
 		}
 		meta.session = key
 		ss, wait, err := s.sessions.admit(key, claims.isService(), s.currentLimits(), s.now())
+		if err != nil {
+			s.log.Debug("erpsim: request refused", "session", key, "client_id", claims.ClientID, "err", err)
+		}
 		var rl *rateLimitedError
 		switch {
 		case errors.Is(err, errNoLicense):

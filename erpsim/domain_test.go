@@ -372,3 +372,74 @@ func (c *fakeClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// batchBody builds a multipart $batch of GET parts.
+func batchBody(paths ...string) (contentType, body string) {
+	var b strings.Builder
+	for _, p := range paths {
+		b.WriteString("--batch_x\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n")
+		b.WriteString("GET " + p + " HTTP/1.1\r\nAccept: application/json\r\n\r\n\r\n")
+	}
+	b.WriteString("--batch_x--\r\n")
+	return "multipart/mixed; boundary=batch_x", b.String()
+}
+
+func TestDomainAPI_BatchCountsAsOneRequest(t *testing.T) {
+	s := startSim(t, erpsim.Options{Limits: erpsim.Limits{RequestsPerMinute: 2}})
+	tok := mustServiceToken(t, s)
+	ct, body := batchBody(ordersPath, "Crm_Sales_Customers?$top=1", "General_Products_Products?$top=1")
+	post := func() int {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.ODataURL()+"$batch", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", ct)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(); got != http.StatusOK {
+		t.Fatalf("batch: %d", got)
+	}
+	if got := post(); got != http.StatusOK {
+		t.Fatalf("second batch within rpm 2: %d", got)
+	}
+	if got := post(); got != http.StatusTooManyRequests {
+		t.Errorf("third batch within a minute at rpm 2: %d, want 429", got)
+	}
+	if st := s.Stats(); st.DomainRequests != 3 || st.BatchParts != 6 {
+		t.Errorf("stats %+v, want 3 domain requests and 6 batch parts (the refused batch costs none)", st)
+	}
+	reqs := s.Requests()
+	if last := reqs[len(reqs)-2]; last.BatchParts != 3 || last.Path != "/api/domain/odata/$batch" {
+		t.Errorf("log entry %+v", last)
+	}
+}
+
+func TestDomainAPI_DelayFaultPassesThrough(t *testing.T) {
+	s := startSim(t, erpsim.Options{Limits: erpsim.Unlimited()})
+	tok := mustServiceToken(t, s)
+	s.SetFaults(erpsim.Fault{Path: "/api/", Delay: time.Millisecond, Count: 1})
+	for i := range 2 {
+		if r := get(t, s.ODataURL()+ordersPath, tok); r.status != http.StatusOK {
+			t.Errorf("request %d behind a delay-only fault: %d", i, r.status)
+		}
+	}
+}
+
+func TestFaults_Rate(t *testing.T) {
+	s := startSim(t, erpsim.Options{})
+	s.SetFaults(erpsim.Fault{Path: "/tools/", Rate: 0.5, Status: http.StatusBadGateway})
+	counts := map[int]int{}
+	for range 100 {
+		counts[get(t, s.URL()+"/tools/ver", "").status]++
+	}
+	// Both outcomes are all but certain (a miss has probability 2^-99).
+	if counts[http.StatusOK] == 0 || counts[http.StatusBadGateway] == 0 || counts[200]+counts[502] != 100 {
+		t.Errorf("outcomes at rate 0.5: %v", counts)
+	}
+}

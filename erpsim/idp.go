@@ -288,7 +288,8 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp *tokenResponse
-	switch gt := r.PostForm.Get("grant_type"); gt {
+	gt := r.PostForm.Get("grant_type")
+	switch gt {
 	case "":
 		oerr = badRequest("invalid_request", "grant_type is required")
 	case "authorization_code":
@@ -301,9 +302,11 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 		oerr = badRequest("unsupported_grant_type", "grant type "+gt+" is not supported")
 	}
 	if oerr != nil {
+		s.log.Debug("erpsim: token request refused", "client_id", app.ClientID, "grant_type", gt, "error", oerr.code)
 		oerr.write(w)
 		return
 	}
+	s.log.Debug("erpsim: token issued", "client_id", app.ClientID, "grant_type", gt, "scope", resp.Scope)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, resp)
