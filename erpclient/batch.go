@@ -27,7 +27,8 @@ func (c *Client) batch(ctx context.Context, reqs []*request) (outer *response, p
 	var b bytes.Buffer
 	for _, r := range reqs {
 		writePartHeader(&b, boundary, "")
-		fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nAccept: application/json\r\n\r\n", r.method, c.target(r))
+		// request line, headers, blank line; the last CRLF belongs to the next delimiter
+		fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nAccept: application/json\r\n\r\n\r\n", r.method, c.target(r))
 	}
 	fmt.Fprintf(&b, "--%s--\r\n", boundary)
 	c.stats.batches.Add(1)
@@ -130,11 +131,11 @@ func (c *Client) changesetBody(ops []*changeOp) (contentType string, body []byte
 		}
 		fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nAccept: application/json\r\n", op.method, target)
 		if op.body != nil {
-			fmt.Fprintf(&b, "Content-Type: application/json\r\n\r\n")
+			fmt.Fprintf(&b, "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(op.body))
 			b.Write(op.body)
 			b.WriteString("\r\n")
 		} else {
-			b.WriteString("\r\n")
+			b.WriteString("\r\n\r\n")
 		}
 	}
 	fmt.Fprintf(&b, "--%s--\r\n--%s--\r\n", csB, batchB)

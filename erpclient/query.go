@@ -111,7 +111,7 @@ type dateValue time.Time
 
 func (v dateValue) literal() (string, error) {
 	t := time.Time(v)
-	if t.Year() < 1 || t.Year() > 9999 {
+	if t.IsZero() || t.Year() < 1 || t.Year() > 9999 {
 		return "", invalid("date literal out of range")
 	}
 	return t.Format("2006-01-02"), nil
@@ -126,7 +126,7 @@ func Date(t time.Time) Value { return dateValue(t) }
 // (2020-05-08T10:00:00Z). ERP.net compares it by date only.
 func (d DateTime) literal() (string, error) {
 	t := time.Time(d).UTC()
-	if t.Year() < 1 || t.Year() > 9999 {
+	if t.IsZero() || t.Year() < 1 || t.Year() > 9999 {
 		return "", invalid("date-time literal out of range")
 	}
 	return t.Format("2006-01-02T15:04:05Z"), nil
