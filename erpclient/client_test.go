@@ -610,7 +610,10 @@ func TestToken_OneExchangeForConcurrentCalls(t *testing.T) {
 	mu.Lock()
 	now = now.Add(59 * time.Minute)
 	mu.Unlock()
-	wait = runConcurrently(20, func(i int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(100+i)); return err })
+	wait = runConcurrently(20, func(i int) error {
+		_, err := erpclient.List[erpclient.Product](ctx, c, productQuery(100+i))
+		return err
+	})
 	for _, err := range wait() {
 		if err != nil {
 			t.Fatal(err)
