@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 
+	"github.com/graph-gophers/dataloader/v7"
+
 	"github.com/erpgraph/erpgraph/erpclient"
 	"github.com/erpgraph/erpgraph/graph/loader"
 	"github.com/erpgraph/erpgraph/graph/model"
@@ -16,6 +18,14 @@ func edges[M, E any](nodes []*M, cursors []string, edge func(cursor string, node
 		out[i] = edge(cursors[i], n)
 	}
 	return out
+}
+
+// prime stores the rows of a root list in the request's loader, so that nested fields that reach the same
+// entities (a line's order, for its prices) do not read them again. The rows passed the same access check.
+func prime[T any](ctx context.Context, ld *dataloader.Loader[string, *T], items []*T, id func(*T) string) {
+	for _, it := range items {
+		ld.Prime(ctx, id(it), it)
+	}
 }
 
 func docKeyOf(e erpclient.Entity, d erpclient.Document) docKey {
@@ -37,6 +47,7 @@ func salesOrders(ctx context.Context, first *int, after *string, f *model.SalesO
 	if err != nil {
 		return nil, err
 	}
+	prime(ctx, loader.For(ctx).SalesOrderByID, p.items, func(e *erpclient.SalesOrder) string { return e.ID })
 	nodes, info := connection(p, toSalesOrder)
 	return &model.SalesOrderConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
 		Edges: edges(nodes, p.cursors, func(c string, n *model.SalesOrder) *model.SalesOrderEdge {
@@ -55,6 +66,7 @@ func invoices(ctx context.Context, first *int, after *string, f *model.InvoiceFi
 	if err != nil {
 		return nil, err
 	}
+	prime(ctx, loader.For(ctx).InvoiceByID, p.items, func(e *erpclient.Invoice) string { return e.ID })
 	nodes, info := connection(p, toInvoice)
 	return &model.InvoiceConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
 		Edges: edges(nodes, p.cursors, func(c string, n *model.Invoice) *model.InvoiceEdge {
@@ -73,6 +85,7 @@ func shipments(ctx context.Context, first *int, after *string, f *model.Shipment
 	if err != nil {
 		return nil, err
 	}
+	prime(ctx, loader.For(ctx).ShipmentByID, p.items, func(e *erpclient.Shipment) string { return e.ID })
 	nodes, info := connection(p, toShipment)
 	return &model.ShipmentConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
 		Edges: edges(nodes, p.cursors, func(c string, n *model.Shipment) *model.ShipmentEdge {
@@ -90,6 +103,7 @@ func customers(ctx context.Context, first *int, after *string, f *model.Customer
 	if err != nil {
 		return nil, err
 	}
+	prime(ctx, loader.For(ctx).CustomerByID, p.items, func(e *erpclient.Customer) string { return e.ID })
 	nodes, info := connection(p, toCustomer)
 	return &model.CustomerConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
 		Edges: edges(nodes, p.cursors, func(c string, n *model.Customer) *model.CustomerEdge {
@@ -107,6 +121,7 @@ func products(ctx context.Context, first *int, after *string, f *model.ProductFi
 	if err != nil {
 		return nil, err
 	}
+	prime(ctx, loader.For(ctx).ProductByID, p.items, func(e *erpclient.Product) string { return e.ID })
 	nodes, info := connection(p, toProduct)
 	return &model.ProductConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
 		Edges: edges(nodes, p.cursors, func(c string, n *model.Product) *model.ProductEdge {

@@ -1,13 +1,16 @@
 package loader
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/graph-gophers/dataloader/v7"
 
+	"github.com/erpgraph/erpgraph/access"
 	"github.com/erpgraph/erpgraph/erpclient"
 )
 
@@ -64,27 +67,31 @@ func byRef[T any](l *Loaders, set, prop, refSet string, key func(*T) string) dat
 // childrenOf returns a batch function that reads the lines of parents (keys: parent GUIDs) with one
 // `parentProp in (...)` query, ordered by line number. The parents are documents that already passed the access
 // check (lines are reached only through them); every line is checked and must name one of the requested parents.
+// When the operation selects the lines' products, they are expanded into the same query and primed into
+// ProductByID, so products cost no request of their own.
 func childrenOf[T any](l *Loaders, set, parentProp, parentSet string, parent func(*T) (string, int)) dataloader.BatchFunc[string, []*T] {
 	return func(ctx context.Context, keys []string) []*dataloader.Result[[]*T] {
 		scope, err := l.Scope(ctx)
 		if err != nil {
 			return fail[[]*T](len(keys), err)
 		}
-		q := erpclient.Query{
-			Set:    set,
-			Select: appendUnique(l.Select(ctx, set), parentProp, "LineNo"),
+		sel := appendUnique(l.Select(ctx, set), parentProp, "LineNo")
+		q := erpclient.Query{Set: set, Select: sel}
+		if slices.Contains(sel, "Product") {
+			q.Expand = []erpclient.Expand{{Prop: "Product", Select: productProps}}
 		}
 		scope.Apply(&q)
-		rows, err := allByRefs[T](ctx, l, q, parentProp, parentSet, keys)
+		rows, err := allByRefs[withProduct[T]](ctx, l, q, parentProp, parentSet, keys)
 		out := make([]*dataloader.Result[[]*T], len(keys))
 		if err != nil && !noAccess(err) {
 			return fail[[]*T](len(keys), err)
 		}
 		byParent := make(map[string][]*T, len(keys))
 		for i := range rows {
-			r := &rows[i]
+			r := &rows[i].line
 			if p, _ := parent(r); p != "" && scope.Check(set, r) == nil {
 				byParent[p] = append(byParent[p], r)
+				l.primeProduct(ctx, scope, rows[i].product)
 			}
 		}
 		for i, k := range keys {
@@ -97,6 +104,39 @@ func childrenOf[T any](l *Loaders, set, parentProp, parentSet string, parent fun
 		}
 		return out
 	}
+}
+
+// withProduct decodes a line together with its expanded Product, when the query expanded it.
+type withProduct[T any] struct {
+	line    T
+	product *erpclient.Product
+}
+
+func (w *withProduct[T]) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &w.line); err != nil {
+		return err
+	}
+	var p struct {
+		Product json.RawMessage `json:"Product"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	// an unexpanded reference has only @odata.id; an expanded one carries the selected properties and Id
+	if bytes.Contains(p.Product, []byte(`"Id"`)) {
+		w.product = new(erpclient.Product)
+		return json.Unmarshal(p.Product, w.product)
+	}
+	return nil
+}
+
+// primeProduct stores an expanded product in ProductByID and the reference cache.
+func (l *Loaders) primeProduct(ctx context.Context, scope *access.Scope, p *erpclient.Product) {
+	if p == nil || p.ID == "" || scope.Check(erpclient.SetProducts, p) != nil {
+		return
+	}
+	l.ProductByID.Prime(ctx, p.ID, p)
+	l.cfg.Ref.put(erpclient.SetProducts, p.ID, p)
 }
 
 func refIn(prop, set string, ids []string) erpclient.Filter {
