@@ -2,11 +2,25 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
+
+	"github.com/erpgraph/erpgraph/app"
 )
 
-// runServe is replaced by the server wiring (issue 4).
+// runServe is `erpgraph serve`: configuration from the environment and
+// flags, the wired application, the startup banner, and serving until ctx
+// ends (SIGINT/SIGTERM), with a graceful shutdown.
 func runServe(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
-	return errors.New("serve: not wired yet")
+	cfg, err := app.ConfigFromEnv(getenv, args)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fmt.Fprint(stdout, a.Banner())
+	return a.Serve(ctx)
 }

@@ -1,0 +1,200 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/erpgraph/erpgraph/access"
+	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/erpclient"
+	"github.com/erpgraph/erpgraph/erpsim"
+	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/graph"
+	"github.com/erpgraph/erpgraph/server"
+)
+
+// App is the wired program: a bound listener, the ERP.net client, the token
+// verifier, the access resolver, the GraphQL handler and the HTTP server,
+// plus erpsim in dev mode.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	ln       net.Listener
+	url      string
+	sim      *erpsim.Sim // nil unless dev mode
+	erp      *erpclient.Client
+	verifier *auth.Verifier
+	srv      *server.Server
+}
+
+// New validates cfg (after WithDefaults), binds the listener (so URL is known
+// before Serve), starts erpsim in dev mode, and wires everything. ctx is the
+// application's lifetime: it bounds the service token source, the key set
+// refresh and erpsim.
+func New(ctx context.Context, cfg Config) (a *App, err error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("app: configuration:\n%w", err)
+	}
+	a = &App{cfg: cfg, log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	}
+	defer func() {
+		if err != nil {
+			_ = a.Close()
+		}
+	}()
+
+	a.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("app: listen on %s: %w", cfg.Addr, err)
+	}
+	a.url = baseURL(a.ln.Addr())
+
+	erpCfg := erpclient.Config{
+		InstanceURL: cfg.InstanceURL, IdentityURL: cfg.IdentityURL, ODataURL: cfg.ODataURL,
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes,
+		Logger: a.log.With("component", "erpclient"), Audit: a.log.With("log", "audit"),
+	}
+	if cfg.Dev() {
+		if a.sim, err = a.startSim(ctx); err != nil {
+			return nil, err
+		}
+		erpCfg.InstanceURL = a.sim.URL()
+	}
+	if a.erp, err = erpclient.New(ctx, erpCfg); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a.verifier, err = auth.NewVerifier(ctx, auth.Config{
+		Issuer: a.erp.IdentityURL(), ClientIDs: cfg.TrustedClientIDs, Audience: cfg.Audience,
+		Logger: a.log.With("component", "auth"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	resolver := access.NewResolver(a.erp, access.Config{
+		AllowInternalUsers: cfg.AllowInternalUsers, Logger: a.log.With("component", "access"),
+	})
+	gql := graph.NewHandler(graph.Config{
+		ERP: a.erp, Access: resolver, Logger: a.log.With("component", "graph"), Dev: cfg.Introspection,
+	})
+	p := a.verifier.Provider()
+	pg := server.PlaygroundConfig{
+		Enabled: cfg.Playground, ClientID: cfg.PlaygroundClientID,
+		AuthorizationEndpoint: p.AuthorizationEndpoint, TokenEndpoint: p.TokenEndpoint, EndSessionEndpoint: p.EndSessionEndpoint,
+	}
+	if a.sim != nil {
+		pg.SignInHint = "Demo sign-ins, password " + fixture.DemoPassword + ": " + strings.Join(demoLogins(), ", ")
+	}
+	a.srv, err = server.New(server.Config{
+		GraphQL: gql, Verifier: a.verifier, Ready: a.ready, Logger: a.log.With("component", "server"),
+		Playground: pg, ShutdownGrace: cfg.ShutdownGrace,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a.log.Info("app: ready", "url", a.url, "config", cfg)
+	return a, nil
+}
+
+// startSim starts erpsim with the playground application extended to this
+// server's URL, so the in-browser sign-in may redirect back here.
+func (a *App) startSim(ctx context.Context) (*erpsim.Sim, error) {
+	apps := fixture.Apps()
+	origins := []string{a.url}
+	if alt := strings.Replace(a.url, "://127.0.0.1:", "://localhost:", 1); alt != a.url {
+		origins = append(origins, alt)
+	}
+	for i := range apps {
+		if apps[i].ClientID != a.cfg.PlaygroundClientID {
+			continue
+		}
+		for _, o := range origins {
+			apps[i].RedirectURIs = appendNew(apps[i].RedirectURIs, o+"/")
+			apps[i].PostLogoutRedirectURIs = appendNew(apps[i].PostLogoutRedirectURIs, o+"/")
+			apps[i].AllowedOrigins = appendNew(apps[i].AllowedOrigins, o)
+		}
+	}
+	sim, err := erpsim.Start(ctx, erpsim.Options{Apps: apps, Scale: a.cfg.SimScale, Logger: a.log.With("component", "erpsim")})
+	if err != nil {
+		return nil, fmt.Errorf("app: start erpsim: %w", err)
+	}
+	return sim, nil
+}
+
+func appendNew(list []string, v string) []string {
+	for _, have := range list {
+		if have == v {
+			return list
+		}
+	}
+	return append(list, v)
+}
+
+// baseURL is the http URL of a bound address; an unspecified host (0.0.0.0,
+// ::) is shown as localhost, which browsers can open.
+func baseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// ready is the readiness check: the identity server answers, a service token
+// is obtainable and the Domain API answers.
+func (a *App) ready(ctx context.Context) error {
+	var errs []error
+	if err := a.verifier.Ping(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.erp.Ping(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Serve serves HTTP until ctx is done, then shuts down gracefully (in-flight
+// requests get Config.ShutdownGrace).
+func (a *App) Serve(ctx context.Context) error {
+	return a.srv.Serve(ctx, a.ln)
+}
+
+// URL is the server's base URL, e.g. http://127.0.0.1:8080 (GraphQL at
+// URL()+"/graphql", the playground at URL()+"/").
+func (a *App) URL() string { return a.url }
+
+// Sim is the in-process erpsim in dev mode, else nil.
+func (a *App) Sim() *erpsim.Sim { return a.sim }
+
+// Config is the effective configuration (with defaults).
+func (a *App) Config() Config { return a.cfg }
+
+// Close releases what New acquired: the ERP.net client, erpsim and the
+// listener (if Serve did not run). Call it after Serve returns.
+func (a *App) Close() error {
+	var errs []error
+	if a.erp != nil {
+		a.erp.Close()
+	}
+	if a.sim != nil {
+		if err := a.sim.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("app: close erpsim: %w", err))
+		}
+	}
+	if a.ln != nil {
+		if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("app: close listener: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

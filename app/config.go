@@ -1,0 +1,364 @@
+// Package app reads erpgraph's configuration and wires the program:
+// erpclient (service session) → auth (user tokens) → access (what a user may
+// see) → graph (GraphQL) → server (HTTP edge). Without an ERP.net instance it
+// starts erpsim in-process (dev mode), so `go run .` works out of the box and
+// tests run the real program.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/erpgraph/erpgraph/erpclient"
+	"github.com/erpgraph/erpgraph/erpsim/fixture"
+)
+
+// Config is every setting of `erpgraph serve`. ConfigFromEnv fills it from
+// environment variables (each field names its variable and flag); tests build
+// it directly.
+type Config struct {
+	// Addr is the listen address of the GraphQL server.
+	// ERPGRAPH_ADDR, -addr; default 127.0.0.1:8080.
+	Addr string
+
+	// InstanceURL is the ERP.net instance, e.g. https://demo.my.erp.net; its
+	// auto-discovery finds the identity server and the Domain API.
+	// ERP_INSTANCE_URL, -instance-url. With no instance, identity or OData URL
+	// erpgraph runs in dev mode on an in-process erpsim.
+	InstanceURL string
+	// IdentityURL and ODataURL are the explicit alternative to InstanceURL:
+	// the identity server (the token issuer, e.g. https://demo.my.erp.net/id)
+	// and the Domain API service root (…/api/domain/odata/).
+	// ERP_IDENTITY_URL, -identity-url; ERP_ODATA_URL, -odata-url.
+	IdentityURL string
+	ODataURL    string
+
+	// ClientID is erpgraph's confidential Trusted Application (ApplicationUri),
+	// whose SystemUser the service session runs as. ERP_CLIENT_ID, -client-id;
+	// dev mode default com.erpgraph/bff.
+	ClientID string
+	// ClientSecret is that application's secret. ERP_CLIENT_SECRET, or a file
+	// holding it in ERP_CLIENT_SECRET_FILE / -client-secret-file (no flag for
+	// the secret itself: command lines are visible to other processes).
+	// Never logged.
+	ClientSecret string
+	// Scopes of the service token. ERP_SCOPES, -scopes (space or comma
+	// separated); default "read".
+	Scopes []string
+
+	// TrustedClientIDs are the applications whose user tokens are accepted.
+	// ERPGRAPH_TRUSTED_CLIENT_IDS, -trusted-client-ids (comma separated);
+	// default ERP_CLIENT_ID plus the playground client id.
+	TrustedClientIDs []string
+	// Audience, when set, must be among a user token's aud values.
+	// ERPGRAPH_AUDIENCE, -audience; default none.
+	Audience string
+	// AllowInternalUsers lets internal ERP.net users through. ERP.net
+	// licensing expects each internal user to hold their own session, so it
+	// is off by default. ERPGRAPH_ALLOW_INTERNAL_USERS, -allow-internal-users.
+	AllowInternalUsers bool
+
+	// Playground serves GraphiQL with sign-in at GET /.
+	// ERPGRAPH_PLAYGROUND, -playground (on/off); default on in dev mode, off otherwise.
+	Playground bool
+	// PlaygroundClientID is the public Trusted Application (PKCE) the
+	// playground signs in with; its redirect URIs must include the
+	// playground's URL. ERPGRAPH_PLAYGROUND_CLIENT_ID, -playground-client-id;
+	// default com.erpgraph/playground.
+	PlaygroundClientID string
+	// Introspection allows schema introspection (needed by the playground's
+	// docs), also without a signed-in user. ERPGRAPH_INTROSPECTION,
+	// -introspection (on/off); default on in dev mode, off otherwise.
+	Introspection bool
+
+	// LogLevel of the JSON log on stderr. ERPGRAPH_LOG_LEVEL, -log-level
+	// (debug, info, warn, error); default info.
+	LogLevel slog.Level
+	// ShutdownGrace is how long in-flight requests may take after SIGTERM.
+	// ERPGRAPH_SHUTDOWN_GRACE, -shutdown-grace; default 15s.
+	ShutdownGrace time.Duration
+	// SimScale multiplies erpsim's demo data in dev mode (1 = 1,000 sales
+	// orders). ERPSIM_SCALE, -sim-scale; default 1.
+	SimScale int
+
+	// Logger overrides the JSON stderr log (tests). Not configurable by environment.
+	Logger *slog.Logger
+}
+
+// Dev reports whether no ERP.net instance is configured: erpgraph then runs
+// on an in-process erpsim.
+func (c Config) Dev() bool {
+	return c.InstanceURL == "" && c.IdentityURL == "" && c.ODataURL == ""
+}
+
+// Defaults.
+const (
+	DefaultAddr          = "127.0.0.1:8080"
+	DefaultShutdownGrace = 15 * time.Second
+)
+
+// Setting describes one environment variable (and its flag).
+type Setting struct {
+	Env, Flag, Default, Help string
+	Bool                     bool // on/off value; the flag may be given without one
+}
+
+// Settings lists every environment variable ConfigFromEnv reads, in the order
+// of Config's fields; -h prints them.
+func Settings() []Setting {
+	return []Setting{
+		{Env: "ERPGRAPH_ADDR", Flag: "addr", Default: DefaultAddr, Help: "listen address (host:port)"},
+		{Env: "ERP_INSTANCE_URL", Flag: "instance-url", Help: "ERP.net instance URL, e.g. https://demo.my.erp.net (auto-discovery); none of the three URLs = dev mode on erpsim"},
+		{Env: "ERP_IDENTITY_URL", Flag: "identity-url", Help: "identity server (issuer) URL, instead of ERP_INSTANCE_URL, with ERP_ODATA_URL"},
+		{Env: "ERP_ODATA_URL", Flag: "odata-url", Help: "Domain API service root, instead of ERP_INSTANCE_URL, with ERP_IDENTITY_URL"},
+		{Env: "ERP_CLIENT_ID", Flag: "client-id", Default: "com.erpgraph/bff in dev mode", Help: "erpgraph's confidential Trusted Application id"},
+		{Env: "ERP_CLIENT_SECRET", Help: "its secret (or use ERP_CLIENT_SECRET_FILE)"},
+		{Env: "ERP_CLIENT_SECRET_FILE", Flag: "client-secret-file", Help: "file holding the secret"},
+		{Env: "ERP_SCOPES", Flag: "scopes", Default: "read", Help: "scopes of the service token"},
+		{Env: "ERPGRAPH_TRUSTED_CLIENT_IDS", Flag: "trusted-client-ids", Default: "ERP_CLIENT_ID and the playground client id", Help: "comma-separated applications whose user tokens are accepted"},
+		{Env: "ERPGRAPH_AUDIENCE", Flag: "audience", Help: "required aud value of user tokens (none by default)"},
+		{Env: "ERPGRAPH_ALLOW_INTERNAL_USERS", Flag: "allow-internal-users", Default: "off", Bool: true, Help: "let internal ERP.net users in (ERP.net licensing: each needs their own session)"},
+		{Env: "ERPGRAPH_PLAYGROUND", Flag: "playground", Default: "on in dev mode, else off", Bool: true, Help: "serve the GraphiQL playground at /"},
+		{Env: "ERPGRAPH_PLAYGROUND_CLIENT_ID", Flag: "playground-client-id", Default: fixture.PlaygroundClientID, Help: "public Trusted Application (PKCE) the playground signs in with"},
+		{Env: "ERPGRAPH_INTROSPECTION", Flag: "introspection", Default: "on in dev mode, else off", Bool: true, Help: "allow GraphQL introspection"},
+		{Env: "ERPGRAPH_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error"},
+		{Env: "ERPGRAPH_SHUTDOWN_GRACE", Flag: "shutdown-grace", Default: DefaultShutdownGrace.String(), Help: "time in-flight requests get on shutdown"},
+		{Env: "ERPSIM_SCALE", Flag: "sim-scale", Default: "1", Help: "dev mode: erpsim demo data multiplier (1 = 1,000 sales orders)"},
+	}
+}
+
+// rawFlag is a string flag that may also be given alone (-playground) when
+// its setting is an on/off switch.
+type rawFlag struct {
+	v      *string
+	isBool bool
+}
+
+func (f rawFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return *f.v
+}
+func (f rawFlag) Set(s string) error { *f.v = s; return nil }
+func (f rawFlag) IsBoolFlag() bool   { return f.isBool }
+
+// ConfigFromEnv reads the settings from getenv, lets flags in args override
+// them, applies the defaults (which depend on dev mode) and validates the
+// result. It reports every problem at once. -h returns flag.ErrHelp after
+// printing the settings to stderr.
+func ConfigFromEnv(getenv func(string) string, args []string) (Config, error) {
+	raw := map[string]*string{}
+	fs := flag.NewFlagSet("erpgraph serve", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	for _, s := range Settings() {
+		v := getenv(s.Env)
+		raw[s.Env] = &v
+		if s.Flag != "" {
+			fs.Var(rawFlag{v: raw[s.Env], isBool: s.Bool}, s.Flag, s.Help+" ($"+s.Env+")")
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: erpgraph serve [flags]\n\nEvery flag has an environment variable; flags win.")
+		for _, s := range Settings() {
+			name := "(env only)"
+			if s.Flag != "" {
+				name = "-" + s.Flag
+			}
+			def := ""
+			if s.Default != "" {
+				def = " (default " + s.Default + ")"
+			}
+			fmt.Fprintf(fs.Output(), "  %-32s %-22s %s%s\n", s.Env, name, s.Help, def)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	get := func(env string) string { return strings.TrimSpace(*raw[env]) }
+
+	var errs []error
+	cfg := Config{
+		Addr:               get("ERPGRAPH_ADDR"),
+		InstanceURL:        get("ERP_INSTANCE_URL"),
+		IdentityURL:        get("ERP_IDENTITY_URL"),
+		ODataURL:           get("ERP_ODATA_URL"),
+		ClientID:           get("ERP_CLIENT_ID"),
+		ClientSecret:       *raw["ERP_CLIENT_SECRET"], // a secret's spaces may be significant
+		Scopes:             list(get("ERP_SCOPES")),
+		TrustedClientIDs:   list(get("ERPGRAPH_TRUSTED_CLIENT_IDS")),
+		Audience:           get("ERPGRAPH_AUDIENCE"),
+		PlaygroundClientID: get("ERPGRAPH_PLAYGROUND_CLIENT_ID"),
+	}
+	dev := cfg.Dev()
+	if file := get("ERP_CLIENT_SECRET_FILE"); file != "" {
+		if cfg.ClientSecret != "" {
+			errs = append(errs, errors.New("ERP_CLIENT_SECRET and ERP_CLIENT_SECRET_FILE are both set; use one"))
+		} else if b, err := os.ReadFile(file); err != nil {
+			errs = append(errs, fmt.Errorf("ERP_CLIENT_SECRET_FILE: %w", err))
+		} else {
+			cfg.ClientSecret = strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	onOff := func(env string, def bool) bool {
+		v := get(env)
+		if v == "" {
+			return def
+		}
+		b, ok := parseSwitch(v)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s=%q is not on/off", env, v))
+		}
+		return b
+	}
+	cfg.AllowInternalUsers = onOff("ERPGRAPH_ALLOW_INTERNAL_USERS", false)
+	cfg.Playground = onOff("ERPGRAPH_PLAYGROUND", dev)
+	cfg.Introspection = onOff("ERPGRAPH_INTROSPECTION", dev)
+	if v := get("ERPGRAPH_LOG_LEVEL"); v != "" {
+		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			errs = append(errs, fmt.Errorf("ERPGRAPH_LOG_LEVEL=%q is not debug, info, warn or error", v))
+		}
+	}
+	if v := get("ERPGRAPH_SHUTDOWN_GRACE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ERPGRAPH_SHUTDOWN_GRACE=%q is not a duration (like 15s)", v))
+		}
+		cfg.ShutdownGrace = d
+		if d == 0 {
+			errs = append(errs, errors.New("ERPGRAPH_SHUTDOWN_GRACE must be more than 0"))
+		}
+	}
+	if v := get("ERPSIM_SCALE"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("ERPSIM_SCALE=%q is not a whole number", v))
+		case !dev:
+			errs = append(errs, errors.New("ERPSIM_SCALE applies only in dev mode (no ERP.net instance configured)"))
+		default:
+			cfg.SimScale = n
+		}
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cfg, fmt.Errorf("configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+// WithDefaults fills the empty fields that have a default: Addr, Scopes,
+// PlaygroundClientID, TrustedClientIDs, ShutdownGrace, SimScale and, in dev
+// mode without credentials, erpsim's erpgraph application. On/off switches
+// keep their value (false is a choice); ConfigFromEnv defaults them by mode.
+func (c Config) WithDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Dev() && c.ClientID == "" && c.ClientSecret == "" {
+		c.ClientID, c.ClientSecret = fixture.BFFClientID, fixture.BFFSecret
+	}
+	if len(c.Scopes) == 0 {
+		c.Scopes = []string{"read"}
+	}
+	if c.PlaygroundClientID == "" {
+		c.PlaygroundClientID = fixture.PlaygroundClientID
+	}
+	if len(c.TrustedClientIDs) == 0 {
+		c.TrustedClientIDs = nonEmpty(c.ClientID, c.PlaygroundClientID)
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.SimScale == 0 {
+		c.SimScale = 1
+	}
+	return c
+}
+
+// Validate reports every problem of the configuration at once. Call it on
+// WithDefaults' result (New does).
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		add("ERPGRAPH_ADDR=%q is not host:port", c.Addr)
+	}
+	if c.Dev() {
+		if c.ClientID == "" || c.ClientSecret == "" {
+			add("dev mode: ERP_CLIENT_ID and ERP_CLIENT_SECRET go together (or leave both unset for erpsim's %s)", fixture.BFFClientID)
+		}
+		if c.SimScale < 1 || c.SimScale > 1000 {
+			add("ERPSIM_SCALE=%d is outside 1..1000", c.SimScale)
+		}
+	} else {
+		// erpclient owns the rules for instance URLs, client id and secret;
+		// its messages say what is missing in plain words.
+		ec := erpclient.Config{InstanceURL: c.InstanceURL, IdentityURL: c.IdentityURL, ODataURL: c.ODataURL,
+			ClientID: c.ClientID, ClientSecret: c.ClientSecret, Scopes: c.Scopes}
+		if err := ec.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(c.TrustedClientIDs) == 0 {
+		add("ERPGRAPH_TRUSTED_CLIENT_IDS: no trusted application; user tokens could never be accepted")
+	}
+	if c.Playground && c.PlaygroundClientID == "" {
+		add("ERPGRAPH_PLAYGROUND is on but ERPGRAPH_PLAYGROUND_CLIENT_ID is empty")
+	}
+	if c.ShutdownGrace <= 0 || c.ShutdownGrace > 10*time.Minute {
+		add("ERPGRAPH_SHUTDOWN_GRACE=%v is outside (0, 10m]", c.ShutdownGrace)
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue keeps the secret out of logs.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("addr", c.Addr), slog.Bool("dev", c.Dev()),
+		slog.String("instance_url", c.InstanceURL), slog.String("identity_url", c.IdentityURL), slog.String("odata_url", c.ODataURL),
+		slog.String("client_id", c.ClientID), slog.Bool("client_secret_set", c.ClientSecret != ""),
+		slog.String("scopes", strings.Join(c.Scopes, " ")), slog.String("trusted_client_ids", strings.Join(c.TrustedClientIDs, ",")),
+		slog.String("audience", c.Audience), slog.Bool("allow_internal_users", c.AllowInternalUsers),
+		slog.Bool("playground", c.Playground), slog.Bool("introspection", c.Introspection),
+	)
+}
+
+// list splits a comma- or space-separated value.
+func list(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+}
+
+func nonEmpty(vals ...string) []string {
+	var out []string
+	for _, v := range vals {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// parseSwitch reads on/off switches: on/off, true/false, yes/no, 1/0.
+func parseSwitch(s string) (bool, bool) {
+	switch strings.ToLower(s) {
+	case "on", "true", "yes", "1":
+		return true, true
+	case "off", "false", "no", "0":
+		return false, true
+	}
+	return false, false
+}

@@ -1,0 +1,140 @@
+package app_test
+
+import (
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/erpgraph/erpgraph/app"
+	"github.com/erpgraph/erpgraph/erpsim/fixture"
+)
+
+func envOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestConfigFromEnv_DevDefaults(t *testing.T) {
+	cfg, err := app.ConfigFromEnv(envOf(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Dev() || cfg.Addr != app.DefaultAddr || cfg.ClientID != fixture.BFFClientID || cfg.ClientSecret != fixture.BFFSecret {
+		t.Errorf("dev config = %+v", cfg)
+	}
+	if !cfg.Playground || !cfg.Introspection || cfg.AllowInternalUsers {
+		t.Errorf("dev switches: playground %v, introspection %v, internal users %v", cfg.Playground, cfg.Introspection, cfg.AllowInternalUsers)
+	}
+	if want := []string{fixture.BFFClientID, fixture.PlaygroundClientID}; !reflect.DeepEqual(cfg.TrustedClientIDs, want) {
+		t.Errorf("trusted = %v, want %v", cfg.TrustedClientIDs, want)
+	}
+	if !reflect.DeepEqual(cfg.Scopes, []string{"read"}) || cfg.ShutdownGrace != app.DefaultShutdownGrace || cfg.SimScale != 1 || cfg.LogLevel != slog.LevelInfo {
+		t.Errorf("defaults: scopes %v, grace %v, scale %d, level %v", cfg.Scopes, cfg.ShutdownGrace, cfg.SimScale, cfg.LogLevel)
+	}
+}
+
+func TestConfigFromEnv_Instance(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("s3cret with spaces \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"ERP_INSTANCE_URL":            "https://demo.my.erp.net",
+		"ERP_CLIENT_ID":               "com.example/portal-bff",
+		"ERP_CLIENT_SECRET_FILE":      secretFile,
+		"ERP_SCOPES":                  "read, update",
+		"ERPGRAPH_TRUSTED_CLIENT_IDS": "com.example/portal-spa, com.example/mobile",
+		"ERPGRAPH_AUDIENCE":           "DomainAPI",
+		"ERPGRAPH_LOG_LEVEL":          "debug",
+		"ERPGRAPH_SHUTDOWN_GRACE":     "30s",
+		"ERPGRAPH_ADDR":               "0.0.0.0:9000",
+		"ERPGRAPH_PLAYGROUND":         "off",
+	}
+	// Flags win over the environment; a switch flag may stand alone.
+	cfg, err := app.ConfigFromEnv(envOf(env), []string{"-addr", "127.0.0.1:9100", "-playground", "-allow-internal-users=yes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := app.Config{
+		Addr: "127.0.0.1:9100", InstanceURL: "https://demo.my.erp.net",
+		ClientID: "com.example/portal-bff", ClientSecret: "s3cret with spaces ", Scopes: []string{"read", "update"},
+		TrustedClientIDs: []string{"com.example/portal-spa", "com.example/mobile"}, Audience: "DomainAPI",
+		AllowInternalUsers: true, Playground: true, PlaygroundClientID: fixture.PlaygroundClientID,
+		LogLevel: slog.LevelDebug, ShutdownGrace: 30 * time.Second, SimScale: 1,
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("config =\n%+v\nwant\n%+v", cfg, want)
+	}
+	if cfg.Dev() || cfg.Introspection {
+		t.Errorf("dev %v, introspection %v with an instance configured", cfg.Dev(), cfg.Introspection)
+	}
+}
+
+// Every problem is reported in one error, so an operator fixes them in one go.
+func TestConfigFromEnv_AllErrorsAtOnce(t *testing.T) {
+	env := map[string]string{
+		"ERP_IDENTITY_URL":              "ftp://id.example",
+		"ERP_CLIENT_SECRET":             "x",
+		"ERP_CLIENT_SECRET_FILE":        "/nonexistent",
+		"ERPGRAPH_ADDR":                 "no-port",
+		"ERPGRAPH_PLAYGROUND":           "maybe",
+		"ERPGRAPH_INTROSPECTION":        "sometimes",
+		"ERPGRAPH_ALLOW_INTERNAL_USERS": "2",
+		"ERPGRAPH_LOG_LEVEL":            "loud",
+		"ERPGRAPH_SHUTDOWN_GRACE":       "soon",
+		"ERPSIM_SCALE":                  "10",
+	}
+	_, err := app.ConfigFromEnv(envOf(env), nil)
+	if err == nil {
+		t.Fatal("ConfigFromEnv accepted a broken configuration")
+	}
+	for _, want := range []string{
+		"ERP_CLIENT_SECRET and ERP_CLIENT_SECRET_FILE are both set",
+		"ERPGRAPH_ADDR", "ERPGRAPH_PLAYGROUND=\"maybe\"", "ERPGRAPH_INTROSPECTION", "ERPGRAPH_ALLOW_INTERNAL_USERS",
+		"ERPGRAPH_LOG_LEVEL", "ERPGRAPH_SHUTDOWN_GRACE", "ERPSIM_SCALE applies only in dev mode",
+		"OData URL is missing", "client id", // from erpclient's rules
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestConfigFromEnv_Flags(t *testing.T) {
+	if _, err := app.ConfigFromEnv(envOf(nil), []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: err = %v, want flag.ErrHelp", err)
+	}
+	if _, err := app.ConfigFromEnv(envOf(nil), []string{"-no-such-flag"}); err == nil {
+		t.Error("unknown flag accepted")
+	}
+	if _, err := app.ConfigFromEnv(envOf(nil), []string{"extra"}); err == nil {
+		t.Error("stray argument accepted")
+	}
+	// In dev mode a client id without its secret is a mistake, not erpsim's app.
+	if _, err := app.ConfigFromEnv(envOf(map[string]string{"ERP_CLIENT_ID": "com.example/x"}), nil); err == nil || !strings.Contains(err.Error(), "go together") {
+		t.Errorf("dev mode with a client id and no secret: %v", err)
+	}
+}
+
+func TestSettings_CoverEveryVariable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range app.Settings() {
+		if seen[s.Env] || s.Help == "" {
+			t.Errorf("setting %+v repeated or undocumented", s)
+		}
+		seen[s.Env] = true
+	}
+	for _, env := range []string{"ERPGRAPH_ADDR", "ERP_INSTANCE_URL", "ERP_IDENTITY_URL", "ERP_ODATA_URL", "ERP_CLIENT_ID",
+		"ERP_CLIENT_SECRET", "ERP_CLIENT_SECRET_FILE", "ERP_SCOPES", "ERPGRAPH_TRUSTED_CLIENT_IDS", "ERPGRAPH_AUDIENCE",
+		"ERPGRAPH_ALLOW_INTERNAL_USERS", "ERPGRAPH_PLAYGROUND", "ERPGRAPH_PLAYGROUND_CLIENT_ID", "ERPGRAPH_INTROSPECTION",
+		"ERPGRAPH_LOG_LEVEL", "ERPGRAPH_SHUTDOWN_GRACE", "ERPSIM_SCALE"} {
+		if !seen[env] {
+			t.Errorf("Settings() lacks %s", env)
+		}
+	}
+}
