@@ -48,6 +48,7 @@ func salesOrders(ctx context.Context, first *int, after *string, f *model.SalesO
 		return nil, err
 	}
 	prime(ctx, loader.For(ctx).SalesOrderByID, p.items, func(e *erpclient.SalesOrder) string { return e.ID })
+	prefetchSalesOrders(ctx, p.items)
 	nodes, info := connection(p, toSalesOrder)
 	return &model.SalesOrderConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
 		Edges: edges(nodes, p.cursors, func(c string, n *model.SalesOrder) *model.SalesOrderEdge {
@@ -67,6 +68,7 @@ func invoices(ctx context.Context, first *int, after *string, f *model.InvoiceFi
 		return nil, err
 	}
 	prime(ctx, loader.For(ctx).InvoiceByID, p.items, func(e *erpclient.Invoice) string { return e.ID })
+	prefetchInvoices(ctx, p.items)
 	nodes, info := connection(p, toInvoice)
 	return &model.InvoiceConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
 		Edges: edges(nodes, p.cursors, func(c string, n *model.Invoice) *model.InvoiceEdge {
@@ -86,6 +88,7 @@ func shipments(ctx context.Context, first *int, after *string, f *model.Shipment
 		return nil, err
 	}
 	prime(ctx, loader.For(ctx).ShipmentByID, p.items, func(e *erpclient.Shipment) string { return e.ID })
+	prefetchShipments(ctx, p.items)
 	nodes, info := connection(p, toShipment)
 	return &model.ShipmentConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
 		Edges: edges(nodes, p.cursors, func(c string, n *model.Shipment) *model.ShipmentEdge {

@@ -34,6 +34,9 @@ func (e inputError) Error() string { return string(e) }
 
 func inputErrorf(format string, args ...any) error { return inputError(fmt.Sprintf(format, args...)) }
 
+// errIntrospectionDisabled refuses __schema and __type outside dev mode.
+var errIntrospectionDisabled = errors.New("graph: introspection disabled")
+
 // errInternal stands for a recovered panic.
 var errInternal = errors.New("graph: internal error")
 
@@ -44,6 +47,8 @@ func classify(err error) (code, msg string) {
 	var in inputError
 	var refusal *access.ForbiddenError
 	switch {
+	case errors.Is(err, errIntrospectionDisabled):
+		return "GRAPHQL_VALIDATION_FAILED", "introspection is disabled on this server"
 	case errors.As(err, &in):
 		return CodeBadUserInput, string(in)
 	case errors.Is(err, auth.ErrUnauthenticated):

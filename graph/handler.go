@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -65,7 +64,7 @@ func NewHandler(cfg Config) http.Handler {
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	srv.SetErrorPresenter(r.presentError)
 	srv.SetRecoverFunc(r.recoverPanic)
-	srv.AroundFields(requireUser)
+	srv.AroundFields(r.requireUser)
 
 	ref := loader.NewRefCache(cfg.RefCacheTTL, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -81,14 +80,21 @@ func NewHandler(cfg Config) http.Handler {
 	})
 }
 
-// requireUser answers UNAUTHENTICATED for root fields of anonymous requests, except __typename and the
-// introspection fields (which gqlgen refuses by itself unless dev mode enabled them).
-func requireUser(ctx context.Context, next graphql.Resolver) (any, error) {
+// requireUser answers UNAUTHENTICATED for root fields of anonymous requests, except __typename and, in dev mode,
+// the introspection fields; outside dev mode introspection is refused for everyone.
+func (r *Resolver) requireUser(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
-	if fc != nil && fc.Parent != nil && fc.Parent.Parent == nil && !strings.HasPrefix(fc.Field.Name, "__") {
-		if loader.For(ctx).User() == nil {
-			return nil, loader.ErrNoUser
+	if fc == nil || fc.Parent == nil || fc.Parent.Parent != nil || fc.Field.Name == "__typename" {
+		return next(ctx)
+	}
+	if fc.Field.Name == "__schema" || fc.Field.Name == "__type" {
+		if !r.dev {
+			return nil, errIntrospectionDisabled
 		}
+		return next(ctx)
+	}
+	if loader.For(ctx).User() == nil {
+		return nil, loader.ErrNoUser
 	}
 	return next(ctx)
 }

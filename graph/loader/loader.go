@@ -34,7 +34,7 @@ type Config struct {
 	Access *access.Resolver
 	Select Selector
 	Ref    *RefCache // reference data shared across requests; nil disables it
-	// Wait is how long a loader collects keys before it queries; default 2 ms. gqlgen resolves the elements of a
+	// Wait is how long a loader collects keys before it queries; default 5 ms. gqlgen resolves the elements of a
 	// list concurrently, so the keys of one level arrive within microseconds of each other.
 	Wait time.Duration
 }
@@ -83,7 +83,7 @@ type Loaders struct {
 // New builds the loaders of one request.
 func New(cfg Config, req Request) *Loaders {
 	if cfg.Wait == 0 {
-		cfg.Wait = 2 * time.Millisecond
+		cfg.Wait = 5 * time.Millisecond
 	}
 	l := &Loaders{cfg: cfg, req: req}
 	l.SalesOrderByID = newLoader(cfg, byIDs(l, erpclient.SetSalesOrders, func(e *erpclient.SalesOrder) string { return e.ID }))
