@@ -16,7 +16,7 @@ import (
 	"github.com/erpgraph/erpgraph/erpclient"
 )
 
-func fixture(t *testing.T, name string) string {
+func readFixture(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
 	if err != nil {
@@ -27,7 +27,7 @@ func fixture(t *testing.T, name string) string {
 
 // serveFixture answers every GET with a testdata file, nextLink rewritten to the fake's host.
 func (f *fakeERP) serveFixture(t *testing.T, name string) {
-	body := strings.ReplaceAll(fixture(t, name), "http://127.0.0.1:8089/api/domain/odata/", f.srv.URL+"/odata/")
+	body := strings.ReplaceAll(readFixture(t, name), "http://127.0.0.1:8089/api/domain/odata/", f.srv.URL+"/odata/")
 	f.answer = func(string, string, string, []byte) (int, http.Header, string) { return 200, nil, body }
 }
 
@@ -211,7 +211,7 @@ func TestErrors_Mapping(t *testing.T) {
 		{"unauthorized", 401, nil, "", erpclient.ErrUnauthorized, nil, 0},
 		{"forbidden", 403, nil, envelope(0, "Forbidden", "update scope required"), erpclient.ErrForbidden, nil, 0},
 		{"rate limited", 429, http.Header{"Retry-After": {"7"}}, envelope(0, "TooManyRequests", "Too many requests"), erpclient.ErrBusy, erpclient.ErrUnavailable, 7 * time.Second},
-		{"license", 503, http.Header{"Retry-After": {"60"}}, fixture(t, "license_error.json"), erpclient.ErrBusy, erpclient.ErrUnavailable, 60 * time.Second},
+		{"license", 503, http.Header{"Retry-After": {"60"}}, readFixture(t, "license_error.json"), erpclient.ErrBusy, erpclient.ErrUnavailable, 60 * time.Second},
 		{"stale version", 500, nil, envelope(2129, "Aloe.SystemFrameworks.Domain.OptimisticLockException", "ObjectVersion mismatch"), erpclient.ErrConflict, erpclient.ErrUnavailable, 0},
 		{"released document", 500, nil, envelope(2029, "BusinessRuleException", "The document is released and is read-only"), erpclient.ErrConflict, nil, 0},
 		{"business rule", 500, nil, envelope(2029, "BusinessRuleException", "Rule R17342 failed"), nil, erpclient.ErrUnavailable, 0},

@@ -123,6 +123,15 @@ func (s *scheduler) submit(ctx context.Context, req *request) (*response, error)
 			return s.wait(ctx, cl)
 		}
 	}
+	if wait := time.Until(s.pausedUntil); wait > 0 {
+		// ERP.net asked the session to wait; a caller that cannot wait that
+		// long learns it now rather than at its deadline
+		if dl, ok := ctx.Deadline(); ok && dl.Before(s.pausedUntil) {
+			s.mu.Unlock()
+			s.c.stats.queueFull.Add(1)
+			return nil, fmt.Errorf("%w: ERP.net asked to pause for %s", ErrBusy, wait.Round(time.Millisecond))
+		}
+	}
 	if len(s.queue) >= s.cfg.MaxQueue {
 		s.mu.Unlock()
 		s.c.stats.queueFull.Add(1)
