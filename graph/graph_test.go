@@ -322,10 +322,12 @@ func TestLocalizedNames(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	const q = `{ products(first: 1, orderBy: {field: PART_NUMBER}) { nodes { en: name(language: "en") bg: name(language: "BG") plain: name } } }`
 	type names struct {
-		Products struct{ Nodes []struct{ En, Bg, Plain string } }
+		Products struct {
+			Nodes []struct{ En, Bg, Plain string }
+		}
 	}
 	var anna, boris names
-	e.mustDo(t, fixture.OwnerLogin, q, nil, &anna) // locale bg
+	e.mustDo(t, fixture.OwnerLogin, q, nil, &anna)  // locale bg
 	e.mustDo(t, fixture.MultiLogin, q, nil, &boris) // locale en
 	a, b := anna.Products.Nodes[0], boris.Products.Nodes[0]
 	if a.En == a.Bg || a.Plain != a.Bg || b.Plain != b.En {
