@@ -15,6 +15,7 @@ import (
 	"github.com/erpgraph/erpgraph/app"
 	"github.com/erpgraph/erpgraph/erpsim"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/server/playground"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -250,5 +251,31 @@ func TestNew_InvalidConfig(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q: %v", want, err)
 		}
+	}
+}
+
+// The playground's preloaded examples run without errors for a user who may
+// see everything of a customer.
+func TestApp_PlaygroundExamplesRun(t *testing.T) {
+	cfg, err := app.ConfigFromEnv(envOf(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := run(t, cfg)
+	tok, err := a.Sim().Login(context.Background(), fixture.PlaygroundClientID, fixture.OwnerLogin, fixture.DemoPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples, err := playground.Examples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range examples {
+		t.Run(ex.Name, func(t *testing.T) {
+			code, out := graphql(t, a, tok.AccessToken, ex.Query)
+			if code != http.StatusOK || len(out.Errors) > 0 || len(out.Data) == 0 {
+				t.Errorf("status %d, errors %+v", code, out.Errors)
+			}
+		})
 	}
 }

@@ -52,6 +52,7 @@ const (
 	maxLeeway                 = 60 * time.Second
 	defaultRefreshInterval    = 5 * time.Minute
 	defaultUnknownKeyInterval = 30 * time.Second
+	refreshTimeout            = 10 * time.Second
 	// maxTokenBytes refuses absurd inputs before any parsing; ERP.net access
 	// tokens are about 1.5 KiB.
 	maxTokenBytes = 16 << 10
@@ -304,7 +305,11 @@ func (v *Verifier) key(ctx context.Context, kid string) (jwk.Key, error) {
 		return nil, refuse(ReasonUnknownKey, fmt.Errorf("kid %q not in key set (refreshed %v ago)", kid, now.Sub(v.lastRefresh).Round(time.Millisecond)))
 	}
 	v.lastRefresh = now
-	set, err := v.keys.Refresh(ctx, v.jwksURL)
+	// The refresh outlives a caller that gives up: it was charged to the
+	// interval, so it should complete for the requests that follow.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	set, err := v.keys.Refresh(rctx, v.jwksURL)
 	if err != nil {
 		v.log.Warn("auth: key set refresh for an unknown kid failed; using cached keys", "err", err)
 		return nil, refuse(ReasonUnknownKey, fmt.Errorf("kid %q not in cached key set; refresh failed: %w", kid, err))

@@ -198,7 +198,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			} else {
 				sc.reason = "error"
 			}
-			s.log.Info("server: token refused", "request_id", sc.id, "err", err)
+			// The access log line carries the reason; the cause is for debugging.
+			s.log.Debug("server: token refused", "request_id", sc.id, "err", err)
 			unauthorized(w, r, msg)
 			return
 		}

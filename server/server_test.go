@@ -77,7 +77,7 @@ func newEnv(t *testing.T, edit func(*server.Config)) *env {
 		GraphQL:  http.HandlerFunc(e.graphql),
 		Verifier: v,
 		Ready:    v.Ping,
-		Logger:   slog.New(slog.NewJSONHandler(e.logs, nil)),
+		Logger:   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if edit != nil {
 		edit(&cfg)
