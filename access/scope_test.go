@@ -187,7 +187,9 @@ func TestScope_Check(t *testing.T) {
 		Grant{CustomerID: custA, CustomerParty: company(partyA), Role: RoleOrders, DaysBack: days(30)},
 		Grant{CustomerID: custB, CustomerParty: company(partyB), Role: RoleOrdersBilling},
 	)
-	date := func(daysBack int) erpclient.DateTime { return erpclient.DateTime(today.AddDate(0, 0, -daysBack).Truncate(24 * time.Hour)) }
+	date := func(daysBack int) erpclient.DateTime {
+		return erpclient.DateTime(today.AddDate(0, 0, -daysBack).Truncate(24 * time.Hour))
+	}
 	ref := func(set, id string) *erpclient.Ref { return &erpclient.Ref{Set: set, ID: id} }
 	order := func(cust string, back int) *erpclient.SalesOrder {
 		o := &erpclient.SalesOrder{Customer: ref(erpclient.SetCustomers, cust)}
