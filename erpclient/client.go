@@ -230,12 +230,12 @@ func getJSON(ctx context.Context, hc *http.Client, u string, v any) error {
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return errors.Join(ErrUnavailable, stripURL(err))
+		return fmt.Errorf("%w: %w", ErrUnavailable, stripURL(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return errors.Join(ErrUnavailable, stripURL(err))
+		return fmt.Errorf("%w: %w", ErrUnavailable, stripURL(err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%w: status %d", ErrUnavailable, resp.StatusCode)

@@ -198,7 +198,7 @@ func oneLine(s string) string {
 // unavailable wraps a transport or protocol failure. The cause is kept for
 // logs but *url.Error is unwrapped first: its text holds the request URL.
 func unavailable(op string, err error) error {
-	return fmt.Errorf("erpclient: %s: %w", op, errors.Join(ErrUnavailable, stripURL(err)))
+	return fmt.Errorf("erpclient: %s: %w: %w", op, ErrUnavailable, stripURL(err))
 }
 
 // invalid reports a query that cannot be built.

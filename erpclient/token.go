@@ -55,7 +55,7 @@ func (ts *tokenSource) token(ctx context.Context) (*oauth2.Token, error) {
 		}
 		return r.Val.(*oauth2.Token), nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("erpclient: service token: %w", ctx.Err())
+		return nil, fmt.Errorf("service token: %w", ctx.Err())
 	}
 }
 
@@ -98,14 +98,23 @@ func (ts *tokenSource) fetch() (*oauth2.Token, error) {
 		return nil, err
 	}
 	if t.AccessToken == "" {
-		return nil, fmt.Errorf("erpclient: service token: %w: identity server returned no access token", ErrUnavailable)
+		return nil, fmt.Errorf("service token: %w: identity server returned no access token", ErrUnavailable)
 	}
-	life := t.Expiry.Sub(start)
-	if t.Expiry.IsZero() {
-		// no expires_in: ERP.net documents 1 h; refresh early against that
-		life = time.Hour
-		t.Expiry = start.Add(life)
+	// lifetime by the client's own clock: expires_in when given (oauth2 sets
+	// Expiry by the wall clock, which tests and skewed hosts do not share)
+	var life time.Duration
+	switch {
+	case t.ExpiresIn > 0:
+		life = time.Duration(t.ExpiresIn) * time.Second
+	case !t.Expiry.IsZero():
+		life = time.Until(t.Expiry)
+	default:
+		life = time.Hour // ERP.net documents 1 h
 	}
+	if life <= 0 {
+		return nil, fmt.Errorf("service token: %w: identity server issued an expired token", ErrUnavailable)
+	}
+	t.Expiry = start.Add(life)
 	early := min(maxEarly, life/5)
 	granted, _ := t.Extra("scope").(string)
 	ts.mu.Lock()
@@ -143,13 +152,13 @@ func tokenError(err error) error {
 		switch {
 		case code == "invalid_client", code == "unauthorized_client", code == "invalid_scope",
 			code == "invalid_grant", status == 400 && code == "", status == 401:
-			return fmt.Errorf("erpclient: service token: %w: the identity server refused the client credentials (status %d %s)",
+			return fmt.Errorf("service token: %w: the identity server refused the client credentials (status %d %s)",
 				ErrUnauthorized, status, code)
 		}
-		return fmt.Errorf("erpclient: service token: %w: identity server answered status %d %s", ErrUnavailable, status, code)
+		return fmt.Errorf("service token: %w: identity server answered status %d %s", ErrUnavailable, status, code)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("erpclient: service token: %w: %w", ErrUnavailable, stripURL(err))
+		return fmt.Errorf("service token: %w: %w", ErrUnavailable, stripURL(err))
 	}
-	return fmt.Errorf("erpclient: service token: %w", errors.Join(ErrUnavailable, stripURL(err)))
+	return fmt.Errorf("service token: %w: %w", ErrUnavailable, stripURL(err))
 }

@@ -1,0 +1,238 @@
+// Command erpbench measures what one erpclient (one ERP.net service session)
+// can serve: it starts erpsim in-process with ERP.net's default session
+// limits and an upstream latency, drives the client with K concurrent
+// callers for D, and prints calls served per second, upstream HTTP requests
+// per second, batch parts per request, 429s and call latency percentiles.
+//
+//	go run ./cmd/erpbench -callers 200 -duration 10s
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/erpgraph/erpgraph/erpclient"
+	"github.com/erpgraph/erpgraph/erpsim"
+	"github.com/erpgraph/erpgraph/erpsim/fixture"
+)
+
+type config struct {
+	callers     int
+	duration    time.Duration
+	latency     time.Duration
+	partLatency time.Duration
+	rpm         int
+	maxParts    int
+	hot         float64
+	scale       int
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "erpbench:", err)
+		os.Exit(1)
+	}
+}
+
+func parse(args []string, out io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("erpbench", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.IntVar(&c.callers, "callers", 200, "concurrent callers (K)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to drive the client (D)")
+	fs.DurationVar(&c.latency, "latency", 20*time.Millisecond, "erpsim latency per upstream request")
+	fs.DurationVar(&c.partLatency, "part-latency", 0, "erpsim latency per $batch part")
+	fs.IntVar(&c.rpm, "rpm", erpclient.DefaultRequestsPerMinute, "client requests per minute (ERP.net allows 600)")
+	fs.IntVar(&c.maxParts, "max-parts", erpclient.DefaultMaxBatchParts, "GETs per $batch")
+	fs.Float64Var(&c.hot, "hot", 0.2, "share of calls that read one of a few popular queries (0..1)")
+	fs.IntVar(&c.scale, "scale", 1, "erpsim demo data multiplier")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	var errs []error
+	if c.callers < 1 {
+		errs = append(errs, errors.New("-callers must be at least 1"))
+	}
+	if c.duration <= 0 {
+		errs = append(errs, errors.New("-duration must be positive"))
+	}
+	if c.hot < 0 || c.hot > 1 {
+		errs = append(errs, errors.New("-hot must be between 0 and 1"))
+	}
+	if c.latency < 0 || c.partLatency < 0 {
+		errs = append(errs, errors.New("latencies must not be negative"))
+	}
+	return c, errors.Join(errs...)
+}
+
+func run(args []string, out io.Writer) error {
+	cfg, err := parse(args, out)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	sim, err := erpsim.Start(ctx, erpsim.Options{Scale: cfg.scale}) // ERP.net's default limits
+	if err != nil {
+		return fmt.Errorf("start erpsim: %w", err)
+	}
+	defer sim.Close()
+	sim.SetLatency(cfg.latency, cfg.partLatency)
+
+	client, err := erpclient.New(ctx, erpclient.Config{
+		InstanceURL: sim.URL(), ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
+		Scheduler: erpclient.SchedulerConfig{RequestsPerMinute: cfg.rpm, MaxBatchParts: cfg.maxParts, MaxWait: cfg.duration + time.Minute},
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if err := client.Ping(ctx); err != nil {
+		return err
+	}
+	w := newWorkload(client)
+	sim.ResetRequests()
+	before := client.Stats()
+
+	fmt.Fprintf(out, "erpbench: %d callers for %s against erpsim (default limits: 1 in flight, queue 5, 600/min; latency %s/request, %s/part); client %d req/min, %d parts/$batch\n",
+		cfg.callers, cfg.duration, cfg.latency, cfg.partLatency, cfg.rpm, cfg.maxParts)
+	runCtx, cancel := context.WithTimeout(ctx, cfg.duration)
+	defer cancel()
+	start := time.Now()
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		failures  = map[string]int{}
+		wg        sync.WaitGroup
+	)
+	for i := range cfg.callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), 42))
+			var mine []time.Duration
+			for runCtx.Err() == nil {
+				t0 := time.Now()
+				err := w.call(runCtx, rng, cfg.hot)
+				if runCtx.Err() != nil {
+					break // the run ended mid-call: not a result
+				}
+				mu.Lock()
+				if err != nil {
+					failures[errorKind(err)]++
+				}
+				mu.Unlock()
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	after, simStats := client.Stats(), sim.Stats()
+	report(out, cfg, elapsed, latencies, failures, before, after, simStats)
+	return nil
+}
+
+// workload is a mix of the reads a GraphQL BFF makes: catalogue pages
+// (distinct), a customer's recent orders (scoped, distinct per customer and
+// page) and a few popular queries many users ask at once.
+type workload struct {
+	client    *erpclient.Client
+	customers []string
+}
+
+func newWorkload(c *erpclient.Client) *workload {
+	w := &workload{client: c}
+	for n := 1; n <= 10; n++ {
+		w.customers = append(w.customers, fixture.CustomerID(n))
+	}
+	return w
+}
+
+type customerScope string
+
+func (s customerScope) ScopeFilter(set string) (erpclient.Filter, error) {
+	if set != erpclient.SetSalesOrders {
+		return nil, fmt.Errorf("no access to %s", set)
+	}
+	return erpclient.Eq("Customer", erpclient.RefTo(erpclient.SetCustomers, string(s))), nil
+}
+
+func (w *workload) call(ctx context.Context, rng *rand.Rand, hot float64) error {
+	switch r := rng.Float64(); {
+	case r < hot:
+		_, err := erpclient.List[erpclient.Product](ctx, w.client, erpclient.Query{Set: erpclient.SetProducts, Top: 10,
+			Cursor: &erpclient.Cursor{Skip: 10 * (1 + rng.IntN(3))}, OrderBy: []erpclient.OrderBy{{Prop: "PartNumber"}},
+			Select: []string{"PartNumber", "Name"}})
+		return err
+	case r < hot+(1-hot)/2:
+		_, err := erpclient.List[erpclient.Product](ctx, w.client, erpclient.Query{Set: erpclient.SetProducts, Top: 5,
+			Cursor: &erpclient.Cursor{Skip: 1 + rng.IntN(1000)}, OrderBy: []erpclient.OrderBy{{Prop: "PartNumber"}},
+			Select: []string{"PartNumber", "Name", "StandardPricePerLot"}})
+		return err
+	default:
+		cust := customerScope(w.customers[rng.IntN(len(w.customers))])
+		_, err := erpclient.List[erpclient.SalesOrder](ctx, w.client, erpclient.Query{Set: erpclient.SetSalesOrders, Scope: cust, Top: 10,
+			Cursor: &erpclient.Cursor{Skip: 1 + rng.IntN(50)}, OrderBy: []erpclient.OrderBy{{Prop: "DocumentDate", Desc: true}},
+			Select: []string{"DocumentNo", "DocumentDate", "State"}})
+		return err
+	}
+}
+
+func errorKind(err error) string {
+	for _, k := range []struct {
+		err  error
+		name string
+	}{{erpclient.ErrBusy, "busy"}, {erpclient.ErrUnavailable, "unavailable"}, {erpclient.ErrUnauthorized, "unauthorized"},
+		{erpclient.ErrNotFound, "not found"}, {erpclient.ErrInvalidQuery, "invalid query"}} {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	return "other"
+}
+
+func report(out io.Writer, cfg config, elapsed time.Duration, lat []time.Duration, failures map[string]int, before, after erpclient.Stats, sim erpsim.Stats) {
+	secs := elapsed.Seconds()
+	calls := len(lat)
+	upstream := after.UpstreamRequests - before.UpstreamRequests
+	batches := after.Batches - before.Batches
+	parts := after.BatchParts - before.BatchParts
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(float64(len(lat))*p))].Round(time.Millisecond)
+	}
+	failed := 0
+	for _, n := range failures {
+		failed += n
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "calls served\t%d\t(%.1f/s, %d failed %v)\n", calls-failed, float64(calls-failed)/secs, failed, failures)
+	fmt.Fprintf(tw, "upstream HTTP requests\t%d\t(%.1f/s; erpsim counted %d)\n", upstream, float64(upstream)/secs, sim.DomainRequests)
+	perReq := 0.0
+	if upstream > 0 {
+		perReq = float64(parts+(upstream-batches)) / float64(upstream)
+	}
+	fmt.Fprintf(tw, "batch parts per request\t%.1f\t(%d $batch with %d parts; %d calls shared an identical GET)\n", perReq, batches, parts, after.Coalesced-before.Coalesced)
+	fmt.Fprintf(tw, "429s\t%d\t(erpsim; client saw %d; 503s %d)\n", sim.Status429, after.Status429-before.Status429, sim.Status503)
+	fmt.Fprintf(tw, "call latency\tp50 %s\tp99 %s\n", pct(0.50), pct(0.99))
+	fmt.Fprintf(tw, "retries\t%d\t\n", after.Retries-before.Retries)
+	tw.Flush()
+}
