@@ -30,7 +30,7 @@ type testIssuer struct {
 	down     atomic.Bool // answer 503 to everything
 }
 
-func newTestIssuer(t *testing.T) *testIssuer {
+func newTestIssuer(t testing.TB) *testIssuer {
 	t.Helper()
 	ti := &testIssuer{public: jwk.NewSet()}
 	mux := http.NewServeMux()
@@ -61,7 +61,7 @@ func newTestIssuer(t *testing.T) *testIssuer {
 func (ti *testIssuer) Issuer() string { return ti.srv.URL + "/id" }
 
 // newKey creates a signing key for alg; publish adds its public half to the JWKS.
-func (ti *testIssuer) newKey(t *testing.T, alg jwa.SignatureAlgorithm, kid string, publish bool) jwk.Key {
+func (ti *testIssuer) newKey(t testing.TB, alg jwa.SignatureAlgorithm, kid string, publish bool) jwk.Key {
 	t.Helper()
 	var raw any
 	var err error
@@ -86,7 +86,7 @@ func (ti *testIssuer) newKey(t *testing.T, alg jwa.SignatureAlgorithm, kid strin
 	return priv
 }
 
-func (ti *testIssuer) publish(t *testing.T, priv jwk.Key) {
+func (ti *testIssuer) publish(t testing.TB, priv jwk.Key) {
 	t.Helper()
 	pub, err := priv.PublicKey()
 	if err != nil {
@@ -99,7 +99,7 @@ func (ti *testIssuer) publish(t *testing.T, priv jwk.Key) {
 	}
 }
 
-func mustSet(t *testing.T, k jwk.Key, name string, v any) {
+func mustSet(t testing.TB, k jwk.Key, name string, v any) {
 	t.Helper()
 	if err := k.Set(name, v); err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func (ti *testIssuer) userClaims(clientID string, now time.Time) map[string]any 
 }
 
 // sign makes a compact JWS of claims with key, alg and header typ.
-func sign(t *testing.T, key jwk.Key, alg jwa.SignatureAlgorithm, typ string, claims map[string]any) string {
+func sign(t testing.TB, key jwk.Key, alg jwa.SignatureAlgorithm, typ string, claims map[string]any) string {
 	t.Helper()
 	payload, err := json.Marshal(claims)
 	if err != nil {
