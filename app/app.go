@@ -107,9 +107,12 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 // server's URL, so the in-browser sign-in may redirect back here.
 func (a *App) startSim(ctx context.Context) (*erpsim.Sim, error) {
 	apps := fixture.Apps()
+	// Browsers treat localhost and 127.0.0.1 as different origins; people type either.
 	origins := []string{a.url}
-	if alt := strings.Replace(a.url, "://127.0.0.1:", "://localhost:", 1); alt != a.url {
-		origins = append(origins, alt)
+	for _, swap := range [][2]string{{"://127.0.0.1:", "://localhost:"}, {"://localhost:", "://127.0.0.1:"}} {
+		if alt := strings.Replace(a.url, swap[0], swap[1], 1); alt != a.url {
+			origins = append(origins, alt)
+		}
 	}
 	for i := range apps {
 		if apps[i].ClientID != a.cfg.PlaygroundClientID {

@@ -189,6 +189,17 @@ func TestApp_DevPlaygroundSignIn(t *testing.T) {
 		t.Errorf("token endpoint CORS origin = %q, want %q (the browser would drop the answer)", got, a.URL())
 	}
 
+	// People open the playground as localhost too: that origin is registered as well.
+	alt := strings.Replace(a.URL(), "127.0.0.1", "localhost", 1)
+	res, err = noRedirect.Get(strings.Replace(authz, url.QueryEscape(redirectURI), url.QueryEscape(alt+"/"), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("authorize with redirect URI %s/: %d, want the login page", alt, res.StatusCode)
+	}
+
 	code, out := graphql(t, a, tok.AccessToken, "{ me { login } }")
 	me, _ := out.Data["me"].(map[string]any)
 	if code != http.StatusOK || me == nil || me["login"] != fixture.OwnerLogin {
