@@ -39,7 +39,7 @@ type App struct {
 func New(ctx context.Context, cfg Config) (a *App, err error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("app: configuration:\n%w", err)
+		return nil, err
 	}
 	a = &App{cfg: cfg, log: cfg.Logger}
 	if a.log == nil {

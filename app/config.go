@@ -254,11 +254,52 @@ func ConfigFromEnv(getenv func(string) string, args []string) (Config, error) {
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return cfg, fmt.Errorf("configuration:\n%w", err)
+	if len(errs) > 0 {
+		return cfg, newConfigError(errs)
 	}
 	return cfg, nil
 }
+
+// newConfigError flattens joined errors (erpclient's own validation joins
+// its problems) so that each problem is one line.
+func newConfigError(errs []error) *ConfigError {
+	var flat []error
+	var walk func(error)
+	walk = func(err error) {
+		if multi, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range multi.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		// "erpclient: invalid configuration: %w" around a join: list the join's items.
+		if inner := errors.Unwrap(err); inner != nil {
+			if _, ok := inner.(interface{ Unwrap() []error }); ok {
+				walk(inner)
+				return
+			}
+		}
+		flat = append(flat, err)
+	}
+	for _, e := range errs {
+		walk(e)
+	}
+	return &ConfigError{Problems: flat}
+}
+
+// ConfigError lists every problem of a configuration, one per line.
+type ConfigError struct{ Problems []error }
+
+func (e *ConfigError) Error() string {
+	lines := make([]string, 0, len(e.Problems))
+	for _, p := range e.Problems {
+		lines = append(lines, "  - "+strings.ReplaceAll(p.Error(), "\n", "\n    "))
+	}
+	return "invalid configuration:\n" + strings.Join(lines, "\n")
+}
+
+// Unwrap returns the problems, for errors.Is and errors.As.
+func (e *ConfigError) Unwrap() []error { return e.Problems }
 
 // WithDefaults fills the empty fields that have a default: Addr, Scopes,
 // PlaygroundClientID, TrustedClientIDs, ShutdownGrace, SimScale and, in dev
@@ -289,8 +330,8 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports every problem of the configuration at once. Call it on
-// WithDefaults' result (New does).
+// Validate reports every problem of the configuration at once, as a
+// *ConfigError. Call it on WithDefaults' result (New does).
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -322,7 +363,10 @@ func (c Config) Validate() error {
 	if c.ShutdownGrace <= 0 || c.ShutdownGrace > 10*time.Minute {
 		add("ERPGRAPH_SHUTDOWN_GRACE=%v is outside (0, 10m]", c.ShutdownGrace)
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return newConfigError(errs)
+	}
+	return nil
 }
 
 // LogValue keeps the secret out of logs.

@@ -93,6 +93,18 @@ func TestConfigFromEnv_AllErrorsAtOnce(t *testing.T) {
 	if err == nil {
 		t.Fatal("ConfigFromEnv accepted a broken configuration")
 	}
+	var ce *app.ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %T is not a *ConfigError", err)
+	}
+	for _, p := range ce.Problems {
+		if strings.Contains(p.Error(), "\n") || strings.Contains(p.Error(), "invalid configuration") {
+			t.Errorf("problem %q is not one plain line", p)
+		}
+	}
+	if len(ce.Problems) < 11 {
+		t.Errorf("%d problems, want every one of them:\n%v", len(ce.Problems), err)
+	}
 	for _, want := range []string{
 		"ERP_CLIENT_SECRET and ERP_CLIENT_SECRET_FILE are both set",
 		"ERPGRAPH_ADDR", "ERPGRAPH_PLAYGROUND=\"maybe\"", "ERPGRAPH_INTROSPECTION", "ERPGRAPH_ALLOW_INTERNAL_USERS",
