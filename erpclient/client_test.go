@@ -380,16 +380,25 @@ func runConcurrently(n int, fn func(i int) error) func() []error {
 	return func() []error { wg.Wait(); return errs }
 }
 
-func TestScheduler_DistinctReadsShareOneBatch(t *testing.T) {
-	f := newFake(t)
-	c := f.client(t, nil)
+// heldFake starts a fake and a client with a token, then one read that the
+// fake holds in flight until release: callers made meanwhile queue up.
+func heldFake(t *testing.T, mod func(*erpclient.Config)) (f *fakeERP, c *erpclient.Client, release func(), first func() []error) {
+	t.Helper()
+	f = newFake(t)
+	c = f.client(t, mod)
 	ctx := context.Background()
-	if err := c.Ping(ctx); err != nil { // token fetched, so the count below is only OData
+	if err := c.Ping(ctx); err != nil { // the token is fetched, so counts below are only OData
 		t.Fatal(err)
 	}
-	release := f.hold()
-	first := runConcurrently(1, func(int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(-1)); return err })
+	release = f.hold()
+	first = runConcurrently(1, func(int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(-1)); return err })
 	waitFor(t, "the first read in flight", func() bool { return c.Stats().InFlight == 1 })
+	return f, c, release, first
+}
+
+func TestScheduler_DistinctReadsShareOneBatch(t *testing.T) {
+	f, c, release, first := heldFake(t, nil)
+	ctx := context.Background()
 	const n = 15
 	wait := runConcurrently(n, func(i int) error {
 		p, err := erpclient.List[erpclient.Product](ctx, c, productQuery(i))
@@ -400,11 +409,7 @@ func TestScheduler_DistinctReadsShareOneBatch(t *testing.T) {
 	})
 	waitFor(t, "all reads queued", func() bool { return c.Stats().Queued == n })
 	release()
-	for _, err := range append(first(), wait()...) {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	noErrors(t, first(), wait())
 	log := f.log()
 	if len(log) != 3 || log[2] != fmt.Sprintf("POST /odata/$batch [%d parts]", n) {
 		t.Errorf("upstream requests: %q", log)
@@ -440,23 +445,12 @@ func TestScheduler_IdenticalReadsShareOneGET(t *testing.T) {
 }
 
 func TestScheduler_MaxBatchParts(t *testing.T) {
-	f := newFake(t)
-	c := f.client(t, func(cfg *erpclient.Config) { cfg.Scheduler.MaxBatchParts = 4 })
+	f, c, release, first := heldFake(t, func(cfg *erpclient.Config) { cfg.Scheduler.MaxBatchParts = 4 })
 	ctx := context.Background()
-	if err := c.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	release := f.hold()
-	first := runConcurrently(1, func(int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(-1)); return err })
-	waitFor(t, "the first read in flight", func() bool { return c.Stats().InFlight == 1 })
 	wait := runConcurrently(10, func(i int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(i)); return err })
 	waitFor(t, "all reads queued", func() bool { return c.Stats().Queued == 10 })
 	release()
-	for _, err := range append(first(), wait()...) {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	noErrors(t, first(), wait())
 	log := f.log()
 	want := []string{"POST /odata/$batch [4 parts]", "POST /odata/$batch [4 parts]", "POST /odata/$batch [2 parts]"}
 	if len(log) != 5 {
@@ -470,15 +464,8 @@ func TestScheduler_MaxBatchParts(t *testing.T) {
 }
 
 func TestScheduler_CancelledCallerLeaves(t *testing.T) {
-	f := newFake(t)
-	c := f.client(t, nil)
+	f, c, release, first := heldFake(t, nil)
 	ctx := context.Background()
-	if err := c.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	release := f.hold()
-	first := runConcurrently(1, func(int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(-1)); return err })
-	waitFor(t, "the first read in flight", func() bool { return c.Stats().InFlight == 1 })
 	cctx, cancel := context.WithCancel(ctx)
 	cancelled := runConcurrently(1, func(int) error { _, err := erpclient.List[erpclient.Product](cctx, c, productQuery(99)); return err })
 	stay := runConcurrently(3, func(i int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(i)); return err })
@@ -488,11 +475,7 @@ func TestScheduler_CancelledCallerLeaves(t *testing.T) {
 		t.Errorf("cancelled call: %v", err)
 	}
 	release()
-	for _, err := range append(first(), stay()...) {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	noErrors(t, first(), stay())
 	log := f.log()
 	if len(log) != 3 || log[2] != "POST /odata/$batch [3 parts]" {
 		t.Errorf("upstream requests: %q", log)
@@ -507,15 +490,8 @@ func TestScheduler_CancelledCallerLeaves(t *testing.T) {
 }
 
 func TestScheduler_QueueBounds(t *testing.T) {
-	f := newFake(t)
-	c := f.client(t, func(cfg *erpclient.Config) { cfg.Scheduler.MaxQueue = 2; cfg.Scheduler.MaxWait = 50 * time.Millisecond })
+	_, c, release, first := heldFake(t, func(cfg *erpclient.Config) { cfg.Scheduler.MaxQueue = 2; cfg.Scheduler.MaxWait = 50 * time.Millisecond })
 	ctx := context.Background()
-	if err := c.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	release := f.hold()
-	first := runConcurrently(1, func(int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(-1)); return err })
-	waitFor(t, "the first read in flight", func() bool { return c.Stats().InFlight == 1 })
 	queued := runConcurrently(2, func(i int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(i)); return err })
 	waitFor(t, "two queued", func() bool { return c.Stats().Queued == 2 })
 	_, err := erpclient.List[erpclient.Product](ctx, c, productQuery(3))
@@ -640,11 +616,7 @@ func TestToken_RefusedTokenIsReplacedOnce(t *testing.T) {
 	wait := runConcurrently(10, func(i int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(i)); return err })
 	waitFor(t, "reads queued", func() bool { return c.Stats().Queued == 10 })
 	release()
-	for _, err := range append(first(), wait()...) {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	noErrors(t, first(), wait())
 	if n := f.tokenCount(); n != 2 {
 		t.Errorf("%d token exchanges, want 2 (one replacement)", n)
 	}

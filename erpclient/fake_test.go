@@ -200,7 +200,12 @@ func (f *fakeERP) config() erpclient.Config {
 
 func (f *fakeERP) client(t *testing.T, mod func(*erpclient.Config)) *erpclient.Client {
 	t.Helper()
-	cfg := f.config()
+	return newClient(t, f.config(), mod)
+}
+
+// newClient builds a client from cfg as adjusted by mod, closed with the test.
+func newClient(t *testing.T, cfg erpclient.Config, mod func(*erpclient.Config)) *erpclient.Client {
+	t.Helper()
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -210,6 +215,18 @@ func (f *fakeERP) client(t *testing.T, mod func(*erpclient.Config)) *erpclient.C
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// noErrors fails the test for every non-nil error of the calls.
+func noErrors(t *testing.T, errs ...[]error) {
+	t.Helper()
+	for _, es := range errs {
+		for _, err := range es {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+	}
 }
 
 // waitFor polls cond until it holds or the test's patience ends.

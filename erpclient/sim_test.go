@@ -33,16 +33,7 @@ func startSim(t *testing.T, opts erpsim.Options) *erpsim.Sim {
 
 func simClient(t *testing.T, s *erpsim.Sim, mod func(*erpclient.Config)) *erpclient.Client {
 	t.Helper()
-	cfg := erpclient.Config{InstanceURL: s.URL(), ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret}
-	if mod != nil {
-		mod(&cfg)
-	}
-	c, err := erpclient.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return newClient(t, erpclient.Config{InstanceURL: s.URL(), ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret}, mod)
 }
 
 // domainRequests is erpsim's log of Domain API requests.
@@ -226,18 +217,22 @@ func TestSim_ErrorMappings(t *testing.T) {
 		t.Cleanup(cancel)
 		return ctx
 	}
+	// retries: how many times the client tries again (3 for outages, within
+	// a deadline long enough for its backoff; none when Retry-After outlasts
+	// the deadline or the answer is final)
 	tests := []struct {
-		name  string
-		fault erpsim.Fault
-		want  error
+		name    string
+		fault   erpsim.Fault
+		want    error
+		retries int64
 	}{
-		{"429", erpsim.Fault{Path: "/api/domain/odata/", Status: 429, RetryAfter: 2}, erpclient.ErrBusy},
-		{"503", erpsim.Fault{Path: "/api/domain/odata/", Status: 503, RetryAfter: 60}, erpclient.ErrBusy},
-		{"502", erpsim.Fault{Path: "/api/domain/odata/", Status: 502}, erpclient.ErrUnavailable},
-		{"malformed", erpsim.Fault{Path: "/api/domain/odata/", Malformed: true}, erpclient.ErrUnavailable},
-		{"dropped", erpsim.Fault{Path: "/api/domain/odata/", Drop: true}, erpclient.ErrUnavailable},
-		{"404", erpsim.Fault{Path: "/api/domain/odata/", Status: 404}, erpclient.ErrNotFound},
-		{"403", erpsim.Fault{Path: "/api/domain/odata/", Status: 403}, erpclient.ErrForbidden},
+		{"429", erpsim.Fault{Path: "/api/domain/odata/", Status: 429, RetryAfter: 2}, erpclient.ErrBusy, 0},
+		{"503", erpsim.Fault{Path: "/api/domain/odata/", Status: 503, RetryAfter: 60}, erpclient.ErrBusy, 0},
+		{"502", erpsim.Fault{Path: "/api/domain/odata/", Status: 502}, erpclient.ErrUnavailable, 3},
+		{"malformed", erpsim.Fault{Path: "/api/domain/odata/", Malformed: true}, erpclient.ErrUnavailable, 0},
+		{"dropped", erpsim.Fault{Path: "/api/domain/odata/", Drop: true}, erpclient.ErrUnavailable, 3},
+		{"404", erpsim.Fault{Path: "/api/domain/odata/", Status: 404}, erpclient.ErrNotFound, 0},
+		{"403", erpsim.Fault{Path: "/api/domain/odata/", Status: 403}, erpclient.ErrForbidden, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,9 +240,13 @@ func TestSim_ErrorMappings(t *testing.T) {
 			s := startSim(t, erpsim.Options{})
 			c := simClient(t, s, nil)
 			s.SetFaults(tt.fault)
-			_, err := erpclient.List[erpclient.Product](short(), c, erpclient.Query{Set: erpclient.SetProducts, Top: 1})
-			if !errors.Is(err, tt.want) {
-				t.Errorf("err %v, want %v", err, tt.want)
+			ctx := short()
+			if tt.retries > 0 {
+				ctx = context.Background() // the retries are bounded by count
+			}
+			_, err := erpclient.List[erpclient.Product](ctx, c, erpclient.Query{Set: erpclient.SetProducts, Top: 1})
+			if !errors.Is(err, tt.want) || c.Stats().Retries != tt.retries {
+				t.Errorf("err %v after %d retries, want %v after %d", err, c.Stats().Retries, tt.want, tt.retries)
 			}
 		})
 	}
@@ -412,6 +411,20 @@ func TestSim_TokenRefresh(t *testing.T) {
 	}
 }
 
+// releaseQueued waits until n calls queue behind the held request, releases
+// it, checks that every call succeeded and returns the Domain API requests
+// erpsim saw from the release on.
+func releaseQueued(t *testing.T, s *erpsim.Sim, c *erpclient.Client, n int, release func(), calls ...func() []error) []erpsim.Request {
+	t.Helper()
+	waitFor(t, "all calls queued", func() bool { return c.Stats().Queued == int64(n) })
+	s.ResetRequests()
+	release()
+	for _, wait := range calls {
+		noErrors(t, wait())
+	}
+	return domainRequests(s)
+}
+
 func TestSim_Coalescing(t *testing.T) {
 	ctx := context.Background()
 	// hold runs Ping (token, then one GET held at the gate) and waits until it is in flight
@@ -432,15 +445,7 @@ func TestSim_Coalescing(t *testing.T) {
 			}
 			return err
 		})
-		waitFor(t, "all reads queued", func() bool { return c.Stats().Queued == n })
-		s.ResetRequests()
-		release()
-		for _, err := range append(first(), wait()...) {
-			if err != nil {
-				t.Error(err)
-			}
-		}
-		reqs := domainRequests(s)
+		reqs := releaseQueued(t, s, c, n, release, first, wait)
 		if len(reqs) != 2 || reqs[1].BatchParts != n {
 			t.Errorf("upstream: %+v, want the held GET and one $batch of %d parts", reqs, n)
 		}
@@ -456,15 +461,7 @@ func TestSim_Coalescing(t *testing.T) {
 			}
 			return err
 		})
-		waitFor(t, "all reads queued", func() bool { return c.Stats().Queued == n })
-		s.ResetRequests()
-		release()
-		for _, err := range append(first(), wait()...) {
-			if err != nil {
-				t.Error(err)
-			}
-		}
-		reqs := domainRequests(s)
+		reqs := releaseQueued(t, s, c, n, release, first, wait)
 		if len(reqs) != 2 || reqs[1].Method != http.MethodGet || reqs[1].BatchParts != 0 {
 			t.Errorf("upstream: %+v, want the held GET and one GET", reqs)
 		}
@@ -487,11 +484,7 @@ func TestSim_Coalescing(t *testing.T) {
 		}
 		s.ResetRequests()
 		release()
-		for _, err := range append(first(), stay()...) {
-			if err != nil {
-				t.Error(err)
-			}
-		}
+		noErrors(t, first(), stay())
 		reqs := domainRequests(s)
 		if len(reqs) != 2 || reqs[1].BatchParts != 3 {
 			t.Errorf("upstream: %+v, want the held GET and a $batch of 3 parts", reqs)
