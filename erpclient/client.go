@@ -330,6 +330,8 @@ func (c *Client) exchange(ctx context.Context, method, target, contentType strin
 		case http.StatusUnauthorized:
 			c.stats.status401.Add(1)
 			if attempt == 0 {
+				c.log.LogAttrs(ctx, slog.LevelInfo, "ERP.net refused the service token; fetching a new one",
+					slog.String("fingerprint", fingerprint(tok.AccessToken)))
 				c.tokens.invalidate(tok)
 				continue
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -375,10 +376,15 @@ func (s *scheduler) observe(res *response) {
 	}
 	until := time.Now().Add(d)
 	s.mu.Lock()
-	if until.After(s.pausedUntil) {
+	longer := until.After(s.pausedUntil)
+	if longer {
 		s.pausedUntil = until
 	}
 	s.mu.Unlock()
+	if longer {
+		s.c.log.LogAttrs(s.ctx, slog.LevelWarn, "ERP.net asked the session to wait; dispatch paused",
+			slog.Int("status", res.status), slog.Duration("pause", d))
+	}
 }
 
 // --- the caller side: errors and retries ---
@@ -409,6 +415,8 @@ func (c *Client) send(ctx context.Context, req *request) (*response, error) {
 			return nil, err
 		}
 		c.stats.retries.Add(1)
+		c.log.LogAttrs(ctx, slog.LevelDebug, "retrying ERP.net read", slog.String("op", req.op),
+			slog.Int("attempt", attempt+2), slog.Duration("after", delay), slog.String("error", err.Error()))
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
