@@ -30,27 +30,35 @@ type App struct {
 	erp      *erpclient.Client
 	verifier *auth.Verifier
 	srv      *server.Server
+	stop     context.CancelFunc // ends the components' lifetime (Close)
 }
 
 // New validates cfg (after WithDefaults), binds the listener (so URL is known
-// before Serve), starts erpsim in dev mode, and wires everything. ctx is the
-// application's lifetime: it bounds the service token source, the key set
-// refresh and erpsim.
-func New(ctx context.Context, cfg Config) (a *App, err error) {
+// before Serve), starts erpsim in dev mode, and wires everything.
+//
+// Cancelling ctx while New runs aborts it. Afterwards the long-lived parts
+// (the service token source and scheduler, the key set refresh, erpsim) live
+// until Close, not until ctx ends: when ctx ends Serve drains in-flight
+// requests, and those still need ERP.net.
+func New(ctx context.Context, cfg Config) (*App, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a = &App{cfg: cfg, log: cfg.Logger}
+	life, stop := context.WithCancel(context.WithoutCancel(ctx))
+	abortSetup := context.AfterFunc(ctx, stop)
+	defer abortSetup()
+	a := &App{cfg: cfg, log: cfg.Logger, stop: stop}
 	if a.log == nil {
 		a.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
+	built := false
 	defer func() {
-		if err != nil {
+		if !built {
 			_ = a.Close()
 		}
 	}()
-
+	var err error
 	a.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("app: listen on %s: %w", cfg.Addr, err)
@@ -63,15 +71,15 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 		Logger: a.log.With("component", "erpclient"), Audit: a.log.With("log", "audit"),
 	}
 	if cfg.Dev() {
-		if a.sim, err = a.startSim(ctx); err != nil {
+		if a.sim, err = a.startSim(life); err != nil {
 			return nil, err
 		}
 		erpCfg.InstanceURL = a.sim.URL()
 	}
-	if a.erp, err = erpclient.New(ctx, erpCfg); err != nil {
+	if a.erp, err = erpclient.New(life, erpCfg); err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	a.verifier, err = auth.NewVerifier(ctx, auth.Config{
+	a.verifier, err = auth.NewVerifier(life, auth.Config{
 		Issuer: a.erp.IdentityURL(), ClientIDs: cfg.TrustedClientIDs, Audience: cfg.Audience,
 		Logger: a.log.With("component", "auth"),
 	})
@@ -99,6 +107,10 @@ func New(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	if !abortSetup() { // ctx ended just now: the parts may already be stopping
+		return nil, fmt.Errorf("app: %w", context.Cause(ctx))
+	}
+	built = true
 	a.log.Info("app: ready", "url", a.url, "config", cfg)
 	return a, nil
 }
@@ -182,9 +194,11 @@ func (a *App) Sim() *erpsim.Sim { return a.sim }
 // Config is the effective configuration (with defaults).
 func (a *App) Config() Config { return a.cfg }
 
-// Close releases what New acquired: the ERP.net client, erpsim and the
-// listener (if Serve did not run). Call it after Serve returns.
+// Close releases what New acquired: the ERP.net client, the key set
+// refresh, erpsim and the listener (if Serve did not run). Call it after
+// Serve returns.
 func (a *App) Close() error {
+	defer a.stop()
 	var errs []error
 	if a.erp != nil {
 		a.erp.Close()

@@ -290,3 +290,42 @@ func TestApp_PlaygroundExamplesRun(t *testing.T) {
 		})
 	}
 }
+
+// Serve's context ending starts the shutdown; the parts that in-flight
+// requests need (here the in-process erpsim) keep working until Close.
+func TestApp_LivesUntilClose(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, app.Config{Addr: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx) }()
+	if got := status(t, a.URL()+"/healthz"); got != http.StatusOK {
+		t.Fatalf("/healthz = %d", got)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	discovery := a.Sim().URL() + "/sys/auto-discovery"
+	if got := status(t, discovery); got != http.StatusOK {
+		t.Errorf("erpsim after the context ended, before Close: %d", got)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := http.Get(discovery); err == nil {
+		res.Body.Close()
+		t.Errorf("erpsim still answers after Close: %d", res.StatusCode)
+	}
+}
+
+func TestNew_CancelledContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if a, err := app.New(ctx, app.Config{Addr: "127.0.0.1:0", Logger: quiet}); err == nil {
+		a.Close()
+		t.Fatal("New succeeded with a cancelled context")
+	}
+}
