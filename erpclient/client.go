@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		clientID: cfg.ClientID,
 		stats:    &c.stats,
 	}
-	c.sched = newScheduler(appCtx, cfg.Scheduler.withDefaults(), c, clock)
+	c.sched = newScheduler(appCtx, cfg.Scheduler.withDefaults(), c)
 	logger.LogAttrs(ctx, slog.LevelInfo, "erpclient ready",
 		slog.String("issuer", issuer), slog.String("odata_root", root.String()),
 		slog.String("client_id", cfg.ClientID), slog.String("scopes", strings.Join(scopes, " ")))
@@ -317,7 +317,9 @@ func (c *Client) exchange(ctx context.Context, method, target, contentType strin
 		c.stats.upstream.Add(1)
 		resp, err := c.http.Do(req)
 		if err != nil {
-			c.stats.transportErrors.Add(1)
+			if ctx.Err() == nil { // not a request abandoned by all its callers
+				c.stats.transportErrors.Add(1)
+			}
 			return nil, stripURL(err)
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))

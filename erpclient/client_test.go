@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -627,5 +628,108 @@ func TestToken_RefusedTokenIsReplacedOnce(t *testing.T) {
 	_, err := erpclient.List[erpclient.Product](ctx, c, productQuery(500))
 	if !errors.Is(err, erpclient.ErrUnauthorized) {
 		t.Errorf("err %v, want ErrUnauthorized", err)
+	}
+}
+
+func TestByIDs_ChunksKeepURLsShort(t *testing.T) {
+	f, c, release, first := heldFake(t, nil)
+	ids := make([]string, 230)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+	}
+	ids = append(ids, strings.ToUpper(ids[0])) // the same id twice is asked once
+	done := runConcurrently(1, func(int) error {
+		_, err := erpclient.ByIDs[erpclient.Product](context.Background(), c, erpclient.Query{Set: erpclient.SetProducts, Select: []string{"PartNumber"}}, ids)
+		return err
+	})
+	waitFor(t, "chunks queued", func() bool { return c.Stats().Queued > 1 })
+	release()
+	noErrors(t, first(), done())
+	// every chunk, sent in a $batch part or as a plain GET after the held one
+	var targets []string
+	for _, l := range f.log()[2:] {
+		if strings.HasPrefix(l, "GET ") {
+			targets = append(targets, strings.TrimPrefix(l, "GET "))
+		}
+	}
+	f.mu.Lock()
+	for _, p := range f.parts {
+		for _, line := range p {
+			targets = append(targets, strings.TrimSuffix(strings.SplitN(line, " ", 2)[1], " HTTP/1.1"))
+		}
+	}
+	f.mu.Unlock()
+	if len(targets) < 5 || len(f.log())-2 >= len(targets) {
+		t.Errorf("%d chunks in %d requests: want several chunks sharing requests", len(targets), len(f.log())-2)
+	}
+	asked := map[string]int{}
+	for _, target := range targets {
+		u, err := url.Parse(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(u.RawQuery) > 2000 {
+			t.Errorf("chunk URL query of %d bytes", len(u.RawQuery))
+		}
+		filter := u.Query().Get("$filter")
+		inner := strings.TrimSuffix(strings.TrimPrefix(filter, "Id in ("), ")")
+		for _, id := range strings.Split(inner, ",") {
+			asked[id]++
+		}
+	}
+	if len(asked) != 230 {
+		t.Errorf("%d distinct ids asked, want 230", len(asked))
+	}
+	for id, n := range asked {
+		if n != 1 {
+			t.Errorf("id %s asked %d times", id, n)
+		}
+	}
+	if _, err := erpclient.ByIDs[erpclient.Product](context.Background(), c, erpclient.Query{Set: erpclient.SetProducts}, []string{"x"}); !errors.Is(err, erpclient.ErrInvalidQuery) {
+		t.Errorf("bad id: %v", err)
+	}
+}
+
+func TestScheduler_WritesGoAlone(t *testing.T) {
+	f, c, release, first := heldFake(t, nil)
+	ctx := context.Background()
+	reads := runConcurrently(3, func(i int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(i)); return err })
+	write := runConcurrently(1, func(int) error {
+		return c.ChangeState(ctx, erpclient.SetSalesOrders, orderID, erpclient.StateReleased)
+	})
+	waitFor(t, "calls queued", func() bool { return c.Stats().Queued == 4 })
+	release()
+	noErrors(t, first(), reads(), write())
+	log := f.log()
+	var batches, writes int
+	for _, l := range log[2:] {
+		switch {
+		case strings.HasPrefix(l, "POST /odata/$batch [3 parts]"):
+			batches++
+		case strings.HasPrefix(l, "POST /odata/Crm_Sales_SalesOrders("):
+			writes++
+		}
+	}
+	if len(log) != 4 || batches != 1 || writes != 1 {
+		t.Errorf("upstream requests: %q", log)
+	}
+}
+
+func TestClient_Close(t *testing.T) {
+	_, c, _, first := heldFake(t, nil)
+	ctx := context.Background()
+	queued := runConcurrently(2, func(i int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(i)); return err })
+	waitFor(t, "calls queued", func() bool { return c.Stats().Queued == 2 })
+	c.Close()
+	for _, err := range queued() {
+		if !errors.Is(err, erpclient.ErrClosed) {
+			t.Errorf("queued call after Close: %v", err)
+		}
+	}
+	if err := first()[0]; err == nil {
+		t.Error("the request in flight survived Close")
+	}
+	if _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(9)); !errors.Is(err, erpclient.ErrClosed) {
+		t.Errorf("call after Close: %v", err)
 	}
 }

@@ -72,7 +72,7 @@ type scheduler struct {
 // defaultPause applies to a 429/503 without Retry-After.
 const defaultPause = time.Second
 
-func newScheduler(ctx context.Context, cfg SchedulerConfig, c *Client, _ func() time.Time) *scheduler {
+func newScheduler(ctx context.Context, cfg SchedulerConfig, c *Client) *scheduler {
 	rpm := cfg.RequestsPerMinute
 	// burst of one second's worth: in any minute at most rpm + rpm/60 requests,
 	// which the default 540 keeps below ERP.net's 600
