@@ -2,9 +2,7 @@ package auth_test
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"strings"
 	"testing"
 	"time"
@@ -71,15 +69,7 @@ func simPublicKeyPEM(t *testing.T, sim *erpsim.Sim, token string) []byte {
 	if !ok {
 		t.Fatalf("kid %s not in erpsim's JWKS", hdr.Kid)
 	}
-	var raw any
-	if err := key.Raw(&raw); err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	return pemPublic(t, key)
 }
 
 func mustDecodeSegment(t *testing.T, token string, i int, v any) {

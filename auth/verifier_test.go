@@ -40,7 +40,7 @@ func b64dec(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeStrin
 
 // pemPublic returns the PEM bytes of key's public half, what an attacker
 // holding the JWKS would use as an HMAC secret.
-func pemPublic(t *testing.T, key jwk.Key) []byte {
+func pemPublic(t testing.TB, key jwk.Key) []byte {
 	t.Helper()
 	pub, err := key.PublicKey()
 	if err != nil {
