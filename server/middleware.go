@@ -149,7 +149,11 @@ func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 			if sc.reason != "" {
 				attrs = append(attrs, slog.String("auth_refused", string(sc.reason)))
 			}
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
+			level := slog.LevelInfo
+			if (r.URL.Path == "/healthz" || r.URL.Path == "/readyz") && rw.status == http.StatusOK {
+				level = slog.LevelDebug // probes every few seconds would drown the log
+			}
+			s.log.LogAttrs(r.Context(), level, "http request", attrs...)
 		}()
 		next.ServeHTTP(rw, r)
 	})
