@@ -172,6 +172,14 @@ func (s *Sim) handleLogin(w http.ResponseWriter, r *http.Request) {
 	code := randomToken()
 	st := &s.idp
 	st.mu.Lock()
+	if len(st.codes) >= maxPendingCodes {
+		// Codes nobody redeemed would pile up in long runs: drop the expired ones.
+		for c, ac := range st.codes {
+			if !now.Before(ac.expires) {
+				delete(st.codes, c)
+			}
+		}
+	}
 	st.codes[code] = &authCode{grant: g, redirectURI: req.redirectURI, nonce: req.nonce, challenge: req.challenge, expires: now.Add(codeLifetime)}
 	st.mu.Unlock()
 

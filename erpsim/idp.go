@@ -32,6 +32,7 @@ const (
 	codeLifetime                = 5 * time.Minute
 	refreshLifetimeConfidential = 30 * 24 * time.Hour
 	refreshLifetimePublic       = 24 * time.Hour
+	maxPendingCodes             = 1000 // above this, issuing a code first drops expired ones
 )
 
 // authCode is an issued authorization code.
