@@ -6,7 +6,16 @@
 // multipart $batch).
 //
 // It shares no code with erpsim: it implements the protocol as ERP.net
-// documents it (docs/ERPNET.md), and its tests run against erpsim over TCP.
+// documents it (docs.erp.net, summarized in the project's ERPNET.md notes),
+// and its tests run against erpsim over TCP.
+//
+// Reads: build a Query (typed filters, the caller's access Scope), then
+// List (one page), All (every page), Get, ByIDs or Count. Every request goes
+// through the scheduler, which keeps ERP.net's per-session limits (one in
+// flight, 600 a minute) and serves concurrent callers together. Writes:
+// CreateSalesOrder/Create, Patch, ChangeState and atomic Changesets. Errors
+// wrap the sentinels (ErrNotFound, ErrConflict, ErrBusy, ErrUnauthorized,
+// ErrForbidden, ErrUnavailable, ErrInvalidQuery, ErrScopeRequired).
 package erpclient
 
 import (

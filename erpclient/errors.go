@@ -94,6 +94,8 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusForbidden
 	case ErrUnavailable:
 		switch {
+		case e.Status < 400: // a redirect or other non-answer: not the protocol
+			return true
 		case e.Status == http.StatusBadGateway, e.Status == http.StatusGatewayTimeout:
 			return true
 		case e.Status >= 500 && e.Status != http.StatusServiceUnavailable:

@@ -369,3 +369,45 @@ func FuzzFilterInjection(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeCursor: any client-supplied cursor string is either refused with
+// ErrInvalidQuery or yields a cursor that builds into a valid query.
+func FuzzDecodeCursor(f *testing.F) {
+	for _, seed := range []string{"", "MHw1ZDFj", erpclient.Cursor{Skip: 5}.Encode(), erpclient.Cursor{SkipToken: orderID}.Encode(), "!!!", "MHwmJGZpbHRlcj0x"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := erpclient.DecodeCursor(s)
+		if err != nil {
+			if !errors.Is(err, erpclient.ErrInvalidQuery) {
+				t.Fatalf("error %v is not ErrInvalidQuery", err)
+			}
+			return
+		}
+		v, err := erpclient.Query{Set: erpclient.SetProducts, Top: 10, Cursor: c}.Build()
+		if err != nil {
+			t.Fatalf("decoded cursor %+v does not build: %v", c, err)
+		}
+		parsed, err := url.ParseQuery(erpclient.EncodeQuery(v))
+		if err != nil || len(parsed) > 3 {
+			t.Fatalf("cursor %+v smuggled options: %v", c, parsed)
+		}
+	})
+}
+
+// FuzzParseRef: any @odata.id either parses into a valid set name and a
+// canonical GUID or is refused; never a panic.
+func FuzzParseRef(f *testing.F) {
+	for _, seed := range []string{"Crm_Sales_Customers(" + custID + ")", "https://x/odata/Set('" + custID + "')", "Set(", "()", "Set(" + custID + ")/x"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := erpclient.ParseRef(s)
+		if err != nil {
+			return
+		}
+		if _, err := erpclient.FilterString(erpclient.Eq("Customer", r.Value())); err != nil {
+			t.Fatalf("parsed ref %+v is not a valid literal: %v", r, err)
+		}
+	})
+}
