@@ -30,7 +30,11 @@ func newGenerator(s *Store, scale int) *generator {
 // row creates row n of set with its fixture Id and the given property values.
 func (g *generator) row(set string, n int, kv ...any) *entity {
 	es := g.s.sets[set]
-	e := g.s.newRow(es, n, fixture.ID(set, n))
+	idSet := set
+	if es.base != nil {
+		idSet = es.base.name // persons and companies share the parties' Ids
+	}
+	e := g.s.newRow(es, n, fixture.ID(idSet, n))
 	for i := 0; i < len(kv); i += 2 {
 		p := es.byName[kv[i].(string)]
 		e.vals[p.idx] = kv[i+1].(value)

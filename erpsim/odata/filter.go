@@ -584,6 +584,9 @@ func (p *filterParser) literal(pth path) (literal, error) {
 // compatible reports whether a reference to target may be written with set's name:
 // the same set, or its base or derived set (parties, persons, companies).
 func compatible(target, set *entitySet) bool {
+	if target == nil || set == nil {
+		return false
+	}
 	if target == set || target.base == set || set.base == target {
 		return true
 	}

@@ -1,6 +1,7 @@
 package odata
 
 import (
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -29,6 +30,15 @@ func NewHandler(s *Store, opts Options) http.Handler {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// A bug must cost one request an envelope, not the emulator its process.
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			writeErr(w, fmt.Errorf("odata: panic: %v", p))
+		}
+	}()
 	w.Header().Set("OData-Version", odataVersion)
 	if err := h.serve(w, r); err != nil {
 		writeErr(w, err)
