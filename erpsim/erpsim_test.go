@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -202,5 +203,23 @@ func BenchmarkStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = s.Close()
+	}
+}
+
+// BenchmarkDomainGet50 measures a 50-row GET through the whole instance
+// handler (token check, session, limiter, OData engine) without TCP.
+func BenchmarkDomainGet50(b *testing.B) {
+	s := startSim(b, erpsim.Options{Limits: erpsim.Unlimited()})
+	tok := mustServiceToken(b, s)
+	h := s.Handler()
+	req := httptest.NewRequest(http.MethodGet, s.ODataURL()+"Crm_Sales_SalesOrders?$top=50", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
 	}
 }
