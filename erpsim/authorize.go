@@ -113,18 +113,34 @@ func (s *Sim) parseAuthorize(v url.Values) (*authzRequest, *authzError) {
 	case req.challenge != "" && !validPKCEValue(req.challenge):
 		return req, &authzError{redirect: true, code: "invalid_request", desc: "Malformed code_challenge."}
 	}
-	if v.Get("prompt") == "none" {
-		// erpsim keeps no single-sign-on cookie, so silent sign-in always needs a login.
-		return req, &authzError{redirect: true, code: "login_required", desc: "The user must sign in."}
-	}
 	return req, nil
 }
 
-// handleAuthorize shows the login page for a valid authorization request.
+// handleAuthorize answers a valid authorization request: silently when the
+// browser has a single-sign-on session whose user may use the application
+// (unless prompt=login), with login_required for prompt=none without one,
+// and with the login page otherwise.
 func (s *Sim) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	if req, ok := s.readAuthorize(w, r); ok {
-		s.loginPage(w, http.StatusOK, req, r.Form.Get("login_hint"), "")
+	req, ok := s.readAuthorize(w, r)
+	if !ok {
+		return
 	}
+	prompt := strings.Fields(r.Form.Get("prompt"))
+	if !slices.Contains(prompt, "login") {
+		if sso, ok := s.ssoSession(r); ok && signInRefusal(req.app, sso.user) == "" {
+			s.completeAuthorize(w, req, sso)
+			return
+		}
+	}
+	if slices.Contains(prompt, "none") {
+		out := url.Values{"error": {"login_required"}, "error_description": {"The user must sign in."}}
+		if req.state != "" {
+			out.Set("state", req.state)
+		}
+		s.respond(w, req, out)
+		return
+	}
+	s.loginPage(w, http.StatusOK, req, r.Form.Get("login_hint"), "")
 }
 
 // readAuthorize parses and validates the authorization request in r (query
@@ -167,8 +183,15 @@ func (s *Sim) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginPage(w, http.StatusForbidden, req, login, msg)
 		return
 	}
+	sso := s.startSSO(w, u)
+	s.completeAuthorize(w, req, sso)
+}
+
+// completeAuthorize issues the authorization code (and the front-channel
+// id_token of the hybrid flow) for the signed-in user.
+func (s *Sim) completeAuthorize(w http.ResponseWriter, req *authzRequest, sso ssoSession) {
 	now := s.now()
-	g := userGrant{ClientID: req.app.ClientID, User: u, Scopes: req.scopes, SID: randomHex(16), AuthTime: now}
+	g := userGrant{ClientID: req.app.ClientID, User: sso.user, Scopes: req.scopes, SID: sso.sid, AuthTime: sso.authTime}
 	code := randomToken()
 	st := &s.idp
 	st.mu.Lock()
@@ -260,16 +283,24 @@ func (s *Sim) handleEndSession(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if hint.SID != "" {
+	sids := []string{hint.SID}
+	if sso, ok := s.ssoSession(r); ok {
+		sids = append(sids, sso.sid)
+	}
+	s.endSSO(w, r)
+	for _, sid := range sids {
+		if sid == "" {
+			continue
+		}
 		st := &s.idp
 		st.mu.Lock()
 		for h, rg := range st.refresh {
-			if rg.grant.SID == hint.SID {
+			if rg.grant.SID == sid {
 				delete(st.refresh, h)
 			}
 		}
 		st.mu.Unlock()
-		s.sessions.end("sid:" + hint.SID)
+		s.sessions.end("sid:" + sid)
 	}
 	if pl := r.Form.Get("post_logout_redirect_uri"); pl != "" {
 		var app fixture.App

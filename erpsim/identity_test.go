@@ -8,6 +8,7 @@ import (
 	"errors"
 	"html"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"slices"
@@ -621,5 +622,74 @@ func TestIdentity_EndSession(t *testing.T) {
 	}
 	if r := do(t, http.MethodGet, s.IdentityURL()+"/connect/endsession", nil, nil); r.status != http.StatusOK {
 		t.Errorf("plain sign-out page: %d", r.status)
+	}
+}
+
+func TestIdentity_SingleSignOn(t *testing.T) {
+	s := startSim(t, erpsim.Options{})
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser := &http.Client{Jar: jar, CheckRedirect: noRedirect.CheckRedirect}
+	send := func(method, target string, form url.Values) *http.Response {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		if form != nil {
+			resp, err = browser.PostForm(target, form)
+		} else {
+			resp, err = browser.Get(target)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	location := func(resp *http.Response) url.Values {
+		t.Helper()
+		u, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusFound || err != nil {
+			t.Fatalf("status %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		return u.Query()
+	}
+	p := authzParams()
+	p.Set("prompt", "none")
+	if q := location(send(http.MethodGet, s.IdentityURL()+"/connect/authorize?"+p.Encode(), nil)); q.Get("error") != "login_required" {
+		t.Fatalf("prompt=none before sign-in: %v", q)
+	}
+	form := url.Values{"login": {fixture.OwnerLogin}, "password": {fixture.DemoPassword}}
+	for k, v := range authzParams() {
+		form[k] = v
+	}
+	first := location(send(http.MethodPost, s.IdentityURL()+"/account/login", form))
+
+	other := url.Values{
+		"client_id": {fixture.PlaygroundClientID}, "redirect_uri": {playgroundRedirect}, "response_type": {"code"},
+		"scope": {"openid"}, "state": {"s2"}, "code_challenge": {challenge(testVerifier)}, "code_challenge_method": {"S256"},
+		"prompt": {"none"},
+	}
+	silent := location(send(http.MethodGet, s.IdentityURL()+"/connect/authorize?"+other.Encode(), nil))
+	if silent.Get("code") == "" || silent.Get("session_state") != first.Get("session_state") || silent.Get("state") != "s2" {
+		t.Fatalf("silent sign-in to a second app: %v (first %v)", silent, first)
+	}
+	status, body := tokenCall(t, s, url.Values{"grant_type": {"authorization_code"}, "code": {silent.Get("code")},
+		"redirect_uri": {playgroundRedirect}, "code_verifier": {testVerifier}, "client_id": {fixture.PlaygroundClientID}})
+	if status != 200 {
+		t.Fatalf("silent code exchange: %d %v", status, body)
+	}
+	if _, _, c := verifiedClaims(t, s, body["access_token"].(string)); c["sub"] != fixture.OwnerLogin || c["sid"] != first.Get("session_state") {
+		t.Errorf("silent token sub %v sid %v", c["sub"], c["sid"])
+	}
+	other.Set("prompt", "login")
+	if resp := send(http.MethodGet, s.IdentityURL()+"/connect/authorize?"+other.Encode(), nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("prompt=login with a session: %d, want the login page", resp.StatusCode)
+	}
+	send(http.MethodGet, s.IdentityURL()+"/connect/endsession", nil)
+	other.Set("prompt", "none")
+	if q := location(send(http.MethodGet, s.IdentityURL()+"/connect/authorize?"+other.Encode(), nil)); q.Get("error") != "login_required" {
+		t.Errorf("prompt=none after sign-out: %v", q)
 	}
 }

@@ -55,7 +55,8 @@ type idpState struct {
 	mu             sync.Mutex
 	codes          map[string]*authCode
 	refresh        map[string]*refreshGrant
-	issued         map[string]uint64 // access-token jti → issue sequence number
+	sso            map[string]ssoSession // browser-session cookie → session
+	issued         map[string]uint64     // access-token jti → issue sequence number
 	seq            uint64
 	revokedThrough uint64 // tokens with sequence ≤ this are revoked
 }
@@ -63,6 +64,7 @@ type idpState struct {
 func (st *idpState) init() {
 	st.codes = map[string]*authCode{}
 	st.refresh = map[string]*refreshGrant{}
+	st.sso = map[string]ssoSession{}
 	st.issued = map[string]uint64{}
 }
 
