@@ -40,17 +40,16 @@ import (
 // Client talks to one ERP.net instance's Domain API with the process's
 // service token. Build one per process with New; it is safe for concurrent use.
 type Client struct {
-	http     *http.Client
-	issuer   string
-	root     *url.URL // OData service root, ends with "/"
-	tokens   *tokenSource
-	sched    *scheduler
-	log      *slog.Logger
-	audit    *slog.Logger
-	stats    counters
-	cancel   context.CancelFunc
-	closed   atomic.Bool
-	tokenURL string
+	http   *http.Client
+	issuer string
+	root   *url.URL // OData service root, ends with "/"
+	tokens *tokenSource
+	sched  *scheduler
+	log    *slog.Logger
+	audit  *slog.Logger
+	stats  counters
+	cancel context.CancelFunc
+	closed atomic.Bool
 }
 
 // maxBody bounds any upstream body read into memory.
@@ -120,7 +119,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		cancel()
 	}()
-	c := &Client{http: &noRedirect, issuer: issuer, root: root, log: logger, audit: audit, cancel: cancel, tokenURL: tokenURL}
+	c := &Client{http: &noRedirect, issuer: issuer, root: root, log: logger, audit: audit, cancel: cancel}
 	c.tokens = &tokenSource{
 		conf: &clientcredentials.Config{
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: tokenURL, Scopes: scopes,
@@ -134,7 +133,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c.sched = newScheduler(appCtx, cfg.Scheduler.withDefaults(), c)
 	logger.LogAttrs(ctx, slog.LevelInfo, "erpclient ready",
-		slog.String("issuer", issuer), slog.String("odata_root", root.String()),
+		slog.String("issuer", issuer), slog.String("token_endpoint", tokenURL), slog.String("odata_root", root.String()),
 		slog.String("client_id", cfg.ClientID), slog.String("scopes", strings.Join(scopes, " ")))
 	return c, nil
 }
@@ -263,8 +262,6 @@ func stripURL(err error) error {
 	}
 	return err
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // --- one upstream exchange ---
 

@@ -1,6 +1,7 @@
 package erpclient
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -136,7 +137,7 @@ func looksLikeConflict(typ, msg string) bool {
 func statusError(op string, status int, header http.Header, body []byte) *Error {
 	e := &Error{Op: op, Status: status, RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now())}
 	var env envelope
-	if err := jsonUnmarshal(body, &env); err == nil && env.Error != nil {
+	if err := json.Unmarshal(body, &env); err == nil && env.Error != nil {
 		e.Code, e.Type = env.Error.Code, truncate(env.Error.Type, 120)
 		e.Message = truncate(oneLine(env.Error.Message), maxMessage)
 		e.conflict = looksLikeConflict(env.Error.Type, env.Error.Message)
