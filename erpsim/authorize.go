@@ -133,11 +133,7 @@ func (s *Sim) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if slices.Contains(prompt, "none") {
-		out := url.Values{"error": {"login_required"}, "error_description": {"The user must sign in."}}
-		if req.state != "" {
-			out.Set("state", req.state)
-		}
-		s.respond(w, req, out)
+		s.respondError(w, req, "login_required", "The user must sign in.")
 		return
 	}
 	s.loginPage(w, http.StatusOK, req, r.Form.Get("login_hint"), "")
@@ -158,13 +154,18 @@ func (s *Sim) readAuthorize(w http.ResponseWriter, r *http.Request) (*authzReque
 	case !aerr.redirect:
 		s.errorPage(w, http.StatusBadRequest, aerr.code, aerr.desc)
 	default:
-		out := url.Values{"error": {aerr.code}, "error_description": {aerr.desc}}
-		if req.state != "" {
-			out.Set("state", req.state)
-		}
-		s.respond(w, req, out)
+		s.respondError(w, req, aerr.code, aerr.desc)
 	}
 	return nil, false
+}
+
+// respondError sends an authorization error, with the request's state, to the client.
+func (s *Sim) respondError(w http.ResponseWriter, req *authzRequest, code, desc string) {
+	out := url.Values{"error": {code}, "error_description": {desc}}
+	if req.state != "" {
+		out.Set("state", req.state)
+	}
+	s.respond(w, req, out)
 }
 
 // handleLogin checks the login form and completes the authorization request.
