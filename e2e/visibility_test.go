@@ -20,6 +20,7 @@ var roleLevel = map[string]int{
 }
 
 func custRef(n int) string { return "'Crm_Sales_Customers(" + fixture.CustomerID(n) + ")'" }
+
 // partyRef is the reference to customer n's party, read from the Domain API.
 func partyRef(t *testing.T, n int) string {
 	return "'" + oracleRef(t, "Crm_Sales_Customers", fixture.CustomerID(n), "Party") + "'"
@@ -276,7 +277,9 @@ func TestVisibility_Unauthenticated(t *testing.T) {
 	if r.code() != "UNAUTHENTICATED" {
 		t.Fatalf("anonymous: %+v", r.Errors)
 	}
-	var typename struct{ Typename string `json:"__typename"` }
+	var typename struct {
+		Typename string `json:"__typename"`
+	}
 	mustQuery(t, "", `{ __typename }`, nil, &typename)
 	if typename.Typename != "Query" {
 		t.Errorf("__typename = %q", typename.Typename)

@@ -107,6 +107,7 @@ func customers(ctx context.Context, first *int, after *string, f *model.Customer
 		return nil, err
 	}
 	prime(ctx, loader.For(ctx).CustomerByID, p.items, func(e *erpclient.Customer) string { return e.ID })
+	loader.For(ctx).PrefetchParties(ctx, p.items)
 	nodes, info := connection(p, toCustomer)
 	return &model.CustomerConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
 		Edges: edges(nodes, p.cursors, func(c string, n *model.Customer) *model.CustomerEdge {

@@ -197,15 +197,14 @@ func refValues(set string, guids []string) []erpclient.Value {
 // customerParties returns the party references of the customers (GUIDs) the user may see, for filters on
 // documents that name only their ToParty. Customers that do not exist or are not visible are left out.
 func customerParties(ctx context.Context, guids []string) ([]erpclient.Value, error) {
-	l := loader.For(ctx)
-	got, errs := l.CustomerByID.LoadMany(ctx, guids)()
 	var out []erpclient.Value
-	for i, c := range got {
-		if errs != nil && errs[i] != nil {
-			if errors.Is(errs[i], loader.ErrNotFound) {
-				continue
-			}
-			return nil, errs[i]
+	for _, thunk := range loader.Start(ctx, loader.For(ctx).CustomerByID, guids) {
+		c, err := thunk()
+		if errors.Is(err, loader.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
 		}
 		if c.Party != nil {
 			out = append(out, c.Party.Value())

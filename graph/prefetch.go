@@ -43,53 +43,9 @@ func selectedOnNodes(ctx context.Context) map[string]graphql.CollectedField {
 	return out
 }
 
-// has reports whether sub selects field name.
-func has(ctx context.Context, sub graphql.CollectedField, name string) bool {
-	for _, f := range graphql.CollectFields(graphql.GetOperationContext(ctx), sub.Selections, nil) {
-		if f.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
 // startLoads starts loading keys through ld without waiting; the results land in the loader's cache.
-func startLoads[V any](ctx context.Context, ld *dataloader.Loader[string, V], keys []string) dataloader.ThunkMany[V] {
-	if len(keys) == 0 {
-		return nil
-	}
-	return ld.LoadMany(ctx, unique(keys))
-}
-
-func unique(keys []string) []string {
-	seen := make(map[string]bool, len(keys))
-	out := keys[:0:0]
-	for _, k := range keys {
-		if k != "" && !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// prefetchCustomers starts loading customers and, when their party is selected, then their parties.
-func prefetchCustomers(ctx context.Context, sel graphql.CollectedField, ids []string) {
-	l := loader.For(ctx)
-	thunk := startLoads(ctx, l.CustomerByID, ids)
-	if thunk == nil || !(has(ctx, sel, "party") || has(ctx, sel, "name")) {
-		return
-	}
-	go func() {
-		customers, _ := thunk()
-		var parties []string
-		for _, c := range customers {
-			if c != nil {
-				parties = append(parties, refID(c.Party))
-			}
-		}
-		startLoads(ctx, l.PartyByID, parties)
-	}()
+func startLoads[V any](ctx context.Context, ld *dataloader.Loader[string, V], keys []string) {
+	loader.Start(ctx, ld, keys)
 }
 
 func prefetchSalesOrders(ctx context.Context, rows []*erpclient.SalesOrder) {
@@ -106,8 +62,8 @@ func prefetchSalesOrders(ctx context.Context, rows []*erpclient.SalesOrder) {
 	if _, ok := sel["invoices"]; ok {
 		startLoads(ctx, l.InvoicesBySalesOrder, ids)
 	}
-	if f, ok := sel["customer"]; ok {
-		prefetchCustomers(ctx, f, customers)
+	if _, ok := sel["customer"]; ok {
+		startLoads(ctx, l.CustomerByID, customers)
 	}
 }
 
@@ -122,8 +78,8 @@ func prefetchInvoices(ctx context.Context, rows []*erpclient.Invoice) {
 	if _, ok := sel["lines"]; ok {
 		startLoads(ctx, l.InvoiceLinesByInvoice, ids)
 	}
-	if f, ok := sel["customer"]; ok {
-		prefetchCustomers(ctx, f, customers)
+	if _, ok := sel["customer"]; ok {
+		startLoads(ctx, l.CustomerByID, customers)
 	}
 }
 

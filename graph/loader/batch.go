@@ -15,8 +15,9 @@ import (
 )
 
 // byIDs returns a batch function that reads set by `Id in (...)` under the user's scope, checks every row, and
-// answers in key order with a per-key NOT_FOUND for rows that are missing or not visible.
-func byIDs[T any](l *Loaders, set string, id func(*T) string) dataloader.BatchFunc[string, *T] {
+// answers in key order with a per-key NOT_FOUND for rows that are missing or not visible. then, when given, runs
+// on the visible rows before any caller sees them (to start the next level's loads with every key at once).
+func byIDs[T any](l *Loaders, set string, id func(*T) string, then ...func(context.Context, []*T)) dataloader.BatchFunc[string, *T] {
 	return func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
 		scope, err := l.Scope(ctx)
 		if err != nil {
@@ -29,14 +30,46 @@ func byIDs[T any](l *Loaders, set string, id func(*T) string) dataloader.BatchFu
 			return fail[*T](len(keys), err)
 		}
 		found := make(map[string]*T, len(rows))
+		visible := make([]*T, 0, len(rows))
 		for i := range rows {
 			r := &rows[i]
 			if scope.Check(set, r) == nil {
 				found[id(r)] = r
+				visible = append(visible, r)
 			}
+		}
+		for _, f := range then {
+			f(ctx, visible)
 		}
 		return inKeyOrder(set, keys, found)
 	}
+}
+
+// Start issues Load for every key without waiting, one after the other on this goroutine, so that all keys join
+// the loader's current batch (LoadMany spreads them over goroutines, which can straddle two batches).
+func Start[V any](ctx context.Context, ld *dataloader.Loader[string, V], keys []string) []dataloader.Thunk[V] {
+	seen := make(map[string]bool, len(keys))
+	thunks := make([]dataloader.Thunk[V], 0, len(keys))
+	for _, k := range keys {
+		if k != "" && !seen[k] {
+			seen[k] = true
+			thunks = append(thunks, ld.Load(ctx, k))
+		}
+	}
+	return thunks
+}
+
+// PrefetchParties starts loading the parties of customers when the operation selects them, before anyone asks
+// for one: customers resolve concurrently, and their party loads would otherwise straddle batches.
+func (l *Loaders) PrefetchParties(ctx context.Context, customers []*erpclient.Customer) {
+	if !slices.Contains(l.Select(ctx, erpclient.SetCustomers), "Party") {
+		return
+	}
+	ids := make([]string, 0, len(customers))
+	for _, c := range customers {
+		ids = append(ids, refID(c.Party))
+	}
+	Start(ctx, l.PartyByID, ids)
 }
 
 // byRef returns a batch function that reads set by `prop in ('refSet(key)', ...)`: one row per key (the first

@@ -89,7 +89,7 @@ func New(cfg Config, req Request) *Loaders {
 	l.SalesOrderByID = newLoader(cfg, byIDs(l, erpclient.SetSalesOrders, func(e *erpclient.SalesOrder) string { return e.ID }))
 	l.InvoiceByID = newLoader(cfg, byIDs(l, erpclient.SetInvoices, func(e *erpclient.Invoice) string { return e.ID }))
 	l.ShipmentByID = newLoader(cfg, byIDs(l, erpclient.SetShipments, func(e *erpclient.Shipment) string { return e.ID }))
-	l.CustomerByID = newLoader(cfg, byIDs(l, erpclient.SetCustomers, func(e *erpclient.Customer) string { return e.ID }))
+	l.CustomerByID = newLoader(cfg, byIDs(l, erpclient.SetCustomers, func(e *erpclient.Customer) string { return e.ID }, l.PrefetchParties))
 	l.CustomerByParty = newLoader(cfg, byRef(l, erpclient.SetCustomers, "Party", erpclient.SetParties,
 		func(e *erpclient.Customer) string { return refID(e.Party) }))
 	l.PartyByID = newLoader(cfg, byIDs(l, erpclient.SetParties, func(e *erpclient.Party) string { return e.ID }))

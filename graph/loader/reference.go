@@ -198,17 +198,15 @@ func (l *Loaders) invoicesBySalesOrder(ctx context.Context, keys []string) []*da
 		invoiceIDs = append(invoiceIDs, inv)
 	}
 	loaded := map[string]*erpclient.Invoice{}
-	if len(invoiceIDs) > 0 {
-		got, errs := l.InvoiceByID.LoadMany(ctx, invoiceIDs)()
-		for i, id := range invoiceIDs {
-			switch {
-			case errs == nil || errs[i] == nil:
-				loaded[id] = got[i]
-			case errors.Is(errs[i], ErrNotFound):
-				// not visible (another window or customer): left out
-			default:
-				return fail[invoices](len(keys), errs[i])
-			}
+	for _, thunk := range Start(ctx, l.InvoiceByID, invoiceIDs) {
+		inv, err := thunk()
+		switch {
+		case err == nil:
+			loaded[inv.ID] = inv
+		case errors.Is(err, ErrNotFound):
+			// not visible (another window or customer): left out
+		default:
+			return fail[invoices](len(keys), err)
 		}
 	}
 	out := make([]*dataloader.Result[invoices], len(keys))
