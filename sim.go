@@ -33,37 +33,13 @@ type simConfig struct {
 func parseSimConfig(args []string, out io.Writer, getenv func(string) string) (simConfig, error) {
 	var errs []error
 	envInt := func(name string, def int) int {
-		if v := getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q is not a whole number", name, v))
-				return def
-			}
-			return n
-		}
-		return def
+		return envValue(getenv, name, def, strconv.Atoi, "a whole number", &errs)
 	}
 	envDur := func(name string, def time.Duration) time.Duration {
-		if v := getenv(name); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q is not a duration (like 20ms)", name, v))
-				return def
-			}
-			return d
-		}
-		return def
+		return envValue(getenv, name, def, time.ParseDuration, "a duration (like 20ms)", &errs)
 	}
 	envBool := func(name string) bool {
-		v := getenv(name)
-		if v == "" {
-			return false
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not true or false", name, v))
-		}
-		return b
+		return envValue(getenv, name, false, strconv.ParseBool, "true or false", &errs)
 	}
 	envStr := func(name, def string) string {
 		if v := getenv(name); v != "" {
@@ -106,6 +82,21 @@ func parseSimConfig(args []string, out io.Writer, getenv func(string) string) (s
 		errs = append(errs, fmt.Errorf("public URL %q: must start with http:// or https://", c.publicURL))
 	}
 	return c, errors.Join(errs...)
+}
+
+// envValue parses the environment variable name, or returns def when it is
+// unset; a value that does not parse is added to errs.
+func envValue[T any](getenv func(string) string, name string, def T, parse func(string) (T, error), what string, errs *[]error) T {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	x, err := parse(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s=%q is not %s", name, v, what))
+		return def
+	}
+	return x
 }
 
 func (c simConfig) limits() erpsim.Limits {
