@@ -380,13 +380,14 @@ const pageStyle = `<style>body{font-family:system-ui,sans-serif;max-width:46rem;
 table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border-bottom:1px solid #ddd;padding:.35rem;text-align:left}
 .err{color:#a00;font-weight:600}.muted{color:#777}input{padding:.35rem;margin:.2rem 0}button{padding:.4rem 1rem}</style>`
 
-var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
+var loginTmpl = template.Must(template.Must(template.New("login").Parse(
+	`{{define "fields"}}{{range $k, $vs := .}}{{range $vs}}<input type="hidden" name="{{$k}}" value="{{.}}">{{end}}{{end}}{{end}}`)).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign in · {{.DBName}}</title>` + pageStyle + `</head><body>
 <h1>Sign in to {{.App}}</h1>
 <p class="muted">erpsim identity server for database {{.DBName}} at {{.BaseURL}}. Requested scopes: {{.Scopes}}.</p>
 {{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
 <form method="post" action="{{.Action}}">
-{{range $k, $vs := .Fields}}{{range $vs}}<input type="hidden" name="{{$k}}" value="{{.}}">{{end}}{{end}}
+{{template "fields" .Fields}}
 <label>Login<br><input name="login" value="{{.Login}}" autocomplete="username" required autofocus></label><br>
 <label>Password<br><input name="password" type="password" autocomplete="current-password" required></label><br>
 <button type="submit">Sign in</button>
@@ -394,7 +395,7 @@ var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 <h2>Demo users</h2>
 <table><tr><th>Login</th><th>Name</th><th>Type</th><th>Password</th><th>This application</th></tr>
 {{range .Users}}<tr><td><code>{{.Login}}</code></td><td>{{.Name}}</td><td>{{.Type}}</td><td><code>{{.Password}}</code></td>
-<td>{{if .Allowed}}may sign in{{else}}<span class="muted">{{.Refusal}}</span>{{end}}</td></tr>
+<td>{{if .Allowed}}<form method="post" action="{{$.Action}}">{{template "fields" $.Fields}}<input type="hidden" name="login" value="{{.Login}}"><input type="hidden" name="password" value="{{.Password}}"><button type="submit">Sign in as {{.Login}}</button></form>{{else}}<span class="muted">{{.Refusal}}</span>{{end}}</td></tr>
 {{end}}</table>
 </body></html>`))
 

@@ -303,7 +303,7 @@ func TestIdentity_AuthorizePage(t *testing.T) {
 			t.Errorf("user %s shown=%v", u.Login, shown)
 		}
 	}
-	for _, want := range []string{`name="login"`, `name="password"`, `name="code_challenge"`, `value="st-123"`, "/id/account/login"} {
+	for _, want := range []string{`name="login"`, `name="password"`, `name="code_challenge"`, `value="st-123"`, "/id/account/login", "Sign in as anna.petrova"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("login page lacks %s", want)
 		}
