@@ -11,8 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // Page is one page of a collection.
@@ -88,8 +86,8 @@ const maxQueryBytes = 1800
 
 // ByIDs reads the entities with the given ids within q's filter and scope,
 // in any order; missing ids are simply absent. Long id lists are split into
-// `Id in (...)` chunks that keep the URL short; the chunks run concurrently
-// and the scheduler packs them into one $batch.
+// `Id in (...)` chunks that keep the URL short; the chunks are queued
+// together, so the scheduler sends them in one $batch (up to MaxBatchParts).
 func ByIDs[T any](ctx context.Context, c *Client, q Query, ids []string) ([]T, error) {
 	uniq := make([]string, 0, len(ids))
 	seen := make(map[string]bool, len(ids))
@@ -121,27 +119,43 @@ func ByIDs[T any](ctx context.Context, c *Client, q Query, ids []string) ([]T, e
 		chunks = append(chunks, uniq[:n])
 		uniq = uniq[n:]
 	}
-	results := make([][]T, len(chunks))
-	g, gctx := errgroup.WithContext(ctx)
+	// all chunks are queued at once, so the scheduler sends them in one $batch
+	op := "list " + q.Set + " by ids"
+	reqs := make([]*request, len(chunks))
+	queries := make([]Query, len(chunks))
 	for i, chunk := range chunks {
 		vs := make([]Value, len(chunk))
 		for j, id := range chunk {
 			vs[j] = GUID(id)
 		}
-		cq := q
-		cq.Filter = andNonNil(q.Filter, In("Id", vs...))
-		g.Go(func() error {
-			items, err := All[T](gctx, c, cq)
-			results[i] = items
-			return err
-		})
+		queries[i] = q
+		queries[i].Filter = andNonNil(q.Filter, In("Id", vs...))
+		v, err := queries[i].Build()
+		if err != nil {
+			return nil, fmt.Errorf("erpclient: %s: %w", op, err)
+		}
+		reqs[i] = &request{method: http.MethodGet, path: q.Set, query: encodeQuery(v), op: op, read: true}
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
+	res, errs := c.sendAll(ctx, reqs...)
 	var out []T
-	for _, r := range results {
-		out = append(out, r...)
+	for i := range reqs {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		p, err := decodePage[T](c, q.Set, op, res[i].body)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Items...)
+		if p.Next != nil { // ERP.net pages only with $top; follow a server that pages anyway
+			cq := queries[i]
+			cq.Cursor = p.Next
+			rest, err := All[T](ctx, c, cq)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rest...)
+		}
 	}
 	return out, nil
 }

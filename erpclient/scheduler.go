@@ -31,12 +31,13 @@ const (
 
 // call is one caller waiting for one request.
 type call struct {
-	req   *request
-	done  chan struct{}
-	res   *response
-	err   error
-	state callState // guarded by scheduler.mu
-	unit  *unit     // set when running
+	req      *request
+	deadline time.Time // MaxWait after it was queued
+	done     chan struct{}
+	res      *response
+	err      error
+	state    callState // guarded by scheduler.mu
+	unit     *unit     // set when running
 }
 
 // part is one upstream operation shared by the calls with the same key.
@@ -102,27 +103,26 @@ func (s *scheduler) load() (queued, inflight int) {
 	return len(s.queue), s.inflight
 }
 
-// submit queues one request and waits for its answer, the caller's ctx, or MaxWait.
-func (s *scheduler) submit(ctx context.Context, req *request) (*response, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+// submit queues requests together (one lock section, so the dispatcher
+// takes them in the same round: ByIDs chunks share a $batch) and waits for
+// all their answers, the caller's ctx, or MaxWait.
+func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, []error) {
+	res, errs := make([]*response, len(reqs)), make([]error, len(reqs))
+	fail := func(err error) ([]*response, []error) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return res, errs
 	}
-	cl := &call{req: req, done: make(chan struct{})}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	calls := make([]*call, len(reqs))
+	deadline := time.Now().Add(s.cfg.MaxWait)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if k := req.key(); k != "" {
-		if p := s.active[k]; p != nil && p.calls != nil {
-			// the same GET is in flight: share its answer
-			p.calls = append(p.calls, cl)
-			cl.state, cl.unit = running, p.unit
-			p.unit.waiters++
-			s.mu.Unlock()
-			s.c.stats.coalesced.Add(1)
-			return s.wait(ctx, cl)
-		}
+		return fail(ErrClosed)
 	}
 	if wait := time.Until(s.pausedUntil); wait > 0 {
 		// ERP.net asked the session to wait; a caller that cannot wait that
@@ -130,22 +130,48 @@ func (s *scheduler) submit(ctx context.Context, req *request) (*response, error)
 		if dl, ok := ctx.Deadline(); ok && dl.Before(s.pausedUntil) {
 			s.mu.Unlock()
 			s.c.stats.queueFull.Add(1)
-			return nil, fmt.Errorf("%w: ERP.net asked to pause for %s", ErrBusy, wait.Round(time.Millisecond))
+			return fail(fmt.Errorf("%w: ERP.net asked to pause for %s", ErrBusy, wait.Round(time.Millisecond)))
 		}
 	}
-	if len(s.queue) >= s.cfg.MaxQueue {
+	if n := len(s.queue); n+len(reqs) > s.cfg.MaxQueue {
 		s.mu.Unlock()
 		s.c.stats.queueFull.Add(1)
-		return nil, fmt.Errorf("%w: %d calls are already waiting", ErrBusy, s.cfg.MaxQueue)
+		return fail(fmt.Errorf("%w: %d calls are already waiting", ErrBusy, n))
 	}
-	s.queue = append(s.queue, cl)
+	joined := 0
+	for i, req := range reqs {
+		cl := &call{req: req, done: make(chan struct{}), deadline: deadline}
+		calls[i] = cl
+		if p := s.active[req.key()]; p != nil && req.key() != "" {
+			// the same GET is in flight: share its answer
+			p.calls = append(p.calls, cl)
+			cl.state, cl.unit = running, p.unit
+			p.unit.waiters++
+			joined++
+			continue
+		}
+		s.queue = append(s.queue, cl)
+	}
 	s.mu.Unlock()
+	s.c.stats.coalesced.Add(int64(joined))
 	s.signal()
-	return s.wait(ctx, cl)
+	for i, cl := range calls {
+		res[i], errs[i] = s.wait(ctx, cl)
+		if errors.Is(errs[i], ctx.Err()) && ctx.Err() != nil {
+			for _, rest := range calls[i+1:] {
+				s.leave(rest)
+			}
+			for j := i + 1; j < len(calls); j++ {
+				errs[j] = ctx.Err()
+			}
+			break
+		}
+	}
+	return res, errs
 }
 
 func (s *scheduler) wait(ctx context.Context, cl *call) (*response, error) {
-	timer := time.NewTimer(s.cfg.MaxWait)
+	timer := time.NewTimer(time.Until(cl.deadline))
 	defer timer.Stop()
 	timeout := timer.C
 	for {
@@ -177,6 +203,8 @@ func (s *scheduler) leave(cl *call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch cl.state {
+	case left:
+		return
 	case queued:
 		s.removeLocked(cl)
 	case running:
@@ -392,38 +420,65 @@ func (s *scheduler) observe(res *response) {
 // maxRetries bounds retries of one read (plus the first attempt).
 const maxRetries = 3
 
-// send runs a request through the scheduler, converts non-2xx answers to
-// *Error, and retries idempotent reads on busy/unavailable answers with
-// jittered exponential backoff, never past the caller's deadline.
+// send runs one request through the scheduler (see sendAll).
 func (c *Client) send(ctx context.Context, req *request) (*response, error) {
-	c.stats.calls.Add(1)
+	res, errs := c.sendAll(ctx, req)
+	return res[0], errs[0]
+}
+
+// sendAll runs requests through the scheduler together, converts non-2xx
+// answers to *Error, and retries idempotent reads on busy/unavailable
+// answers with jittered exponential backoff, never past the caller's deadline.
+func (c *Client) sendAll(ctx context.Context, reqs ...*request) ([]*response, []error) {
+	c.stats.calls.Add(int64(len(reqs)))
+	out, errs := make([]*response, len(reqs)), make([]error, len(reqs))
+	pending := make([]int, len(reqs))
+	for i := range pending {
+		pending[i] = i
+	}
 	for attempt := 0; ; attempt++ {
-		res, err := c.sched.submit(ctx, req)
-		if err == nil && res.ok() {
-			return res, nil
+		batch := make([]*request, len(pending))
+		for j, i := range pending {
+			batch[j] = reqs[i]
 		}
-		if err == nil {
-			err = statusError(req.op, res.status, res.header, res.body)
-		} else {
-			err = opError(req.op, err)
+		res, serrs := c.sched.submit(ctx, batch...)
+		var retry []int
+		var delay time.Duration
+		for j, i := range pending {
+			err := serrs[j]
+			if err == nil && res[j].ok() {
+				out[i], errs[i] = res[j], nil
+				continue
+			}
+			if err == nil {
+				err = statusError(reqs[i].op, res[j].status, res[j].header, res[j].body)
+			} else {
+				err = opError(reqs[i].op, err)
+			}
+			errs[i] = err
+			if ctx.Err() == nil && reqs[i].read && attempt < maxRetries && retryable(err) {
+				retry = append(retry, i)
+				delay = max(delay, backoff(attempt, retryAfter(err)))
+			}
 		}
-		if ctx.Err() != nil || !req.read || attempt >= maxRetries || !retryable(err) {
-			return nil, err
+		if len(retry) == 0 {
+			return out, errs
 		}
-		delay := backoff(attempt, retryAfter(err))
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
-			return nil, err
+			return out, errs
 		}
-		c.stats.retries.Add(1)
-		c.log.LogAttrs(ctx, slog.LevelDebug, "retrying ERP.net read", slog.String("op", req.op),
-			slog.Int("attempt", attempt+2), slog.Duration("after", delay), slog.String("error", err.Error()))
+		c.stats.retries.Add(int64(len(retry)))
+		c.log.LogAttrs(ctx, slog.LevelDebug, "retrying ERP.net reads", slog.String("op", reqs[retry[0]].op),
+			slog.Int("calls", len(retry)), slog.Int("attempt", attempt+2), slog.Duration("after", delay),
+			slog.String("error", errs[retry[0]].Error()))
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return out, errs
 		}
+		pending = retry
 	}
 }
 
