@@ -48,56 +48,50 @@ func startLoads[V any](ctx context.Context, ld *dataloader.Loader[string, V], ke
 	loader.Start(ctx, ld, keys)
 }
 
+// prefetch starts, for every relation the operation selects on the list's nodes, its loads.
+func prefetch(ctx context.Context, relations map[string]func()) {
+	sel := selectedOnNodes(ctx)
+	for name, start := range relations {
+		if _, ok := sel[name]; ok {
+			start()
+		}
+	}
+}
+
 func prefetchSalesOrders(ctx context.Context, rows []*erpclient.SalesOrder) {
-	l, sel := loader.For(ctx), selectedOnNodes(ctx)
-	ids := make([]string, len(rows))
-	var customers []string
+	l := loader.For(ctx)
+	ids, customers := make([]string, len(rows)), make([]string, len(rows))
 	for i, o := range rows {
-		ids[i] = o.ID
-		customers = append(customers, refID(o.Customer))
+		ids[i], customers[i] = o.ID, refID(o.Customer)
 	}
-	if _, ok := sel["lines"]; ok {
-		startLoads(ctx, l.SalesOrderLinesByOrder, ids)
-	}
-	if _, ok := sel["invoices"]; ok {
-		startLoads(ctx, l.InvoicesBySalesOrder, ids)
-	}
-	if _, ok := sel["customer"]; ok {
-		startLoads(ctx, l.CustomerByID, customers)
-	}
+	prefetch(ctx, map[string]func(){
+		"lines":    func() { startLoads(ctx, l.SalesOrderLinesByOrder, ids) },
+		"invoices": func() { startLoads(ctx, l.InvoicesBySalesOrder, ids) },
+		"customer": func() { startLoads(ctx, l.CustomerByID, customers) },
+	})
 }
 
 func prefetchInvoices(ctx context.Context, rows []*erpclient.Invoice) {
-	l, sel := loader.For(ctx), selectedOnNodes(ctx)
-	ids := make([]string, len(rows))
-	var customers []string
+	l := loader.For(ctx)
+	ids, customers := make([]string, len(rows)), make([]string, len(rows))
 	for i, o := range rows {
-		ids[i] = o.ID
-		customers = append(customers, refID(o.Customer))
+		ids[i], customers[i] = o.ID, refID(o.Customer)
 	}
-	if _, ok := sel["lines"]; ok {
-		startLoads(ctx, l.InvoiceLinesByInvoice, ids)
-	}
-	if _, ok := sel["customer"]; ok {
-		startLoads(ctx, l.CustomerByID, customers)
-	}
+	prefetch(ctx, map[string]func(){
+		"lines":    func() { startLoads(ctx, l.InvoiceLinesByInvoice, ids) },
+		"customer": func() { startLoads(ctx, l.CustomerByID, customers) },
+	})
 }
 
 func prefetchShipments(ctx context.Context, rows []*erpclient.Shipment) {
-	l, sel := loader.For(ctx), selectedOnNodes(ctx)
-	ids := make([]string, len(rows))
-	var parties []string
+	l := loader.For(ctx)
+	ids, parties := make([]string, len(rows)), make([]string, len(rows))
 	for i, s := range rows {
-		ids[i] = s.ID
-		parties = append(parties, refID(s.ToParty))
+		ids[i], parties[i] = s.ID, refID(s.ToParty)
 	}
-	if _, ok := sel["lines"]; ok {
-		startLoads(ctx, l.ShipmentLinesByShipment, ids)
-	}
-	if _, ok := sel["recipient"]; ok {
-		startLoads(ctx, l.PartyByID, parties)
-	}
-	if _, ok := sel["customer"]; ok {
-		startLoads(ctx, l.CustomerByParty, parties)
-	}
+	prefetch(ctx, map[string]func(){
+		"lines":     func() { startLoads(ctx, l.ShipmentLinesByShipment, ids) },
+		"recipient": func() { startLoads(ctx, l.PartyByID, parties) },
+		"customer":  func() { startLoads(ctx, l.CustomerByParty, parties) },
+	})
 }
