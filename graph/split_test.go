@@ -51,7 +51,9 @@ func (e *env) oracleIDs(t *testing.T, set, filter string) map[string]bool {
 	t.Helper()
 	status, raw := e.serviceRequest(t, http.MethodGet, set+"?"+url.Values{"$select": {"Id"}, "$filter": {filter}}.Encode(), nil)
 	var body struct {
-		Value []struct{ ID string `json:"Id"` } `json:"value"`
+		Value []struct {
+			ID string `json:"Id"`
+		} `json:"value"`
 	}
 	if err := json.Unmarshal(raw, &body); err != nil || status != http.StatusOK {
 		t.Fatalf("oracle: HTTP %d %v", status, err)
