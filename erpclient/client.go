@@ -341,6 +341,10 @@ func (c *Client) exchange(ctx context.Context, method, target, contentType strin
 				c.log.LogAttrs(ctx, slog.LevelInfo, "ERP.net refused the service token; fetching a new one",
 					slog.String("fingerprint", fingerprint(tok.AccessToken)))
 				c.tokens.invalidate(tok)
+				// the repeat is a request of its own for ERP.net's per-minute count
+				if err := c.sched.limiter.Wait(ctx); err != nil {
+					return nil, err
+				}
 				continue
 			}
 		case http.StatusTooManyRequests:
