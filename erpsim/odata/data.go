@@ -34,7 +34,7 @@ func (g *generator) row(set string, n int, kv ...any) *entity {
 	if es.base != nil {
 		idSet = es.base.name // persons and companies share the parties' Ids
 	}
-	e := g.s.newRow(es, n, fixture.ID(idSet, n))
+	e := g.s.newRow(es, n, fixture.UUID(idSet, n))
 	for i := 0; i < len(kv); i += 2 {
 		p := es.byName[kv[i].(string)]
 		e.vals[p.idx] = kv[i+1].(value)

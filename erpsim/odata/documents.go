@@ -108,7 +108,7 @@ func (g *generator) documents() {
 		cur := c.vals[cust[1]].ref
 		curCode := cur.vals[curSign].s
 		party := c.vals[cust[0]].ref
-		o := s.newRow(orders, n, fixture.ID(setSalesOrders, n))
+		o := s.newRow(orders, n, fixture.UUID(setSalesOrders, n))
 		common(o, od, fmt.Sprintf("%07d", n), date, state, void, g.orderType, party)
 		o.vals[od[8]] = refVal(c)
 		if g.rnd.IntN(10) == 0 {
@@ -135,7 +135,7 @@ func (g *generator) documents() {
 			}
 			disc := float64([]int{0, 0, 0, 5, 10}[g.rnd.IntN(5)])
 			nLine++
-			l := s.newRow(orderLines, nLine, fixture.ID(setSalesOrderLines, nLine))
+			l := s.newRow(orderLines, nLine, fixture.UUID(setSalesOrderLines, nLine))
 			l.parent = o
 			l.vals[ol[0]] = refVal(o)
 			l.vals[ol[1]] = numVal(float64(10 * (k + 1)))
@@ -158,14 +158,14 @@ func (g *generator) documents() {
 			if fixed {
 				d = date
 			}
-			inv := s.newRow(invoices, nInv, fixture.ID(setInvoices, nInv))
+			inv := s.newRow(invoices, nInv, fixture.UUID(setInvoices, nInv))
 			common(inv, id, fmt.Sprintf("%010d", 1000000000+nInv), d, settled(d), false, g.invoiceType, party)
 			inv.vals[id[8]] = refVal(c)
 			inv.vals[id[9]] = refVal(cur)
 			inv.vals[id[10]] = timeVal(d.AddDate(0, 0, int(c.vals[cust[2]].n)))
 			for k, ln := range o.lines {
 				nInvLine++
-				x := s.newRow(invoiceLines, nInvLine, fixture.ID(setInvoiceLines, nInvLine))
+				x := s.newRow(invoiceLines, nInvLine, fixture.UUID(setInvoiceLines, nInvLine))
 				x.parent = inv
 				x.vals[il[0]] = refVal(inv)
 				x.vals[il[1]] = numVal(float64(10 * (k + 1)))
@@ -183,13 +183,13 @@ func (g *generator) documents() {
 			if fixed {
 				d = date
 			}
-			shp := s.newRow(shipments, nShp, fixture.ID(setShipments, nShp))
+			shp := s.newRow(shipments, nShp, fixture.UUID(setShipments, nShp))
 			common(shp, sd, fmt.Sprintf("S%07d", nShp), d, settled(d), false, g.shipmentType, party)
 			shp.vals[sd[8]] = refVal(g.stores[g.rnd.IntN(len(g.stores))])
 			shp.vals[sd[9]] = o.vals[od[12]]
 			for k, ln := range o.lines {
 				nShpLine++
-				x := s.newRow(shipmentLines, nShpLine, fixture.ID(setShipmentLines, nShpLine))
+				x := s.newRow(shipmentLines, nShpLine, fixture.UUID(setShipmentLines, nShpLine))
 				x.parent = shp
 				x.vals[sl[0]] = refVal(shp)
 				x.vals[sl[1]] = numVal(float64(10 * (k + 1)))
@@ -245,7 +245,7 @@ func (g *generator) agreements() {
 		}
 		n++
 		start := s.today.AddDate(0, -g.rnd.IntN(18), -g.rnd.IntN(28))
-		a := s.newRow(es, n, fixture.ID(setAgreements, n))
+		a := s.newRow(es, n, fixture.UUID(setAgreements, n))
 		a.vals[ad[0]] = strVal(fmt.Sprintf("SA-%04d", n))
 		a.vals[ad[1]] = timeVal(start)
 		state := "Released"

@@ -204,7 +204,7 @@ func nextLink(root string, set *entitySet, q *query, params []param, pg page) st
 	}
 	if len(q.orderBy) == 0 && !set.view {
 		b.WriteString("$skiptoken=")
-		b.WriteString(pg.rows[len(pg.rows)-1].idStr) // the token marks the position; $skip was consumed
+		b.WriteString(pg.rows[len(pg.rows)-1].id.String()) // the token marks the position; $skip was consumed
 		return b.String()
 	}
 	b.WriteString("$skip=")
@@ -246,7 +246,7 @@ func (h *handler) one(w http.ResponseWriter, r *http.Request, set *entitySet, id
 	if err != nil {
 		return err
 	}
-	e := set.byID[id]
+	e := set.find(id)
 	if e == nil {
 		return notFound("No %s with key %s exists.", set.name, id)
 	}

@@ -60,7 +60,7 @@ func appendRef(b []byte, e *entity) []byte {
 	b = append(b, `{"@odata.id":"`...)
 	b = append(b, e.set.name...)
 	b = append(b, '(')
-	b = append(b, e.idStr...)
+	b = appendID(b, e.id)
 	return append(b, `)"}`...)
 }
 
@@ -143,7 +143,7 @@ func (w *encoder) entity(e *entity, schema *entitySet, q *query, open bool) {
 	w.b = append(w.b, '"')
 	w.b = append(w.b, e.set.name...)
 	w.b = append(w.b, '(')
-	w.b = append(w.b, e.idStr...)
+	w.b = appendID(w.b, e.id)
 	w.b = append(w.b, `)"`...)
 	expanded := func(p *prop) bool {
 		for _, x := range q.expand {

@@ -1,7 +1,10 @@
 package odata
 
 import (
+	"cmp"
+	"encoding/binary"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -111,14 +114,15 @@ var (
 type prop struct {
 	name     string
 	kind     kind
-	idx      int                   // slot in entity.vals; -1 when computed
-	target   string                // kRef: declared target set; kLines: child set
-	via      string                // kLines: the child's reference to its parent
-	enum     *enumType             // kEnum
-	get      func(e *entity) value // computed properties
-	extra    bool                  // not in the default $select (Id, ObjectVersion)
-	readOnly bool                  // refused in PATCH/POST bodies
-	indexed  bool                  // kRef: rows are indexed by target for fast filters
+	idx      int                     // slot in entity.vals; -1 when computed
+	target   string                  // kRef: declared target set; kLines: child set
+	via      string                  // kLines: the child's reference to its parent
+	enum     *enumType               // kEnum
+	get      func(e *entity) value   // computed properties
+	extra    bool                    // not in the default $select (Id, ObjectVersion)
+	readOnly bool                    // refused in PATCH/POST bodies
+	indexed  bool                    // kRef: rows are indexed by target for fast filters
+	index    map[uuid.UUID][]*entity // indexed refs: target Id → rows, sorted by Id
 }
 
 // entity is one row. Rows of derived sets (persons, companies) are also rows
@@ -126,7 +130,6 @@ type prop struct {
 type entity struct {
 	set     *entitySet // concrete set: names the @odata.id
 	id      uuid.UUID
-	idStr   string
 	version int     // ObjectVersion of an aggregate root
 	parent  *entity // aggregate root of a child row (order of a line)
 	vals    []value
@@ -141,7 +144,18 @@ func (e *entity) root() *entity {
 	return e
 }
 
-func (e *entity) odataID() string { return e.set.name + "(" + e.idStr + ")" }
+func (e *entity) odataID() string { return e.set.name + "(" + e.id.String() + ")" }
+
+// appendID appends id in its canonical lower-case form without allocating.
+func appendID(b []byte, id uuid.UUID) []byte {
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hexDigits[c>>4], hexDigits[c&0xF])
+	}
+	return b
+}
 
 // entitySet is a table with its schema and indexes.
 type entitySet struct {
@@ -151,8 +165,7 @@ type entitySet struct {
 	byName   map[string]*prop
 	slots    int
 	rows     []*entity // sorted by Id: the default order and the keyset of $skiptoken
-	byID     map[uuid.UUID]*entity
-	index    map[*prop]map[uuid.UUID][]*entity // sorted by Id
+	indexed  []*prop   // indexed references (prop.index)
 	base     *entitySet
 	derived  []*entitySet
 	view     bool                   // views page with $skip, not keyset
@@ -176,10 +189,9 @@ func (e *entity) get(p *prop) value {
 // add inserts a row keeping rows and indexes sorted by Id.
 func (es *entitySet) add(e *entity) {
 	es.rows = insertSorted(es.rows, e)
-	es.byID[e.id] = e
-	for p, idx := range es.index {
+	for _, p := range es.indexed {
 		if v := e.vals[p.idx]; v.ref != nil {
-			idx[v.ref.id] = insertSorted(idx[v.ref.id], e)
+			p.index[v.ref.id] = insertSorted(p.index[v.ref.id], e)
 		}
 	}
 	if es.base != nil {
@@ -190,10 +202,9 @@ func (es *entitySet) add(e *entity) {
 // remove deletes a row from the set and its indexes.
 func (es *entitySet) remove(e *entity) {
 	es.rows = removeSorted(es.rows, e)
-	delete(es.byID, e.id)
-	for p, idx := range es.index {
+	for _, p := range es.indexed {
 		if v := e.vals[p.idx]; v.ref != nil {
-			idx[v.ref.id] = removeSorted(idx[v.ref.id], e)
+			p.index[v.ref.id] = removeSorted(p.index[v.ref.id], e)
 		}
 	}
 	if es.base != nil {
@@ -203,7 +214,7 @@ func (es *entitySet) remove(e *entity) {
 
 // reindex moves e between index lists after a reference changed from old.
 func (es *entitySet) reindex(p *prop, e *entity, old value) {
-	idx := es.index[p]
+	idx := p.index
 	if idx == nil {
 		return
 	}
@@ -215,7 +226,27 @@ func (es *entitySet) reindex(p *prop, e *entity, old value) {
 	}
 }
 
-func idLess(a, b uuid.UUID) bool { return string(a[:]) < string(b[:]) }
+func idLess(a, b uuid.UUID) bool { return cmpID(a, b) < 0 }
+
+// cmpID orders Ids like their canonical strings (byte order), comparing
+// 64-bit halves: sorting two million rows at scale 100 is start-up time.
+func cmpID(a, b uuid.UUID) int {
+	if x, y := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8]); x != y {
+		if x < y {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Compare(binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:]))
+}
+
+// find returns the row with id by binary search (rows are kept in Id order).
+func (es *entitySet) find(id uuid.UUID) *entity {
+	if i := searchID(es.rows, id); i < len(es.rows) && es.rows[i].id == id {
+		return es.rows[i]
+	}
+	return nil
+}
 
 // searchID returns the position of the first row whose Id is >= id.
 func searchID(rows []*entity, id uuid.UUID) int {
@@ -240,5 +271,5 @@ func removeSorted(rows []*entity, e *entity) []*entity {
 }
 
 func sortByID(rows []*entity) {
-	sort.Slice(rows, func(i, j int) bool { return idLess(rows[i].id, rows[j].id) })
+	slices.SortFunc(rows, func(a, b *entity) int { return cmpID(a.id, b.id) })
 }

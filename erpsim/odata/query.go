@@ -329,10 +329,13 @@ func lookup(set *entitySet, p *prop, lits []literal) ([]*entity, bool) {
 	var idx map[uuid.UUID][]*entity
 	switch {
 	case p.kind == kGUID:
-	case set.index[p] != nil:
-		idx = set.index[p]
+	case p.index != nil:
+		idx = p.index
 	default:
 		return nil, false
+	}
+	if idx != nil && len(lits) == 1 && !lits[0].v.isNull() {
+		return idx[lits[0].id], true // shared, read-only: callers only iterate
 	}
 	var out []*entity
 	for _, l := range lits {
@@ -340,7 +343,7 @@ func lookup(set *entitySet, p *prop, lits []literal) ([]*entity, bool) {
 			return nil, false
 		}
 		if idx == nil {
-			if e := set.byID[l.id]; e != nil {
+			if e := set.find(l.id); e != nil {
 				out = append(out, e)
 			}
 			continue

@@ -58,10 +58,10 @@ func linesP(child, via string) *prop {
 // ObjectVersion (per aggregate root), DisplayText and, unless given,
 // CreationTime.
 func (s *Store) define(name string, display func(e *entity) string, props ...*prop) *entitySet {
-	es := &entitySet{name: name, typeName: typeNameOf(name), byName: map[string]*prop{}, byID: map[uuid.UUID]*entity{},
-		index: map[*prop]map[uuid.UUID][]*entity{}, display: display}
+	es := &entitySet{name: name, typeName: typeNameOf(name), byName: map[string]*prop{},
+		display: display}
 	all := []*prop{
-		{name: "Id", kind: kGUID, extra: true, readOnly: true, get: func(e *entity) value { return value{s: e.idStr, ref: e} }},
+		{name: "Id", kind: kGUID, extra: true, readOnly: true, get: func(e *entity) value { return value{s: e.id.String(), ref: e} }},
 		{name: "ObjectVersion", kind: kInt, extra: true, readOnly: true, get: func(e *entity) value { return numVal(float64(e.root().version)) }},
 		{name: "DisplayText", kind: kString, readOnly: true, get: func(e *entity) value { return strVal(e.set.display(e)) }},
 	}
@@ -81,7 +81,8 @@ func (s *Store) define(name string, display func(e *entity) string, props ...*pr
 			es.lines = p
 		}
 		if p.indexed {
-			es.index[p] = map[uuid.UUID][]*entity{}
+			p.index = map[uuid.UUID][]*entity{}
+			es.indexed = append(es.indexed, p)
 		}
 		es.props = append(es.props, p)
 		es.byName[p.name] = p

@@ -1,6 +1,7 @@
 package odata
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -16,6 +17,9 @@ type Store struct {
 	epoch time.Time // CreationTime of reference data
 	sets  map[string]*entitySet
 	order []*entitySet // declaration order, for $metadata
+
+	rowSlab []entity // generation-time allocation slabs (see newRow)
+	valSlab []value
 }
 
 // NewStore builds the deterministic demo data. scale multiplies the number
@@ -30,15 +34,27 @@ func NewStore(scale int, now time.Time) *Store {
 	s.defineSchema()
 	newGenerator(s, scale).run()
 	s.finish()
+	s.rowSlab, s.valSlab = nil, nil
 	return s
 }
 
 // newRow creates a row of es with the deterministic Id of row n, appended
 // unsorted; finish sorts and indexes everything once.
-func (s *Store) newRow(es *entitySet, n int, id string) *entity {
-	e := &entity{set: es, id: uuid.MustParse(id), idStr: id, version: 1, vals: make([]value, es.slots)}
+func (s *Store) newRow(es *entitySet, n int, id uuid.UUID) *entity {
+	// Rows and their values are carved from slabs: scale 100 creates about two
+	// million rows, and one allocation each would dominate start-up.
+	if len(s.rowSlab) == 0 {
+		s.rowSlab = make([]entity, 4096)
+	}
+	e := &s.rowSlab[0]
+	s.rowSlab = s.rowSlab[1:]
+	if len(s.valSlab) < es.slots {
+		s.valSlab = make([]value, 1<<16)
+	}
+	*e = entity{set: es, id: id, version: 1, vals: s.valSlab[:es.slots:es.slots]}
+	s.valSlab = s.valSlab[es.slots:]
 	for i := range e.vals {
-		e.vals[i] = null
+		e.vals[i].n = null.n // the slab is zeroed; setting only n avoids write barriers
 	}
 	es.rows = append(es.rows, e)
 	if n > es.seq {
@@ -55,13 +71,61 @@ func (s *Store) finish() {
 		}
 	}
 	for _, es := range s.order {
-		sortByID(es.rows)
-		for _, e := range es.rows {
-			es.byID[e.id] = e
-			for p, idx := range es.index {
-				if v := e.vals[p.idx]; v.ref != nil {
-					idx[v.ref.id] = append(idx[v.ref.id], e)
-				}
+		sortAndIndex(es)
+	}
+}
+
+// maxIndexed bounds the indexed references of one set.
+const maxIndexed = 4
+
+// sortAndIndex sorts es.rows by Id and builds its reference indexes with
+// groups in Id order. Rows are read once, in generation (memory) order, into
+// an array of (Id, row, targets) that is sorted and then scanned
+// sequentially: following row pointers in Id order costs a cache miss per
+// row, which dominated start-up at scale 100.
+func sortAndIndex(es *entitySet) {
+	if len(es.indexed) > maxIndexed {
+		panic("odata: too many indexed references on " + es.name)
+	}
+	type keyed struct {
+		id      uuid.UUID
+		e       *entity
+		targets [maxIndexed]*entity
+	}
+	ks := make([]keyed, len(es.rows))
+	for i, e := range es.rows {
+		ks[i].id, ks[i].e = e.id, e
+		for j, p := range es.indexed {
+			ks[i].targets[j] = e.vals[p.idx].ref
+		}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int { return cmpID(a.id, b.id) })
+	for i := range ks {
+		es.rows[i] = ks[i].e
+	}
+	for j, p := range es.indexed {
+		counts := map[*entity]int{}
+		n := 0
+		for i := range ks {
+			if t := ks[i].targets[j]; t != nil {
+				counts[t]++
+				n++
+			}
+		}
+		// The groups share one backing array, capped so a later insert
+		// copies instead of overwriting the neighbouring group.
+		backing := make([]*entity, n)
+		next := make(map[*entity]int, len(counts))
+		off := 0
+		for t, c := range counts {
+			next[t] = off
+			p.index[t.id] = backing[off : off+c : off+c]
+			off += c
+		}
+		for i := range ks {
+			if t := ks[i].targets[j]; t != nil {
+				backing[next[t]] = ks[i].e
+				next[t]++
 			}
 		}
 	}

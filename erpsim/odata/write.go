@@ -122,7 +122,7 @@ func (h *handler) apply(ctx context.Context, t *tx, r *http.Request, method, p, 
 	}
 	var e *entity
 	if res.key != nil {
-		if e = res.set.byID[*res.key]; e == nil {
+		if e = res.set.find(*res.key); e == nil {
 			return writeResult{}, notFound("No %s with key %s exists.", res.set.name, *res.key)
 		}
 	}
@@ -190,7 +190,7 @@ func snapshot(t *tx, e *entity) {
 	t.onUndo(func() {
 		cur := e.vals
 		e.vals = old
-		for p := range e.set.index {
+		for _, p := range e.set.indexed {
 			if cur[p.idx].ref != old[p.idx].ref {
 				e.set.reindexFrom(p, e, cur[p.idx])
 			}
@@ -269,10 +269,10 @@ func (s *Store) assign(t *tx, e *entity, key string, raw json.RawMessage, creati
 
 // reindexFrom moves e in p's index after p changed from old.
 func (es *entitySet) reindexFrom(p *prop, e *entity, old value) {
-	if es.byID[e.id] != e {
+	if es.find(e.id) != e {
 		return // not inserted yet: insert indexes it
 	}
-	if es.index[p] != nil && e.vals[p.idx].ref != old.ref {
+	if p.index != nil && e.vals[p.idx].ref != old.ref {
 		es.reindex(p, e, old)
 	}
 }
@@ -415,7 +415,7 @@ func (s *Store) lookupRef(t *tx, text string) (*entity, error) {
 	if err != nil {
 		return nil, invalid("%s", err.(*apiError).msg)
 	}
-	e := set.byID[id]
+	e := set.find(id)
 	if e == nil {
 		return nil, invalid("The referenced object %s does not exist.", text)
 	}
@@ -463,8 +463,7 @@ func (s *Store) newEntity(t *tx, set *entitySet) *entity {
 	set.seq++
 	seq := set.seq
 	t.onUndo(func() { set.seq = seq - 1 })
-	id := fixture.ID(set.name, seq)
-	e := &entity{set: set, id: uuid.MustParse(id), idStr: id, version: 1, vals: make([]value, set.slots)}
+	e := &entity{set: set, id: fixture.UUID(set.name, seq), version: 1, vals: make([]value, set.slots)}
 	for i := range e.vals {
 		e.vals[i] = null
 	}
@@ -496,10 +495,10 @@ func (s *Store) createOrder(t *tx, obj map[string]json.RawMessage) (*entity, err
 			return nil, invalid("Id must be a GUID string.")
 		}
 		u, err := uuid.Parse(id)
-		if err != nil || set.byID[u] != nil {
+		if err != nil || set.find(u) != nil {
 			return nil, invalid("Id '%s' is not a new GUID.", id)
 		}
-		e.id, e.idStr = u, u.String()
+		e.id = u
 	}
 	col := func(name string) *value { return &e.vals[set.byName[name].idx] }
 	today := dayStart(t.now)
