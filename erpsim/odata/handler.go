@@ -171,7 +171,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, set *entitySet) e
 		enc.b = append(enc.b, `,"@odata.count":`...)
 		enc.b = strconv.AppendInt(enc.b, int64(pg.total), 10)
 	}
-	if pg.more && q.top >= 0 {
+	if pg.more && q.top > 0 { // $top=0 asks only for the count; there is no position to continue from
 		enc.b = append(enc.b, `,"@odata.nextLink":`...)
 		enc.b = appendString(enc.b, nextLink(root, set, q, params, pg))
 	}

@@ -97,8 +97,12 @@ func (h *handler) metadata(w http.ResponseWriter) error {
 		}
 		b.WriteString("</EntityType>\n")
 	}
-	b.WriteString(`<Action Name="ChangeState" IsBound="true"><Parameter Name="bindingParameter" Type="Erp.General_Documents_Document"/>`)
-	b.WriteString(`<Parameter Name="newState" Type="Erp.DocumentState"/></Action>` + "\n")
+	for _, es := range h.s.order {
+		if es.document { // one overload of the bound action per document type
+			b.WriteString(`<Action Name="ChangeState" IsBound="true"><Parameter Name="bindingParameter" Type="Erp.` + es.typeName + `"/>`)
+			b.WriteString(`<Parameter Name="newState" Type="Erp.DocumentState"/></Action>` + "\n")
+		}
+	}
 	b.WriteString(`<Function Name="GetVersion"><ReturnType Type="Edm.String"/></Function>` + "\n")
 	b.WriteString(`<EntityContainer Name="Container">`)
 	for _, es := range h.s.order {

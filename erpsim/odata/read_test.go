@@ -550,3 +550,27 @@ func TestMetadataAndFunctions(t *testing.T) {
 		t.Errorf("service document: %d %s", doc.status, doc.raw)
 	}
 }
+
+func TestGet_BaseSetAndTopZero(t *testing.T) {
+	srv := newServer(t, readStore())
+	// Polymorphic references: ToParty points at a company; expanding it
+	// through the base type still reaches the company's own properties.
+	o := srv.mustGet(t, "Crm_Sales_SalesOrders", "$top", "1", "$select", "ToParty", "$expand", "ToParty($select=PartyCode,Name)").rows(t)[0]
+	party := o["ToParty"].(map[string]any)
+	if party["PartyCode"] == nil || party["Name"] == nil || !strings.HasPrefix(party["@odata.id"].(string), "General_Contacts_Companies(") {
+		t.Errorf("expanded ToParty = %v", party)
+	}
+	// Rows of the base set keep their concrete @odata.id and show the base properties.
+	for _, r := range srv.mustGet(t, "General_Contacts_Parties", "$filter", "PartyType eq 'Person'").rows(t) {
+		if !strings.HasPrefix(r["@odata.id"].(string), "General_Contacts_Persons(") || r["FirstName"] != nil {
+			t.Errorf("party row = %v", r)
+		}
+	}
+	z := srv.mustGet(t, "Crm_Sales_SalesOrders", "$top", "0", "$count", "true")
+	if len(z.rows(t)) != 0 || num(t, z.obj["@odata.count"]) != 1000 {
+		t.Errorf("$top=0: %s", z.raw)
+	}
+	if _, ok := z.obj["@odata.nextLink"]; ok {
+		t.Error("$top=0 has a nextLink")
+	}
+}

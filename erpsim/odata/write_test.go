@@ -435,3 +435,52 @@ func checkEDMX(t *testing.T, raw []byte) {
 		}
 	}
 }
+
+// TestConcurrentReadsAndWrites runs readers, writers and batches at once;
+// under -race it proves the store's locking.
+func TestConcurrentReadsAndWrites(t *testing.T) {
+	srv := newServer(t, freshStore())
+	before := srv.count(t, "Crm_Sales_SalesOrders", "")
+	const writers, readers, each = 3, 3, 5
+	done := make(chan error, writers+readers)
+	for w := 0; w < writers; w++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				r := srv.do(t, http.MethodPost, "Crm_Sales_SalesOrders", newOrder(1+i%4, 1+i, 2+i))
+				if r.status != http.StatusCreated {
+					done <- fmt.Errorf("create: %d %s", r.status, r.raw)
+					return
+				}
+				self := r.obj["@odata.id"].(string)
+				if p := srv.do(t, http.MethodPatch, self, map[string]any{"ObjectVersion": 1, "DocumentNotes": "n"}); p.status != 204 {
+					done <- fmt.Errorf("patch: %d %s", p.status, p.raw)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for r := 0; r < readers; r++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				g := srv.get(t, "Crm_Sales_SalesOrders", "$filter", "Customer eq '"+customerRef(1)+"'", "$expand", "Lines", "$top", "20")
+				if g.status != 200 {
+					done <- fmt.Errorf("get: %d %s", g.status, g.raw)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for i := 0; i < writers+readers; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.count(t, "Crm_Sales_SalesOrders", ""); n != before+writers*each {
+		t.Errorf("orders %d → %d, want +%d", before, n, writers*each)
+	}
+	if n := srv.count(t, "Crm_Sales_SalesOrders", "DocumentNotes eq 'n'"); n != writers*each {
+		t.Errorf("patched %d, want %d", n, writers*each)
+	}
+}
