@@ -28,7 +28,9 @@ const RequestIDHeader = "X-Request-ID"
 type requestScope struct {
 	id     string
 	user   string // sub of the verified user, for the access log
+	userID string // the user's ERP.net id, for the audit log
 	reason auth.Reason
+	op     *operation // set on /graphql when the audit log is on
 }
 
 type scopeKey struct{}
@@ -83,6 +85,7 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	sniff  []byte // the start of the body, for the audit log's outcome; nil = not kept
 }
 
 func (rw *recorder) WriteHeader(code int) {
@@ -97,6 +100,9 @@ func (rw *recorder) Write(b []byte) (int, error) {
 		rw.status = http.StatusOK
 	}
 	n, err := rw.ResponseWriter.Write(b)
+	if rw.sniff != nil && len(rw.sniff) < sniffLimit {
+		rw.sniff = append(rw.sniff, b[:min(n, sniffLimit-len(rw.sniff))]...)
+	}
 	rw.bytes += int64(n)
 	return n, err
 }
@@ -124,6 +130,10 @@ func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 		start := time.Now()
 		rw := &recorder{ResponseWriter: w}
 		sc := scopeOf(r.Context())
+		if s.audit != nil && r.URL.Path == "/graphql" && r.Method != http.MethodOptions {
+			sc.op = &operation{}
+			rw.sniff = make([]byte, 0, 512)
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
@@ -149,6 +159,9 @@ func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 			if sc.reason != "" {
 				attrs = append(attrs, slog.String("auth_refused", string(sc.reason)))
 			}
+			if sc.op != nil {
+				s.auditOperation(r, rw, sc, time.Since(start))
+			}
 			level := slog.LevelInfo
 			if (r.URL.Path == "/healthz" || r.URL.Path == "/readyz") && rw.status == http.StatusOK {
 				level = slog.LevelDebug // probes every few seconds would drown the log
@@ -164,7 +177,7 @@ func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.cfg.MaxBodyBytes {
-			writeError(w, r, http.StatusRequestEntityTooLarge, "BAD_REQUEST",
+			s.deny(w, r, http.StatusRequestEntityTooLarge, codeBadRequest, "body",
 				fmt.Sprintf("request body larger than %d bytes", s.cfg.MaxBodyBytes))
 			return
 		}
@@ -189,7 +202,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		scheme, token, ok := strings.Cut(values[0], " ")
 		if len(values) > 1 || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			sc.reason = auth.ReasonMalformed
-			unauthorized(w, r, `the Authorization header must be "Bearer <access token>"`)
+			s.unauthorized(w, r, `the Authorization header must be "Bearer <access token>"`)
 			return
 		}
 		u, err := s.cfg.Verifier.Verify(r.Context(), strings.TrimSpace(token))
@@ -204,15 +217,16 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 			// The access log line carries the reason; the cause is for debugging.
 			s.log.Debug("server: token refused", "request_id", sc.id, "err", err)
-			unauthorized(w, r, msg)
+			s.unauthorized(w, r, msg)
 			return
 		}
-		sc.user = u.Subject
+		sc.user, sc.userID = u.Subject, u.ID
+		s.auditFirstUse(r, strings.TrimSpace(token), u)
 		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), u)))
 	})
 }
 
-func unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
+func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	writeError(w, r, http.StatusUnauthorized, "UNAUTHENTICATED", msg)
+	s.deny(w, r, http.StatusUnauthorized, "UNAUTHENTICATED", "auth", msg)
 }

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,7 +38,27 @@ type Config struct {
 	Logger     *slog.Logger // JSON access and error log; default: discard
 	Playground PlaygroundConfig
 
+	// Audit receives the audit records (operations, refusals, first use of
+	// each user token); nil = no audit log.
+	Audit *slog.Logger
+	// AuditVariables is what the audit log says of variables:
+	// AuditVariablesNone (default) or AuditVariablesNames. Never values.
+	AuditVariables string
+	// CountsUpstream says the ERP client reports its requests through
+	// AddUpstreamRequests, so the audit log's upstream_requests is meaningful.
+	CountsUpstream bool
+
+	RateLimit RateLimitConfig
+	CORS      CORSConfig
+	// CSRFHeaders: a GET or a simple-content-type POST must carry one of them
+	// (non-empty); default DefaultCSRFHeaders.
+	CSRFHeaders []string
+	// TLSCertFile and TLSKeyFile (PEM) make the server speak HTTPS only
+	// (TLS 1.2 or later). Both or neither.
+	TLSCertFile, TLSKeyFile string
+
 	MaxBodyBytes      int64         // request body limit; default 1 MiB
+	OperationTimeout  time.Duration // deadline of one GraphQL request, inherited by ERP.net calls; default 15s
 	ShutdownGrace     time.Duration // time in-flight requests get on shutdown; default 15s
 	ReadHeaderTimeout time.Duration // default 10s
 	ReadTimeout       time.Duration // whole request incl. body; default 30s
@@ -50,6 +71,10 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
+	audit    *slog.Logger // nil = off
+	limits   *limiter
+	seen     *tokenSet
+	tls      *tls.Config // nil = plain HTTP
 	handler  http.Handler
 	draining atomic.Bool // set when shutdown starts: /readyz answers 503
 }
@@ -63,28 +88,62 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Verifier == nil {
 		errs = append(errs, errors.New("a token verifier is required"))
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.ShutdownGrace < 0 {
+	if cfg.MaxBodyBytes < 0 || cfg.ShutdownGrace < 0 || cfg.OperationTimeout < 0 || cfg.ReadHeaderTimeout < 0 ||
+		cfg.ReadTimeout < 0 || cfg.WriteTimeout < 0 || cfg.IdleTimeout < 0 || cfg.RateLimit.ConcurrencyWait < 0 ||
+		cfg.RateLimit.MaxClients < 0 || cfg.RateLimit.UserBurst < 0 || cfg.RateLimit.AnonBurst < 0 {
 		errs = append(errs, errors.New("limits and timeouts must not be negative"))
+	}
+	for _, o := range cfg.CORS.Origins {
+		if !ValidOrigin(o) {
+			errs = append(errs, fmt.Errorf("CORS origin %q is not scheme://host[:port] (no wildcards, paths or trailing slash)", o))
+		}
+	}
+	switch cfg.AuditVariables {
+	case "", AuditVariablesNone, AuditVariablesNames:
+	default:
+		errs = append(errs, fmt.Errorf("audit variables %q is not %q or %q", cfg.AuditVariables, AuditVariablesNone, AuditVariablesNames))
+	}
+	var tlsCfg *tls.Config
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		errs = append(errs, errors.New("TLS needs both a certificate file and a key file"))
+	} else if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("TLS certificate: %w", err))
+		}
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("server: config: %w", err)
 	}
 	setDefault(&cfg.MaxBodyBytes, 1<<20)
+	setDefault(&cfg.OperationTimeout, 15*time.Second)
+	setDefault(&cfg.AuditVariables, AuditVariablesNone)
+	setDefault(&cfg.CORS.MaxAge, 10*time.Minute)
+	if cfg.CSRFHeaders == nil {
+		cfg.CSRFHeaders = DefaultCSRFHeaders
+	}
+	cfg.RateLimit.defaults()
 	setDefault(&cfg.ShutdownGrace, 15*time.Second)
 	setDefault(&cfg.ReadHeaderTimeout, 10*time.Second)
 	setDefault(&cfg.ReadTimeout, 30*time.Second)
 	setDefault(&cfg.WriteTimeout, 60*time.Second)
 	setDefault(&cfg.IdleTimeout, 120*time.Second)
 	setDefault(&cfg.ReadyTimeout, 5*time.Second)
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, audit: cfg.Audit, limits: newLimiter(cfg.RateLimit),
+		seen: newTokenSet(cfg.RateLimit.MaxClients), tls: tlsCfg}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 
 	mux := http.NewServeMux()
-	graphql := s.authenticate(cfg.GraphQL)
+	// Order per STYLE.md, limits after authentication so that a user is
+	// counted as themselves; nothing reaches GraphQL (or ERP.net) before
+	// CSRF, authentication and limits passed.
+	graphql := s.apiHeaders(s.cors(s.preventCSRF(s.authenticate(s.limit(s.prepare(cfg.GraphQL))))))
 	mux.Handle("GET /graphql", graphql)
 	mux.Handle("POST /graphql", graphql)
+	mux.Handle("OPTIONS /graphql", graphql)
 	mux.HandleFunc("/graphql", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST")
 		writeError(w, r, http.StatusMethodNotAllowed, "BAD_REQUEST", "use GET or POST on /graphql")
@@ -99,8 +158,6 @@ func New(cfg Config) (*Server, error) {
 		mux.Handle("GET /{$}", pg)
 		mux.Handle("GET "+playground.AssetsPath, pg)
 	}
-	// Order per STYLE.md: request ID, recover and access log, limits, then
-	// (on /graphql) authentication.
 	s.handler = s.requestID(s.recoverAndLog(s.limitBody(mux)))
 	return s, nil
 }
@@ -115,6 +172,19 @@ func setDefault[T comparable](v *T, def T) {
 // Handler is the server's complete handler (routes and middleware), for tests
 // and for embedding in another server.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// TLS reports whether the server speaks HTTPS.
+func (s *Server) TLS() bool { return s.tls != nil }
+
+// apiHeaders are the baseline headers of every /graphql answer: the body is
+// JSON, never to be sniffed as something else.
+func (s *Server) apiHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
 
 // ListenAndServe listens on Config.Addr and serves until ctx is done.
 func (s *Server) ListenAndServe(ctx context.Context) error {
@@ -137,9 +207,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		TLSConfig:         s.tls,
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() {
+		if s.tls != nil {
+			done <- srv.ServeTLS(ln, "", "") // certificates are in TLSConfig
+			return
+		}
+		done <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-done:
 		return fmt.Errorf("server: %w", err)

@@ -290,6 +290,7 @@ func TestServer_AccessLogHidesSecrets(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, e.http.URL+"/graphql?"+q.Encode(), nil)
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	req.Header.Set("X-Request-ID", "log-test-1")
+	req.Header.Set("Apollo-Require-Preflight", "true")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -297,6 +298,7 @@ func TestServer_AccessLogHidesSecrets(t *testing.T) {
 	res.Body.Close()
 	bad, _ := http.NewRequest(http.MethodPost, e.http.URL+"/graphql", strings.NewReader("{}"))
 	bad.Header.Set("Authorization", "Bearer forged.token.value")
+	bad.Header.Set("Content-Type", "application/json")
 	res, err = http.DefaultClient.Do(bad)
 	if err != nil {
 		t.Fatal(err)
@@ -384,15 +386,19 @@ func TestServer_Limits(t *testing.T) {
 		t.Errorf("declared oversized body: status %d, want 413", res.StatusCode)
 	}
 	calls := e.calls()
-	// A chunked body has no length up front: the handler's read fails at the limit.
+	// A chunked body has no length up front: the edge reads it up to the
+	// limit and answers the same GraphQL-shaped 413.
 	res, err = http.Post(e.http.URL+"/graphql", "application/json", io.MultiReader(strings.NewReader(big)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusRequestEntityTooLarge || e.calls() != calls+1 {
+	if res.StatusCode != http.StatusRequestEntityTooLarge || e.calls() != calls {
 		t.Errorf("streamed oversized body: status %d, handler calls %d", res.StatusCode, e.calls()-calls)
 	}
+	if got := decodeErrors(t, res).Errors[0].Extensions.Code; got != "BAD_REQUEST" {
+		t.Errorf("streamed oversized body: code %q, want BAD_REQUEST", got)
+	}
+	res.Body.Close()
 	req, _ := http.NewRequest(http.MethodDelete, e.http.URL+"/graphql", nil)
 	res, err = http.DefaultClient.Do(req)
 	if err != nil {
