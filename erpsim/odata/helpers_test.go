@@ -3,6 +3,7 @@ package odata_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -93,11 +94,20 @@ func (r response) errorCode(t testing.TB) (int, string) {
 
 func (s *server) do(t testing.TB, method, target string, body any) response {
 	t.Helper()
+	r, err := s.try(method, target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// try is do for goroutines, which must not call t.Fatal.
+func (s *server) try(method, target string, body any) (response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			t.Fatal(err)
+			return response{}, err
 		}
 		rd = bytes.NewReader(b)
 	}
@@ -106,29 +116,29 @@ func (s *server) do(t testing.TB, method, target string, body any) response {
 	}
 	req, err := http.NewRequest(method, target, rd)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := s.Client().Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	out := response{status: res.StatusCode, header: res.Header, raw: raw}
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
 		if err := dec.Decode(&out.obj); err != nil {
-			t.Fatalf("%s %s: invalid JSON: %v\n%s", method, target, err, raw)
+			return out, fmt.Errorf("%s %s: invalid JSON: %v\n%s", method, target, err, raw)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func (s *server) get(t testing.TB, set string, kv ...string) response {
