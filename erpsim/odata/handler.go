@@ -151,7 +151,9 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
-func (h *handler) list(w http.ResponseWriter, r *http.Request, set *entitySet) error {
+// read parses the query options of r and runs f under the read lock, so a
+// response is built from one consistent state.
+func (h *handler) read(r *http.Request, set *entitySet, f func(q *query, params []param) error) error {
 	params, err := parseParams(r.URL.RawQuery)
 	if err != nil {
 		return err
@@ -162,29 +164,35 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, set *entitySet) e
 	if err != nil {
 		return err
 	}
-	pg := q.execute(nil)
-	root := h.root(r)
-	enc := encoder{b: make([]byte, 0, 512+len(pg.rows)*512), skipNulls: q.skipNulls}
-	enc.b = append(enc.b, `{"@odata.context":`...)
-	enc.b = appendString(enc.b, root+"$metadata#"+set.name)
-	if q.count {
-		enc.b = append(enc.b, `,"@odata.count":`...)
-		enc.b = strconv.AppendInt(enc.b, int64(pg.total), 10)
-	}
-	if pg.more && q.top > 0 { // $top=0 asks only for the count; there is no position to continue from
-		enc.b = append(enc.b, `,"@odata.nextLink":`...)
-		enc.b = appendString(enc.b, nextLink(root, set, q, params, pg))
-	}
-	enc.b = append(enc.b, `,"value":[`...)
-	for i, e := range pg.rows {
-		if i > 0 {
-			enc.b = append(enc.b, ',')
+	return f(q, params)
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request, set *entitySet) error {
+	return h.read(r, set, func(q *query, params []param) error {
+		pg := q.execute(nil)
+		root := h.root(r)
+		enc := encoder{b: make([]byte, 0, 512+len(pg.rows)*512), skipNulls: q.skipNulls}
+		enc.b = append(enc.b, `{"@odata.context":`...)
+		enc.b = appendString(enc.b, root+"$metadata#"+set.name)
+		if q.count {
+			enc.b = append(enc.b, `,"@odata.count":`...)
+			enc.b = strconv.AppendInt(enc.b, int64(pg.total), 10)
 		}
-		enc.entity(e, set, q, true)
-	}
-	enc.b = append(enc.b, "]}"...)
-	writeJSON(w, http.StatusOK, enc.b)
-	return nil
+		if pg.more && q.top > 0 { // $top=0 asks only for the count; there is no position to continue from
+			enc.b = append(enc.b, `,"@odata.nextLink":`...)
+			enc.b = appendString(enc.b, nextLink(root, set, q, params, pg))
+		}
+		enc.b = append(enc.b, `,"value":[`...)
+		for i, e := range pg.rows {
+			if i > 0 {
+				enc.b = append(enc.b, ',')
+			}
+			enc.entity(e, set, q, true)
+		}
+		enc.b = append(enc.b, "]}"...)
+		writeJSON(w, http.StatusOK, enc.b)
+		return nil
+	})
 }
 
 // nextLink repeats the caller's options and continues after this page:
@@ -217,41 +225,25 @@ func nextLink(root string, set *entitySet, q *query, params []param, pg page) st
 }
 
 func (h *handler) count(w http.ResponseWriter, r *http.Request, set *entitySet) error {
-	params, err := parseParams(r.URL.RawQuery)
-	if err != nil {
-		return err
-	}
-	h.s.mu.RLock()
-	defer h.s.mu.RUnlock()
-	q, err := h.s.parseQuery(set, params)
-	if err != nil {
-		return err
-	}
-	q.count, q.top, q.skip = true, 0, 0
-	n := q.execute(nil).total
-	w.Header().Set("Content-Type", "text/plain;charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(strconv.Itoa(n)))
-	return nil
+	return h.read(r, set, func(q *query, _ []param) error {
+		q.count, q.top, q.skip = true, 0, 0
+		n := q.execute(nil).total
+		w.Header().Set("Content-Type", "text/plain;charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(strconv.Itoa(n)))
+		return nil
+	})
 }
 
 func (h *handler) one(w http.ResponseWriter, r *http.Request, set *entitySet, id uuid.UUID) error {
-	params, err := parseParams(r.URL.RawQuery)
-	if err != nil {
-		return err
-	}
-	h.s.mu.RLock()
-	defer h.s.mu.RUnlock()
-	q, err := h.s.parseQuery(set, params)
-	if err != nil {
-		return err
-	}
-	e := set.find(id)
-	if e == nil {
-		return notFound("No %s with key %s exists.", set.name, id)
-	}
-	writeJSON(w, http.StatusOK, h.entityBody(r, set, e, q))
-	return nil
+	return h.read(r, set, func(q *query, _ []param) error {
+		e := set.find(id)
+		if e == nil {
+			return notFound("No %s with key %s exists.", set.name, id)
+		}
+		writeJSON(w, http.StatusOK, h.entityBody(r, set, e, q))
+		return nil
+	})
 }
 
 // entityBody is a single entity with its @odata.context.
@@ -263,48 +255,40 @@ func (h *handler) entityBody(r *http.Request, set *entitySet, e *entity, q *quer
 	return enc.b
 }
 
-func (h *handler) serviceDocument(w http.ResponseWriter, r *http.Request) error {
-	names := make([]string, 0, len(h.s.sets))
-	for name := range h.s.sets {
-		names = append(names, name)
+// pairs answers a small collection of two-property objects, sorted by key:
+// the service document and GetRenamedEntityTypes.
+func pairs(w http.ResponseWriter, context string, m map[string]string, keyName, valName, extra string) error {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	sort.Strings(names)
+	sort.Strings(keys)
 	b := []byte(`{"@odata.context":`)
-	b = appendString(b, h.root(r)+"$metadata")
+	b = appendString(b, context)
 	b = append(b, `,"value":[`...)
-	for i, n := range names {
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"name":`...)
-		b = appendString(b, n)
-		b = append(b, `,"kind":"EntitySet","url":`...)
-		b = appendString(b, n)
+		b = append(b, `{"`+keyName+`":`...)
+		b = appendString(b, k)
+		b = append(b, extra...)
+		b = append(b, `,"`+valName+`":`...)
+		b = appendString(b, m[k])
 		b = append(b, '}')
 	}
 	writeJSON(w, http.StatusOK, append(b, "]}"...))
 	return nil
 }
 
+func (h *handler) serviceDocument(w http.ResponseWriter, r *http.Request) error {
+	sets := make(map[string]string, len(h.s.sets))
+	for name := range h.s.sets {
+		sets[name] = name
+	}
+	return pairs(w, h.root(r)+"$metadata", sets, "name", "url", `,"kind":"EntitySet"`)
+}
+
 func (h *handler) renamed(w http.ResponseWriter, r *http.Request) error {
-	old := make([]string, 0, len(renamedSets))
-	for o := range renamedSets {
-		old = append(old, o)
-	}
-	sort.Strings(old)
-	b := []byte(`{"@odata.context":`)
-	b = appendString(b, h.root(r)+"$metadata#Collection(Erp.RenamedEntityType)")
-	b = append(b, `,"value":[`...)
-	for i, o := range old {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"OldName":`...)
-		b = appendString(b, o)
-		b = append(b, `,"NewName":`...)
-		b = appendString(b, renamedSets[o])
-		b = append(b, '}')
-	}
-	writeJSON(w, http.StatusOK, append(b, "]}"...))
-	return nil
+	return pairs(w, h.root(r)+"$metadata#Collection(Erp.RenamedEntityType)", renamedSets, "OldName", "NewName", "")
 }
