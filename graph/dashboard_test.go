@@ -27,10 +27,11 @@ const dashboardQuery = `query Dashboard {
 
 // upstreamCounter counts the Domain API reads erpclient sends, per entity set, looking inside $batch bodies.
 type upstreamCounter struct {
-	next http.RoundTripper
-	mu   sync.Mutex
-	http int            // HTTP requests to the Domain API
-	sets map[string]int // reads per entity set (a $batch part counts as one)
+	next    http.RoundTripper
+	mu      sync.Mutex
+	http    int            // HTTP requests to the Domain API
+	sets    map[string]int // reads per entity set (a $batch part counts as one)
+	targets []string       // the URLs read (relative inside $batch)
 }
 
 func (c *upstreamCounter) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -55,6 +56,9 @@ func (c *upstreamCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.http++
 		for _, t := range targets {
 			c.sets[setOf(t)]++
+			if u, err := url.QueryUnescape(t); err == nil {
+				c.targets = append(c.targets, u)
+			}
 		}
 		c.mu.Unlock()
 	}
@@ -63,7 +67,7 @@ func (c *upstreamCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func (c *upstreamCounter) reset() {
 	c.mu.Lock()
-	c.http, c.sets = 0, map[string]int{}
+	c.http, c.sets, c.targets = 0, map[string]int{}, nil
 	c.mu.Unlock()
 }
 

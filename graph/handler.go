@@ -52,7 +52,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.ComplexityLimit == 0 {
 		cfg.ComplexityLimit = 2000
 	}
-	r := &Resolver{erp: cfg.ERP, access: cfg.Access, logger: cfg.Logger, dev: cfg.Dev}
+	r := &Resolver{logger: cfg.Logger, dev: cfg.Dev}
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

@@ -2,17 +2,11 @@
 // that read through the per-request loaders, and the one error presenter.
 package graph
 
-import (
-	"log/slog"
+import "log/slog"
 
-	"github.com/erpgraph/erpgraph/access"
-	"github.com/erpgraph/erpgraph/erpclient"
-)
-
-// Resolver holds the dependencies every resolver shares; per-request state lives in loader.For(ctx).
+// Resolver holds what every resolver shares; the ERP.net client, the user's access scope and the per-request
+// loaders are reached through loader.For(ctx).
 type Resolver struct {
-	erp    *erpclient.Client
-	access *access.Resolver
 	logger *slog.Logger
 	dev    bool
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +112,48 @@ func TestSalesOrders_SplitWindows(t *testing.T) {
 	r := e.do(t, fixture.MultiLogin, pageQuery, map[string]any{"after": *p.SalesOrders.PageInfo.EndCursor}, nil)
 	if got := r.codes(); len(got) != 1 || got[0] != "BAD_USER_INPUT" {
 		t.Errorf("keyset cursor on a merged list: %+v", r.Errors)
+	}
+}
+
+// TestPrices_NotReadWithoutPriceRole makes boris an Orders-only user: prices are null and are not even read.
+func TestPrices_NotReadWithoutPriceRole(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	status, _ := e.serviceRequest(t, http.MethodPatch, "Crm_Sales_CustomerExternalAccess("+fixture.ID("Crm_Sales_CustomerExternalAccess", 3)+")",
+		map[string]any{"Role": "Orders"})
+	if status != http.StatusNoContent {
+		t.Fatalf("PATCH access row: HTTP %d", status)
+	}
+	e.count.reset()
+	var data struct {
+		SalesOrders struct {
+			Nodes []struct {
+				Customer struct{ CreditLimit *model.Money }
+				Lines    []struct{ UnitPrice, LineAmount *model.Money }
+			}
+		}
+	}
+	e.mustDo(t, fixture.MultiLogin, `{ salesOrders(first: 10) { nodes { customer { creditLimit { amount } } lines { unitPrice { amount } lineAmount { amount } } } } }`, nil, &data)
+	lines := 0
+	for _, o := range data.SalesOrders.Nodes {
+		if o.Customer.CreditLimit != nil {
+			t.Error("credit limit shown to an Orders-only user")
+		}
+		for _, l := range o.Lines {
+			lines++
+			if l.UnitPrice != nil || l.LineAmount != nil {
+				t.Error("line price shown to an Orders-only user")
+			}
+		}
+	}
+	e.count.mu.Lock()
+	targets := e.count.targets
+	e.count.mu.Unlock()
+	for _, u := range targets {
+		if strings.Contains(u, "UnitPrice") || strings.Contains(u, "LineAmount") || strings.Contains(u, "CreditLimit") {
+			t.Errorf("prices read for an Orders-only user: %s", u)
+		}
+	}
+	if lines == 0 || len(targets) == 0 {
+		t.Fatalf("%d lines, %d upstream reads: nothing was tested", lines, len(targets))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -142,11 +143,23 @@ func (l *Loaders) Scope(ctx context.Context) (*access.Scope, error) {
 // ERP is the ERP.net client, for root lists that the graph package queries itself.
 func (l *Loaders) ERP() *erpclient.Client { return l.cfg.ERP }
 
-// Select returns the properties of set that the operation needs, plus those access checks read.
+// priceProps are the properties only roles with prices may see, per set.
+var priceProps = map[string][]string{
+	erpclient.SetSalesOrderLines: {"UnitPrice", "LineAmount", "LineCustomDiscountPercent"},
+	erpclient.SetCustomers:       {"CreditLimit"},
+}
+
+// Select returns the properties of set that the operation needs, plus those access checks read. Prices are not
+// even read for users none of whose roles include them.
 func (l *Loaders) Select(ctx context.Context, set string) []string {
 	var props []string
 	if l.cfg.Select != nil {
-		props = l.cfg.Select(ctx, set)
+		props = slices.Clone(l.cfg.Select(ctx, set))
+	}
+	if hidden := priceProps[set]; len(hidden) > 0 {
+		if s, err := l.Scope(ctx); err == nil && !s.AllowsAny(access.ViewPrices) {
+			props = slices.DeleteFunc(props, func(p string) bool { return slices.Contains(hidden, p) })
+		}
 	}
 	return appendUnique(props, access.CheckProps(set)...)
 }
