@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -30,6 +31,8 @@ type App struct {
 	erp      *erpclient.Client
 	verifier *auth.Verifier
 	srv      *server.Server
+	audit    *slog.Logger       // nil when the audit log is off
+	auditOut io.Closer          // the audit file, if any
 	stop     context.CancelFunc // ends the components' lifetime (Close)
 }
 
@@ -59,16 +62,22 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}()
 	var err error
+	if err = a.openAudit(); err != nil {
+		return nil, err
+	}
 	a.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("app: listen on %s: %w", cfg.Addr, err)
 	}
-	a.url = baseURL(a.ln.Addr())
+	a.url = baseURL(a.ln.Addr(), cfg.TLSCertFile != "")
 
 	erpCfg := erpclient.Config{
 		InstanceURL: cfg.InstanceURL, IdentityURL: cfg.IdentityURL, ODataURL: cfg.ODataURL,
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes,
-		Logger: a.log.With("component", "erpclient"), Audit: a.log.With("log", "audit"),
+		Logger: a.log.With("component", "erpclient"), Audit: a.audit,
+	}
+	if erpCfg.Audit == nil { // erpclient's default would be its operational log
+		erpCfg.Audit = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Dev() {
 		if a.sim, err = a.startSim(life); err != nil {
@@ -103,6 +112,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.srv, err = server.New(server.Config{
 		GraphQL: gql, Verifier: a.verifier, Ready: a.ready, Logger: a.log.With("component", "server"),
 		Playground: pg, ShutdownGrace: cfg.ShutdownGrace,
+		Audit: a.audit, AuditVariables: cfg.AuditVariables,
+		RateLimit: cfg.RateLimit, CORS: cfg.CORS, CSRFHeaders: cfg.CSRFHeaders,
+		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
+		MaxBodyBytes: cfg.MaxBodyBytes, OperationTimeout: cfg.OperationTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
@@ -152,17 +167,49 @@ func appendNew(list []string, v string) []string {
 	return append(list, v)
 }
 
-// baseURL is the http URL of a bound address; an unspecified host (0.0.0.0,
-// ::) is shown as localhost, which browsers can open.
-func baseURL(addr net.Addr) string {
+// baseURL is the http(s) URL of a bound address; an unspecified host
+// (0.0.0.0, ::) is shown as localhost, which browsers can open.
+func baseURL(addr net.Addr, tls bool) string {
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return "http://" + addr.String()
+		return scheme + addr.String()
 	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
+}
+
+// openAudit sets up the audit stream: a JSON log of its own (so it can go to
+// its own file), by default next to the operational log.
+func (a *App) openAudit() error {
+	var out io.Writer
+	switch dest := a.cfg.AuditLog; {
+	case a.cfg.AuditLogger != nil:
+		a.audit = a.cfg.AuditLogger
+		return nil
+	case dest == "off":
+		return nil
+	case dest == "" && a.cfg.Logger != nil:
+		a.audit = a.cfg.Logger.With("log", "audit")
+		return nil
+	case dest == "" || dest == "stderr":
+		out = os.Stderr
+	case dest == "stdout":
+		out = os.Stdout
+	default:
+		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("app: audit log: %w", err)
+		}
+		a.auditOut, out = f, f
+	}
+	a.audit = slog.New(slog.NewJSONHandler(out, nil)).With("log", "audit")
+	return nil
 }
 
 // ready is the readiness check: the identity server answers, a service token
@@ -211,6 +258,11 @@ func (a *App) Close() error {
 	if a.ln != nil {
 		if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, fmt.Errorf("app: close listener: %w", err))
+		}
+	}
+	if a.auditOut != nil {
+		if err := a.auditOut.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("app: close audit log: %w", err))
 		}
 	}
 	return errors.Join(errs...)

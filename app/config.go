@@ -6,11 +6,13 @@
 package app
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/erpgraph/erpgraph/erpclient"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/server"
 )
 
 // Config is every setting of `erpgraph serve`. ConfigFromEnv fills it from
@@ -88,8 +91,54 @@ type Config struct {
 	// orders). ERPSIM_SCALE, -sim-scale; default 1.
 	SimScale int
 
+	// MaxBodyBytes limits request bodies (413 beyond).
+	// ERPGRAPH_MAX_BODY_BYTES, -max-body-bytes; default 1 MiB.
+	MaxBodyBytes int64
+	// OperationTimeout is the deadline of one GraphQL request; its ERP.net
+	// calls inherit it. ERPGRAPH_OPERATION_TIMEOUT, -operation-timeout; default 15s.
+	OperationTimeout time.Duration
+	// HTTP server timeouts: ERPGRAPH_READ_HEADER_TIMEOUT (default 10s; cuts
+	// off slow clients), ERPGRAPH_READ_TIMEOUT (30s), ERPGRAPH_WRITE_TIMEOUT
+	// (60s), ERPGRAPH_IDLE_TIMEOUT (120s); flags of the same names.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+
+	// RateLimit bounds each client: ERPGRAPH_RATE_LIMIT (requests per second
+	// per signed-in user, default 10, "off"), ERPGRAPH_RATE_BURST (30),
+	// ERPGRAPH_ANON_RATE_LIMIT (per client IP without a token, default 2,
+	// "off"), ERPGRAPH_ANON_RATE_BURST (10), ERPGRAPH_MAX_CONCURRENT
+	// (operations in flight per user or IP, default 6, "off"),
+	// ERPGRAPH_CONCURRENCY_WAIT (how long an operation over that waits for a
+	// slot, default 100ms), ERPGRAPH_TRUSTED_PROXIES (CIDRs or IPs whose
+	// X-Forwarded-For is believed; default none). Zero fields take the
+	// defaults; negative rates or MaxConcurrent turn that limit off.
+	RateLimit server.RateLimitConfig
+	// CORS lets browser apps on other origins call /graphql:
+	// ERPGRAPH_CORS_ORIGINS (comma-separated scheme://host[:port]; default
+	// none, no wildcard) and ERPGRAPH_CORS_MAX_AGE (preflight cache, 10m).
+	CORS server.CORSConfig
+	// CSRFHeaders: a GET or a form/text POST must carry one of these headers.
+	// ERPGRAPH_CSRF_HEADERS, -csrf-headers; default
+	// X-Apollo-Operation-Name,Apollo-Require-Preflight.
+	CSRFHeaders []string
+
+	// AuditLog is where the JSON audit records go: "stderr", "stdout", "off"
+	// or a file path (opened for appending). ERPGRAPH_AUDIT_LOG, -audit-log;
+	// default: the log's destination (stderr), with "log":"audit".
+	AuditLog string
+	// AuditVariables is what audit records say of GraphQL variables: "none"
+	// or "names" (never values). ERPGRAPH_AUDIT_VARIABLES, -audit-variables;
+	// default none.
+	AuditVariables string
+
+	// TLSCertFile and TLSKeyFile (PEM) make erpgraph serve HTTPS (TLS 1.2+).
+	// ERPGRAPH_TLS_CERT_FILE, -tls-cert-file; ERPGRAPH_TLS_KEY_FILE,
+	// -tls-key-file; both or neither.
+	TLSCertFile, TLSKeyFile string
+
 	// Logger overrides the JSON stderr log (tests). Not configurable by environment.
 	Logger *slog.Logger
+	// AuditLogger overrides AuditLog (tests). Not configurable by environment.
+	AuditLogger *slog.Logger
 }
 
 // Dev reports whether no ERP.net instance is configured: erpgraph then runs
@@ -131,6 +180,26 @@ func Settings() []Setting {
 		{Env: "ERPGRAPH_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error"},
 		{Env: "ERPGRAPH_SHUTDOWN_GRACE", Flag: "shutdown-grace", Default: DefaultShutdownGrace.String(), Help: "time in-flight requests get on shutdown"},
 		{Env: "ERPSIM_SCALE", Flag: "sim-scale", Default: "1", Help: "dev mode: erpsim demo data multiplier (1 = 1,000 sales orders)"},
+		{Env: "ERPGRAPH_MAX_BODY_BYTES", Flag: "max-body-bytes", Default: strconv.Itoa(server.DefaultMaxBodyBytes), Help: "request body limit in bytes (413 beyond)"},
+		{Env: "ERPGRAPH_OPERATION_TIMEOUT", Flag: "operation-timeout", Default: server.DefaultOperationTimeout.String(), Help: "deadline of one GraphQL request, inherited by its ERP.net calls"},
+		{Env: "ERPGRAPH_READ_HEADER_TIMEOUT", Flag: "read-header-timeout", Default: server.DefaultReadHeaderTimeout.String(), Help: "time a client has to send the request headers (slow clients are cut off)"},
+		{Env: "ERPGRAPH_READ_TIMEOUT", Flag: "read-timeout", Default: server.DefaultReadTimeout.String(), Help: "time a client has to send the whole request"},
+		{Env: "ERPGRAPH_WRITE_TIMEOUT", Flag: "write-timeout", Default: server.DefaultWriteTimeout.String(), Help: "time from the end of the request headers to the end of the response"},
+		{Env: "ERPGRAPH_IDLE_TIMEOUT", Flag: "idle-timeout", Default: server.DefaultIdleTimeout.String(), Help: "keep-alive time of an idle connection"},
+		{Env: "ERPGRAPH_RATE_LIMIT", Flag: "rate-limit", Default: strconv.Itoa(server.DefaultUserRate), Help: `requests per second per signed-in user (token bucket; "off" to disable); excess gets 429 RATE_LIMITED`},
+		{Env: "ERPGRAPH_RATE_BURST", Flag: "rate-burst", Default: strconv.Itoa(server.DefaultUserBurst), Help: "bucket size per signed-in user"},
+		{Env: "ERPGRAPH_ANON_RATE_LIMIT", Flag: "anon-rate-limit", Default: strconv.Itoa(server.DefaultAnonRate), Help: `requests per second per client IP without a token ("off" to disable)`},
+		{Env: "ERPGRAPH_ANON_RATE_BURST", Flag: "anon-rate-burst", Default: strconv.Itoa(server.DefaultAnonBurst), Help: "bucket size per client IP without a token"},
+		{Env: "ERPGRAPH_MAX_CONCURRENT", Flag: "max-concurrent", Default: strconv.Itoa(server.DefaultMaxConcurrent), Help: `operations in flight per user (or IP) ("off" to disable)`},
+		{Env: "ERPGRAPH_CONCURRENCY_WAIT", Flag: "concurrency-wait", Default: server.DefaultConcurrencyWait.String(), Help: "how long an operation over ERPGRAPH_MAX_CONCURRENT waits for a slot before 429"},
+		{Env: "ERPGRAPH_TRUSTED_PROXIES", Flag: "trusted-proxies", Help: "comma-separated CIDRs/IPs of reverse proxies whose X-Forwarded-For names the client (none by default)"},
+		{Env: "ERPGRAPH_CORS_ORIGINS", Flag: "cors-origins", Help: "comma-separated origins (https://app.example.com) allowed to call /graphql from browsers (none by default; no wildcard)"},
+		{Env: "ERPGRAPH_CORS_MAX_AGE", Flag: "cors-max-age", Default: server.DefaultCORSMaxAge.String(), Help: "how long browsers cache a CORS preflight answer"},
+		{Env: "ERPGRAPH_CSRF_HEADERS", Flag: "csrf-headers", Default: strings.Join(server.DefaultCSRFHeaders, ","), Help: "a GET or form/text POST needs one of these headers (else 400 CSRF_PREVENTED)"},
+		{Env: "ERPGRAPH_AUDIT_LOG", Flag: "audit-log", Default: "stderr", Help: `audit records (JSON): "stderr", "stdout", "off" or a file path (appended)`},
+		{Env: "ERPGRAPH_AUDIT_VARIABLES", Flag: "audit-variables", Default: server.AuditVariablesNone, Help: `what audit records say of GraphQL variables: "none" or "names" (never values)`},
+		{Env: "ERPGRAPH_TLS_CERT_FILE", Flag: "tls-cert-file", Help: "PEM certificate (chain); with ERPGRAPH_TLS_KEY_FILE erpgraph serves HTTPS (TLS 1.2+)"},
+		{Env: "ERPGRAPH_TLS_KEY_FILE", Flag: "tls-key-file", Help: "PEM private key of that certificate"},
 	}
 }
 
@@ -250,6 +319,7 @@ func ConfigFromEnv(getenv func(string) string, args []string) (Config, error) {
 			cfg.SimScale = n
 		}
 	}
+	errs = append(errs, edgeFromEnv(&cfg, get)...)
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
@@ -258,6 +328,82 @@ func ConfigFromEnv(getenv func(string) string, args []string) (Config, error) {
 		return cfg, newConfigError(errs)
 	}
 	return cfg, nil
+}
+
+// edgeFromEnv reads the HTTP edge's settings (limits, timeouts, CORS, CSRF,
+// audit, TLS). Unset values stay zero: the server's defaults apply.
+func edgeFromEnv(cfg *Config, get func(string) string) []error {
+	var errs []error
+	duration := func(env string, dst *time.Duration) {
+		v := get(env)
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q is not a positive duration (like 15s)", env, v))
+			return
+		}
+		*dst = d
+	}
+	// number reads a positive number, or "off" (stored as -1) where allowed.
+	number := func(env string, offOK bool) float64 {
+		v := get(env)
+		if v == "" {
+			return 0
+		}
+		if b, ok := parseSwitch(v); ok && !b && offOK {
+			return -1
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 1e9 {
+			off := ""
+			if offOK {
+				off = ` or "off"`
+			}
+			errs = append(errs, fmt.Errorf("%s=%q is not a positive number%s", env, v, off))
+			return 0
+		}
+		return f
+	}
+	whole := func(env string, offOK bool) int {
+		f := number(env, offOK)
+		if f != float64(int(f)) {
+			errs = append(errs, fmt.Errorf("%s=%q is not a whole number", env, get(env)))
+		}
+		return int(f)
+	}
+	cfg.MaxBodyBytes = int64(whole("ERPGRAPH_MAX_BODY_BYTES", false))
+	duration("ERPGRAPH_OPERATION_TIMEOUT", &cfg.OperationTimeout)
+	duration("ERPGRAPH_READ_HEADER_TIMEOUT", &cfg.ReadHeaderTimeout)
+	duration("ERPGRAPH_READ_TIMEOUT", &cfg.ReadTimeout)
+	duration("ERPGRAPH_WRITE_TIMEOUT", &cfg.WriteTimeout)
+	duration("ERPGRAPH_IDLE_TIMEOUT", &cfg.IdleTimeout)
+	cfg.RateLimit.UserRate = number("ERPGRAPH_RATE_LIMIT", true)
+	cfg.RateLimit.UserBurst = whole("ERPGRAPH_RATE_BURST", false)
+	cfg.RateLimit.AnonRate = number("ERPGRAPH_ANON_RATE_LIMIT", true)
+	cfg.RateLimit.AnonBurst = whole("ERPGRAPH_ANON_RATE_BURST", false)
+	cfg.RateLimit.MaxConcurrent = whole("ERPGRAPH_MAX_CONCURRENT", true)
+	duration("ERPGRAPH_CONCURRENCY_WAIT", &cfg.RateLimit.ConcurrencyWait)
+	for _, v := range list(get("ERPGRAPH_TRUSTED_PROXIES")) {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			ip, ierr := netip.ParseAddr(v)
+			if ierr != nil {
+				errs = append(errs, fmt.Errorf("ERPGRAPH_TRUSTED_PROXIES: %q is not a CIDR (10.0.0.0/8) or an IP", v))
+				continue
+			}
+			p = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+		}
+		cfg.RateLimit.TrustedProxies = append(cfg.RateLimit.TrustedProxies, p.Masked())
+	}
+	cfg.CORS.Origins = list(get("ERPGRAPH_CORS_ORIGINS"))
+	duration("ERPGRAPH_CORS_MAX_AGE", &cfg.CORS.MaxAge)
+	cfg.CSRFHeaders = list(get("ERPGRAPH_CSRF_HEADERS"))
+	cfg.AuditLog = get("ERPGRAPH_AUDIT_LOG")
+	cfg.AuditVariables = strings.ToLower(get("ERPGRAPH_AUDIT_VARIABLES"))
+	cfg.TLSCertFile, cfg.TLSKeyFile = get("ERPGRAPH_TLS_CERT_FILE"), get("ERPGRAPH_TLS_KEY_FILE")
+	return errs
 }
 
 // newConfigError flattens joined errors (erpclient's own validation joins
@@ -363,10 +509,53 @@ func (c Config) Validate() error {
 	if c.ShutdownGrace <= 0 || c.ShutdownGrace > 10*time.Minute {
 		add("ERPGRAPH_SHUTDOWN_GRACE=%v is outside (0, 10m]", c.ShutdownGrace)
 	}
+	errs = append(errs, c.validateEdge()...)
 	if len(errs) > 0 {
 		return newConfigError(errs)
 	}
 	return nil
+}
+
+// validateEdge checks the HTTP edge's settings.
+func (c Config) validateEdge() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, o := range c.CORS.Origins {
+		switch {
+		case o == "*" || strings.Contains(o, "*"):
+			add("ERPGRAPH_CORS_ORIGINS: %q: list each origin; wildcards are not allowed", o)
+		case !server.ValidOrigin(o):
+			add("ERPGRAPH_CORS_ORIGINS: %q is not an origin like https://app.example.com (no path, no trailing slash)", o)
+		}
+	}
+	op, wt := cmpOr(c.OperationTimeout, server.DefaultOperationTimeout), cmpOr(c.WriteTimeout, server.DefaultWriteTimeout)
+	if op >= wt {
+		add("ERPGRAPH_OPERATION_TIMEOUT=%v must be shorter than ERPGRAPH_WRITE_TIMEOUT=%v (the answer must still be written)", op, wt)
+	}
+	if c.MaxBodyBytes < 0 || c.OperationTimeout < 0 || c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.IdleTimeout < 0 {
+		add("body limit and timeouts must not be negative")
+	}
+	switch c.AuditVariables {
+	case "", server.AuditVariablesNone, server.AuditVariablesNames:
+	default:
+		add("ERPGRAPH_AUDIT_VARIABLES=%q is not none or names", c.AuditVariables)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		add("ERPGRAPH_TLS_CERT_FILE and ERPGRAPH_TLS_KEY_FILE go together")
+	} else if c.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			add("ERPGRAPH_TLS_CERT_FILE/ERPGRAPH_TLS_KEY_FILE: %v", err)
+		}
+	}
+	return errs
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }
 
 // LogValue keeps the secret out of logs.
@@ -378,12 +567,19 @@ func (c Config) LogValue() slog.Value {
 		slog.String("scopes", strings.Join(c.Scopes, " ")), slog.String("trusted_client_ids", strings.Join(c.TrustedClientIDs, ",")),
 		slog.String("audience", c.Audience), slog.Bool("allow_internal_users", c.AllowInternalUsers),
 		slog.Bool("playground", c.Playground), slog.Bool("introspection", c.Introspection),
+		slog.Float64("rate_limit", c.RateLimit.UserRate), slog.Float64("anon_rate_limit", c.RateLimit.AnonRate),
+		slog.Int("max_concurrent", c.RateLimit.MaxConcurrent), slog.String("cors_origins", strings.Join(c.CORS.Origins, ",")),
+		slog.String("audit_log", c.AuditLog), slog.String("audit_variables", c.AuditVariables),
+		slog.Bool("tls", c.TLSCertFile != ""), slog.Duration("operation_timeout", c.OperationTimeout),
 	)
 }
 
 // list splits a comma- or space-separated value.
 func list(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	if f := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }); len(f) > 0 {
+		return f
+	}
+	return nil // unset, not "an empty list": defaults apply
 }
 
 func nonEmpty(vals ...string) []string {

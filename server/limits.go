@@ -43,13 +43,13 @@ type RateLimitConfig struct {
 }
 
 func (c *RateLimitConfig) defaults() {
-	setDefault(&c.UserRate, 10)
-	setDefault(&c.UserBurst, 30)
-	setDefault(&c.AnonRate, 2)
-	setDefault(&c.AnonBurst, 10)
-	setDefault(&c.MaxConcurrent, 6)
-	setDefault(&c.ConcurrencyWait, 100*time.Millisecond)
-	setDefault(&c.MaxClients, 100_000)
+	setDefault(&c.UserRate, DefaultUserRate)
+	setDefault(&c.UserBurst, DefaultUserBurst)
+	setDefault(&c.AnonRate, DefaultAnonRate)
+	setDefault(&c.AnonBurst, DefaultAnonBurst)
+	setDefault(&c.MaxConcurrent, DefaultMaxConcurrent)
+	setDefault(&c.ConcurrencyWait, DefaultConcurrencyWait)
+	setDefault(&c.MaxClients, DefaultMaxClients)
 }
 
 // client is what the limiter remembers of one user or IP.

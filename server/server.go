@@ -67,6 +67,24 @@ type Config struct {
 	ReadyTimeout      time.Duration // bound on one Ready call; default 5s
 }
 
+// Defaults of the zero Config values (production-safe).
+const (
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultOperationTimeout  = 15 * time.Second
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultCORSMaxAge        = 10 * time.Minute
+	DefaultUserRate          = 10 // requests per second per user
+	DefaultUserBurst         = 30
+	DefaultAnonRate          = 2 // requests per second per client IP without a token
+	DefaultAnonBurst         = 10
+	DefaultMaxConcurrent     = 6 // operations in flight per user or IP
+	DefaultConcurrencyWait   = 100 * time.Millisecond
+	DefaultMaxClients        = 100_000
+)
+
 // Server is the HTTP edge. Build it with New, run it with Serve or ListenAndServe.
 type Server struct {
 	cfg      Config
@@ -116,19 +134,19 @@ func New(cfg Config) (*Server, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("server: config: %w", err)
 	}
-	setDefault(&cfg.MaxBodyBytes, 1<<20)
-	setDefault(&cfg.OperationTimeout, 15*time.Second)
+	setDefault(&cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&cfg.OperationTimeout, DefaultOperationTimeout)
 	setDefault(&cfg.AuditVariables, AuditVariablesNone)
-	setDefault(&cfg.CORS.MaxAge, 10*time.Minute)
+	setDefault(&cfg.CORS.MaxAge, DefaultCORSMaxAge)
 	if cfg.CSRFHeaders == nil {
 		cfg.CSRFHeaders = DefaultCSRFHeaders
 	}
 	cfg.RateLimit.defaults()
 	setDefault(&cfg.ShutdownGrace, 15*time.Second)
-	setDefault(&cfg.ReadHeaderTimeout, 10*time.Second)
-	setDefault(&cfg.ReadTimeout, 30*time.Second)
-	setDefault(&cfg.WriteTimeout, 60*time.Second)
-	setDefault(&cfg.IdleTimeout, 120*time.Second)
+	setDefault(&cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&cfg.ReadTimeout, DefaultReadTimeout)
+	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.ReadyTimeout, 5*time.Second)
 	s := &Server{cfg: cfg, log: cfg.Logger, audit: cfg.Audit, limits: newLimiter(cfg.RateLimit),
 		seen: newTokenSet(cfg.RateLimit.MaxClients), tls: tlsCfg}
