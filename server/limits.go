@@ -103,7 +103,7 @@ func (l *limiter) acquire(key string, user bool) (*client, time.Duration) {
 		l.lru.MoveToFront(el)
 		c = el.Value.(*client)
 	} else {
-		c = &client{key: key}
+		c = &client{key: key, lastSeen: now}
 		r, n := l.cfg.AnonRate, l.cfg.AnonBurst
 		if user {
 			r, n = l.cfg.UserRate, l.cfg.UserBurst

@@ -130,7 +130,7 @@ func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 		start := time.Now()
 		rw := &recorder{ResponseWriter: w}
 		sc := scopeOf(r.Context())
-		if s.audit != nil && r.URL.Path == "/graphql" && r.Method != http.MethodOptions {
+		if s.audit != nil && r.URL.Path == "/graphql" {
 			sc.op = &operation{}
 			rw.sniff = make([]byte, 0, 512)
 		}
@@ -159,7 +159,8 @@ func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 			if sc.reason != "" {
 				attrs = append(attrs, slog.String("auth_refused", string(sc.reason)))
 			}
-			if sc.op != nil {
+			// Preflights are audited only when refused.
+			if sc.op != nil && (r.Method != http.MethodOptions || sc.op.denied != "") {
 				s.auditOperation(r, rw, sc, time.Since(start))
 			}
 			level := slog.LevelInfo
