@@ -483,7 +483,7 @@ func TestScheduler_CancelledCallerLeaves(t *testing.T) {
 	}
 	for _, p := range f.parts {
 		for _, line := range p {
-			if strings.Contains(line, "99") {
+			if strings.Contains(line, "'99'") {
 				t.Errorf("cancelled call's part was sent: %s", line)
 			}
 		}
@@ -491,38 +491,45 @@ func TestScheduler_CancelledCallerLeaves(t *testing.T) {
 }
 
 func TestScheduler_QueueBounds(t *testing.T) {
-	_, c, release, first := heldFake(t, func(cfg *erpclient.Config) { cfg.Scheduler.MaxQueue = 2; cfg.Scheduler.MaxWait = 50 * time.Millisecond })
-	ctx := context.Background()
-	queued := runConcurrently(2, func(i int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(i)); return err })
-	waitFor(t, "two queued", func() bool { return c.Stats().Queued == 2 })
-	_, err := erpclient.List[erpclient.Product](ctx, c, productQuery(3))
-	if !errors.Is(err, erpclient.ErrBusy) {
-		t.Errorf("third call: %v, want ErrBusy (queue full)", err)
-	}
-	for _, err := range queued() { // they wait past MaxWait while the first is held
+	t.Run("a full queue refuses at once", func(t *testing.T) {
+		_, c, release, first := heldFake(t, func(cfg *erpclient.Config) { cfg.Scheduler.MaxQueue = 2 })
+		ctx := context.Background()
+		queued := runConcurrently(2, func(i int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(i)); return err })
+		waitFor(t, "two queued", func() bool { return c.Stats().Queued == 2 })
+		_, err := erpclient.List[erpclient.Product](ctx, c, productQuery(3))
+		if !errors.Is(err, erpclient.ErrBusy) {
+			t.Errorf("third call: %v, want ErrBusy (queue full)", err)
+		}
+		release()
+		noErrors(t, first(), queued())
+		if s := c.Stats(); s.QueueFull != 1 || s.Retries != 0 {
+			t.Errorf("stats %+v", s)
+		}
+	})
+	t.Run("a call waits at most MaxWait", func(t *testing.T) {
+		_, c, release, first := heldFake(t, func(cfg *erpclient.Config) { cfg.Scheduler.MaxWait = 50 * time.Millisecond })
+		_, err := erpclient.List[erpclient.Product](context.Background(), c, productQuery(1))
 		if !errors.Is(err, erpclient.ErrBusy) {
 			t.Errorf("queued call: %v, want ErrBusy (waited too long)", err)
 		}
-	}
-	release()
-	if err := first()[0]; err != nil {
-		t.Error(err)
-	}
-	if s := c.Stats(); s.QueueFull != 3 || s.Retries != 0 {
-		t.Errorf("stats %+v", s)
-	}
+		release()
+		noErrors(t, first()) // the call in flight is not bounded by MaxWait
+		if s := c.Stats(); s.QueueFull != 1 || s.Retries != 0 || s.Queued != 0 {
+			t.Errorf("stats %+v", s)
+		}
+	})
 }
 
 func TestScheduler_RetryAfterPausesAndRetries(t *testing.T) {
 	f := newFake(t)
 	var mu sync.Mutex
-	busy := 1
+	busy, retryAfter := 1, "1"
 	f.answer = func(m, p, q string, b []byte) (int, http.Header, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		if busy > 0 {
 			busy--
-			return 429, http.Header{"Retry-After": {"1"}}, `{"error":{"message":"Too many requests","code":0}}`
+			return 429, http.Header{"Retry-After": {retryAfter}}, `{"error":{"message":"Too many requests","code":0}}`
 		}
 		return f.defaultAnswer(m, p, q, b)
 	}
@@ -541,14 +548,18 @@ func TestScheduler_RetryAfterPausesAndRetries(t *testing.T) {
 	}
 	// a caller whose deadline ends before Retry-After gets ErrBusy at once
 	mu.Lock()
-	busy = 1
+	busy, retryAfter = 1, "30"
 	mu.Unlock()
-	short, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	short, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
 	_, err := erpclient.List[erpclient.Product](short, c, productQuery(2))
 	var e *erpclient.Error
-	if !errors.As(err, &e) || !errors.Is(err, erpclient.ErrBusy) || e.RetryAfter != time.Second {
-		t.Errorf("err %v, want ErrBusy with Retry-After", err)
+	if !errors.As(err, &e) || !errors.Is(err, erpclient.ErrBusy) || e.RetryAfter != 30*time.Second || short.Err() != nil {
+		t.Errorf("err %v, want ErrBusy with Retry-After before the deadline", err)
+	}
+	// and while the pause lasts, such callers are told at once
+	if _, err := erpclient.List[erpclient.Product](short, c, productQuery(3)); !errors.Is(err, erpclient.ErrBusy) || short.Err() != nil {
+		t.Errorf("during the pause: %v", err)
 	}
 }
 

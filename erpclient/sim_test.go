@@ -212,8 +212,8 @@ func TestSim_ErrorMappings(t *testing.T) {
 	if err := list(ctx); err != nil {
 		t.Fatal(err)
 	}
-	short := func() context.Context {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	bounded := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		t.Cleanup(cancel)
 		return ctx
 	}
@@ -226,7 +226,7 @@ func TestSim_ErrorMappings(t *testing.T) {
 		want    error
 		retries int64
 	}{
-		{"429", erpsim.Fault{Path: "/api/domain/odata/", Status: 429, RetryAfter: 2}, erpclient.ErrBusy, 0},
+		{"429", erpsim.Fault{Path: "/api/domain/odata/", Status: 429, RetryAfter: 30}, erpclient.ErrBusy, 0},
 		{"503", erpsim.Fault{Path: "/api/domain/odata/", Status: 503, RetryAfter: 60}, erpclient.ErrBusy, 0},
 		{"502", erpsim.Fault{Path: "/api/domain/odata/", Status: 502}, erpclient.ErrUnavailable, 3},
 		{"malformed", erpsim.Fault{Path: "/api/domain/odata/", Malformed: true}, erpclient.ErrUnavailable, 0},
@@ -240,7 +240,7 @@ func TestSim_ErrorMappings(t *testing.T) {
 			s := startSim(t, erpsim.Options{})
 			c := simClient(t, s, nil)
 			s.SetFaults(tt.fault)
-			ctx := short()
+			ctx := bounded()
 			if tt.retries > 0 {
 				ctx = context.Background() // the retries are bounded by count
 			}
