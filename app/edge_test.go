@@ -322,6 +322,8 @@ func TestApp_AuditLog(t *testing.T) {
 	}
 	csrf := send(t, nil, newPost(t, a, tok.AccessToken, "text/plain", jsonBody(query, vars)))
 	bad := send(t, nil, newPost(t, a, "forged.token.value", "application/json", jsonBody(query, vars)))
+	anon := send(t, nil, newPost(t, a, "", "application/json", jsonBody(customersQuery, nil)))
+	broken := send(t, nil, newPost(t, a, tok.AccessToken, "application/json", jsonBody("query Broken {", nil)))
 
 	recs := audit.records(t)
 	if got := find(recs, func(r map[string]any) bool { return r["msg"] == "erp token exchange" }); len(got) == 0 {
@@ -363,11 +365,19 @@ func TestApp_AuditLog(t *testing.T) {
 	for _, tt := range []struct {
 		res            answer
 		reason, outcom string
-	}{{csrf, "csrf", "CSRF_PREVENTED"}, {bad, "auth", "UNAUTHENTICATED"}} {
+	}{
+		{csrf, "csrf", "CSRF_PREVENTED"},
+		{bad, "auth", "UNAUTHENTICATED"},
+		{anon, "auth", "UNAUTHENTICATED"}, // refused by the GraphQL layer, outcome read from its answer
+	} {
 		d := find(recs, func(r map[string]any) bool { return r["request_id"] == tt.res.header.Get("X-Request-ID") })
 		if len(d) != 1 || d[0]["msg"] != "graphql request denied" || d[0]["reason"] != tt.reason || d[0]["outcome"] != tt.outcom {
 			t.Errorf("denial record for %s = %v", tt.reason, d)
 		}
+	}
+	if d := find(recs, func(r map[string]any) bool { return r["request_id"] == broken.header.Get("X-Request-ID") }); len(d) != 1 ||
+		d[0]["outcome"] != "GRAPHQL_PARSE_FAILED" || d[0]["operation_name"] != "Broken" || d[0]["msg"] != "graphql operation" {
+		t.Errorf("record of a parse error = %v", d)
 	}
 	logs := audit.String()
 	for _, secret := range []string{tok.AccessToken, strings.Split(tok.AccessToken, ".")[2], tok.RefreshToken, tok.IDToken,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -16,6 +17,30 @@ import (
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/server"
 )
+
+type refuseAll struct{}
+
+func (refuseAll) Verify(context.Context, string) (*auth.User, error) {
+	return nil, auth.ErrUnauthenticated
+}
+
+// newBareEnv is a server for tests of anonymous requests: no erpsim, and a
+// verifier that refuses every token.
+func newBareEnv(t *testing.T, edit func(*server.Config)) *env {
+	t.Helper()
+	e := &env{logs: &syncBuffer{}}
+	cfg := server.Config{GraphQL: http.HandlerFunc(e.graphql), Verifier: refuseAll{}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	var err error
+	if e.srv, err = server.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	e.http = httptest.NewServer(e.srv.Handler())
+	t.Cleanup(e.http.Close)
+	return e
+}
 
 func (e *env) token(t *testing.T, login string) string {
 	t.Helper()
@@ -104,7 +129,7 @@ func postFrom(t *testing.T, e *env, forwardedFor string) int {
 func TestServer_ClientIP(t *testing.T) {
 	limits := server.RateLimitConfig{AnonRate: 0.01, AnonBurst: 1}
 	t.Run("untrusted peer: X-Forwarded-For ignored", func(t *testing.T) {
-		e := newEnv(t, func(c *server.Config) { c.RateLimit = limits })
+		e := newBareEnv(t, func(c *server.Config) { c.RateLimit = limits })
 		if got := postFrom(t, e, "203.0.113.1"); got != http.StatusOK {
 			t.Fatalf("first: %d", got)
 		}
@@ -115,7 +140,7 @@ func TestServer_ClientIP(t *testing.T) {
 	t.Run("trusted proxy", func(t *testing.T) {
 		l := limits
 		l.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}
-		e := newEnv(t, func(c *server.Config) { c.RateLimit = l })
+		e := newBareEnv(t, func(c *server.Config) { c.RateLimit = l })
 		steps := []struct {
 			xff  string
 			want int
@@ -136,7 +161,7 @@ func TestServer_ClientIP(t *testing.T) {
 		l := limits
 		l.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 		l.MaxClients = 1
-		e := newEnv(t, func(c *server.Config) { c.RateLimit = l })
+		e := newBareEnv(t, func(c *server.Config) { c.RateLimit = l })
 		for _, s := range []struct {
 			xff  string
 			want int
@@ -164,7 +189,7 @@ func preflight(t *testing.T, e *env, origin, method string) *http.Response {
 
 func TestServer_CORS(t *testing.T) {
 	const allowed = "https://portal.example.com"
-	e := newEnv(t, func(c *server.Config) {
+	e := newBareEnv(t, func(c *server.Config) {
 		c.CORS = server.CORSConfig{Origins: []string{allowed}, MaxAge: 5 * time.Minute}
 	})
 	res := preflight(t, e, allowed, http.MethodPost)
@@ -215,12 +240,6 @@ func TestServer_CORS(t *testing.T) {
 	if res.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("plain OPTIONS: %d", res.StatusCode)
 	}
-}
-
-type refuseAll struct{}
-
-func (refuseAll) Verify(context.Context, string) (*auth.User, error) {
-	return nil, auth.ErrUnauthenticated
 }
 
 func TestNew_EdgeConfigErrors(t *testing.T) {
@@ -307,7 +326,7 @@ func TestServer_SlowClient(t *testing.T) {
 // are recorded with their reasons.
 func TestServer_AuditDenials(t *testing.T) {
 	audit := &syncBuffer{}
-	e := newEnv(t, func(c *server.Config) {
+	e := newBareEnv(t, func(c *server.Config) {
 		c.Audit = slog.New(slog.NewJSONHandler(audit, nil))
 		c.RateLimit = server.RateLimitConfig{AnonRate: 0.01, AnonBurst: 1}
 	})
