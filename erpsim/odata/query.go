@@ -2,6 +2,7 @@ package odata
 
 import (
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -182,8 +183,8 @@ func parseSelect(set *entitySet, v string) (selection, error) {
 			sel.def = true
 		case set.hasProp(name) == nil:
 			return sel, badQuery("The property '%s' in $select is not defined on '%s'.", name, set.name)
-		default:
-			sel.names = append(sel.names, name)
+		case !slices.Contains(sel.names, name):
+			sel.names = append(sel.names, name) // a repeated name would repeat the JSON key
 		}
 	}
 	return sel, nil
@@ -304,24 +305,34 @@ func candidates(set *entitySet, n node) []*entity {
 		case andNode:
 			return walk(c.a) && walk(c.b)
 		case cmpNode:
-			if len(c.p) != 1 || c.op != opEq || c.orNull || c.lit.v.isNull() {
-				return true
-			}
-			if list, ok := lookup(set, c.p[0], []literal{c.lit}); ok && len(list) < len(best) {
-				best = list
+			if p := indexable(c.p); p != nil && c.op == opEq && !c.orNull && !c.lit.v.isNull() {
+				if list, ok := lookup(set, p, []literal{c.lit}); ok && len(list) < len(best) {
+					best = list
+				}
 			}
 		case inNode:
-			if len(c.p) != 1 {
-				return true
-			}
-			if list, ok := lookup(set, c.p[0], c.lits); ok && len(list) < len(best) {
-				best = list
+			if p := indexable(c.p); p != nil {
+				if list, ok := lookup(set, p, c.lits); ok && len(list) < len(best) {
+					best = list
+				}
 			}
 		}
 		return true
 	}
 	walk(n)
 	return best
+}
+
+// indexable returns the property an index could answer for: Id, a
+// reference, or a reference's Id (SalesOrder/Id eq <guid>, as clients write it).
+func indexable(pth path) *prop {
+	switch {
+	case len(pth) == 1:
+		return pth[0]
+	case len(pth) == 2 && pth[0].index != nil && pth[1].kind == kGUID:
+		return pth[0]
+	}
+	return nil
 }
 
 // lookup returns the rows whose p equals one of lits, when p is indexed.
