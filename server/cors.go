@@ -4,6 +4,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,7 +52,9 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	for _, o := range s.cfg.CORS.Origins {
 		allowed[o] = true
 	}
-	allowHeaders := strings.Join(append(append([]string{}, corsAllowHeaders...), s.cfg.CSRFHeaders...), ", ")
+	headers := append(append([]string{}, corsAllowHeaders...), s.cfg.CSRFHeaders...)
+	slices.SortFunc(headers, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	allowHeaders := strings.Join(slices.CompactFunc(headers, strings.EqualFold), ", ")
 	maxAge := strconv.Itoa(int(s.cfg.CORS.MaxAge.Seconds()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
