@@ -121,17 +121,22 @@ func (g *generator) parties() {
 			"IsActive", boolVal(true), "FirstName", mlVal(pn[0].en, pn[0].bg), "LastName", mlVal(pn[1].en, pn[1].bg),
 			"BirthDate", timeVal(time.Date(1970+n*2, time.Month(1+n%12), 1+n%27, 0, 0, 0, 0, time.UTC)), "Gender", enumVal(gender, gen))
 	}
+	var countries []*entity
+	for i, c := range []named{{"BG", "Bulgaria", "България"}, {"RO", "Romania", "Румъния"}, {"GR", "Greece", "Гърция"}, {"DE", "Germany", "Германия"}} {
+		countries = append(countries, g.row(setCountries, i+1, "Code", strVal(c.code), "Name", mlVal(c.en, c.bg)))
+	}
 	own := named{"", "Emulated Trading Ltd", "Емулирана Търговия ЕООД"}
 	for n, c := range append([]named{own}, companyNames...) {
 		reg := fmt.Sprintf("%09d", 201000000+n*7919)
 		e := g.row(setCompanies, companyPartyBase+n, "PartyCode", strVal(fmt.Sprintf("C-%04d", n)),
 			"PartyName", mlVal(c.en, c.bg), "PartyType", enumVal(partyType, "Company"), "IsActive", boolVal(true),
 			"PartyUniqueNumber", strVal(reg), "Name", mlVal(c.en, c.bg), "RegistrationNumber", strVal(reg),
-			"RegistrationVATNumber", strVal("BG"+reg))
+			"RegistrationVATNumber", strVal("BG"+reg), "Country", refVal(countries[max(0, n%9-5)])) // mostly Bulgarian
 		g.companies = append(g.companies, e)
 		g.mechanisms(n, e, c.en)
 	}
-	g.enterprise = g.row(setEnterprise, 1, "Company", refVal(g.companies[0]), "BaseCurrency", refVal(g.currencies["BGN"]))
+	g.enterprise = g.row(setEnterprise, 1, "Code", strVal("EMU"), "Name", mlVal(own.en, own.bg),
+		"Company", refVal(g.companies[0]), "BaseCurrency", refVal(g.currencies["BGN"]))
 }
 
 // mechanisms gives company n an e-mail, a phone and an address.

@@ -222,8 +222,10 @@ func orderState(age, roll int) string {
 			return "Released"
 		}
 		return "Completed"
-	case roll < 5:
+	case roll < 4:
 		return "New" // a few forgotten drafts
+	case roll < 6:
+		return "Adjustment"
 	case roll < 50:
 		return "Completed"
 	}

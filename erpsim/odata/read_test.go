@@ -516,7 +516,7 @@ func TestDemoData_DaysBackWindows(t *testing.T) {
 	for _, r := range srv.mustGet(t, "Crm_Sales_SalesOrders", "$select", "State,DocumentCurrency").rows(t) {
 		states[r["State"].(string)] = true
 	}
-	for _, s := range []string{"New", "Planned", "FirmPlanned", "Released", "Completed", "Closed"} {
+	for _, s := range []string{"New", "Adjustment", "Planned", "FirmPlanned", "Released", "Completed", "Closed"} {
 		if !states[s] {
 			t.Errorf("no order in state %s", s)
 		}

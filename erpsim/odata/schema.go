@@ -33,6 +33,7 @@ const (
 	setStores          = "Logistics_Inventory_Stores"
 	setLots            = "Logistics_Inventory_Lots"
 	setAgreements      = "Applications_Service_ServiceAgreements"
+	setCountries       = "General_Geography_Countries"
 )
 
 // renamedSets are old entity set names and their current names, as ERP.net
@@ -146,7 +147,7 @@ func (s *Store) defineSchema() {
 	persons := s.define(setPersons, text("PartyName"), append(partyProps(),
 		pp("FirstName", kML), pp("MiddleName", kML), pp("LastName", kML), pp("BirthDate", kDate), enumP("Gender", gender))...)
 	companies := s.define(setCompanies, text("PartyName"), append(partyProps(),
-		pp("Name", kML), pp("RegistrationNumber", kString), pp("RegistrationVATNumber", kString))...)
+		pp("Name", kML), pp("RegistrationNumber", kString), pp("RegistrationVATNumber", kString), ref("Country", setCountries))...)
 	parties.derived = []*entitySet{persons, companies}
 	persons.base, companies.base = parties, parties
 
@@ -158,7 +159,8 @@ func (s *Store) defineSchema() {
 	s.define(setCurrencies, text("CurrencySign"), pp("CurrencySign", kString), pp("Name", kML))
 	s.define(setUnits, text("Code"), pp("Code", kString), pp("Name", kML))
 	s.define(setProductGroups, text("Name"), pp("Code", kString), pp("Name", kML))
-	s.define(setEnterprise, text("Company"), ref("Company", setCompanies), ref("BaseCurrency", setCurrencies))
+	s.define(setEnterprise, text("Name"), pp("Code", kString), pp("Name", kML), ref("Company", setCompanies), ref("BaseCurrency", setCurrencies))
+	s.define(setCountries, text("Name"), pp("Code", kString), pp("Name", kML))
 	s.define(setDocumentTypes, text("TypeName"), pp("Code", kString), pp("TypeName", kML), pp("EntityName", kString))
 	s.define(setStores, text("Name"), pp("Code", kString), pp("Name", kML))
 	s.define(setLots, text("Number"), ref("Product", setProducts), pp("Number", kString))
