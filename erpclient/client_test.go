@@ -744,3 +744,32 @@ func TestClient_Close(t *testing.T) {
 		t.Errorf("call after Close: %v", err)
 	}
 }
+
+// TestScheduler_LastCallerLeavingCancelsTheRequest: when every caller of a
+// request in flight has gone, the request is cancelled (and the slot freed
+// for the others) instead of waiting for an answer nobody reads.
+func TestScheduler_LastCallerLeavingCancelsTheRequest(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t, nil)
+	if err := c.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.hold()
+	ctx, cancel := context.WithCancel(context.Background())
+	shared := runConcurrently(2, func(int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(1)); return err })
+	waitFor(t, "the read in flight, shared", func() bool { s := c.Stats(); return s.InFlight == 1 && s.Coalesced == 1 })
+	cancel()
+	for _, err := range shared() {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled caller: %v", err)
+		}
+	}
+	waitFor(t, "the upstream request aborted", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.aborted == 1 })
+	// the slot is free again: the next read goes out and succeeds
+	if _, err := erpclient.List[erpclient.Product](context.Background(), c, productQuery(2)); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Stats(); s.InFlight != 0 || s.TransportErrors != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}

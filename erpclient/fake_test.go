@@ -33,6 +33,7 @@ type fakeERP struct {
 	requests []string       // OData HTTP requests: "GET /odata/Set?query" or "POST /odata/$batch [n parts]"
 	parts    [][]string     // per $batch: the part request lines
 	gate     chan struct{}  // when set, the next OData request blocks until it is closed
+	aborted  int            // held requests whose client went away
 	refuse   map[string]int // token → remaining 401 answers for it
 	answer   func(method, path, rawQuery string, body []byte) (status int, header http.Header, out string)
 }
@@ -108,7 +109,14 @@ func (f *fakeERP) serveOData(w http.ResponseWriter, r *http.Request) {
 	f.requests = append(f.requests, line)
 	f.mu.Unlock()
 	if gate != nil {
-		<-gate
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			f.mu.Lock()
+			f.aborted++
+			f.mu.Unlock()
+			return
+		}
 	}
 	if refused {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
