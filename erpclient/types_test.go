@@ -21,7 +21,7 @@ func TestMultiLang_Get(t *testing.T) {
 		{"BG", nil, "Кафе"},
 		{"de", nil, "Kaffee"},
 		{"fr", []string{"de"}, "Kaffee"}, // null counts as absent
-		{"it", nil, "Кафе"}, // no EN: the alphabetically first language (BG before DE), stable
+		{"it", nil, "Кафе"},              // no EN: the alphabetically first language (BG before DE), stable
 	}
 	for _, tt := range tests {
 		if got := m.Get(tt.lang, tt.fallback...); got != tt.want {
