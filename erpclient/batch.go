@@ -28,7 +28,8 @@ func (c *Client) batch(ctx context.Context, reqs []*request) (outer *response, p
 	for _, r := range reqs {
 		writePartHeader(&b, boundary, "")
 		// request line, headers, blank line; the last CRLF belongs to the next delimiter
-		fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nAccept: application/json\r\n\r\n\r\n", r.method, c.target(r))
+		target := c.target(r)
+		fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nAccept: %s\r\n\r\n\r\n", r.method, target, accept(target))
 	}
 	fmt.Fprintf(&b, "--%s--\r\n", boundary)
 	c.stats.batches.Add(1)

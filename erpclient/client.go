@@ -292,6 +292,20 @@ func (c *Client) target(r *request) string {
 	return u.String()
 }
 
+// accept is the media type each kind of request answers with: $batch
+// answers multipart, $count plain text, everything else JSON. Strict OData
+// servers refuse (406) an Accept their answer cannot meet.
+func accept(target string) string {
+	path, _, _ := strings.Cut(target, "?")
+	switch {
+	case strings.HasSuffix(path, "/$batch"):
+		return "multipart/mixed"
+	case strings.HasSuffix(path, "/$count"):
+		return "text/plain, application/json;q=0.5"
+	}
+	return "application/json"
+}
+
 // response is an upstream answer, status and body kept as they came.
 type response struct {
 	status int
@@ -315,7 +329,7 @@ func (c *Client) exchange(ctx context.Context, method, target, contentType strin
 			return nil, fmt.Errorf("build request: %w", stripURL(err))
 		}
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		req.Header.Set("Accept", "application/json")
+		req.Header.Set("Accept", accept(target))
 		req.Header.Set("OData-Version", "4.0")
 		if contentType != "" {
 			req.Header.Set("Content-Type", contentType)
