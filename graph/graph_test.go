@@ -401,3 +401,26 @@ func TestInternalUsers(t *testing.T) {
 		t.Errorf("an allowed internal user sees orders of %d customers, want several", len(customers))
 	}
 }
+
+// TestSelect_OnlyWhatIsSelected checks $select: the selected fields, Id, and what the access check reads.
+func TestSelect_OnlyWhatIsSelected(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.mustDo(t, fixture.OwnerLogin, `{ me { customerAccess { role } } }`, nil, nil) // the access lookup
+	e.count.reset()
+	e.mustDo(t, fixture.OwnerLogin, `{ salesOrders(first: 3) { nodes { documentNo } } }`, nil, nil)
+	e.count.mu.Lock()
+	targets := slices.Clone(e.count.targets)
+	e.count.mu.Unlock()
+	if len(targets) != 1 {
+		t.Fatalf("upstream reads %v, want one", targets)
+	}
+	u, err := url.Parse(targets[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(u.Query().Get("$select"), ",")
+	slices.Sort(got)
+	if want := []string{"Customer", "DocumentDate", "DocumentNo", "Id", "ShipToCustomer"}; !slices.Equal(got, want) {
+		t.Errorf("$select = %v, want %v", got, want)
+	}
+}
