@@ -324,12 +324,15 @@ func TestApp_AuditLog(t *testing.T) {
 	bad := send(t, nil, newPost(t, a, "forged.token.value", "application/json", jsonBody(query, vars)))
 	anon := send(t, nil, newPost(t, a, "", "application/json", jsonBody(customersQuery, nil)))
 	broken := send(t, nil, newPost(t, a, tok.AccessToken, "application/json", jsonBody("query Broken {", nil)))
+	internal := send(t, nil, newPost(t, a, login(t, a, fixture.InternalLogin), "application/json", jsonBody(customersQuery, nil)))
 
 	recs := audit.records(t)
 	if got := find(recs, func(r map[string]any) bool { return r["msg"] == "erp token exchange" }); len(got) == 0 {
 		t.Errorf("no service-token exchange record in\n%s", audit)
 	}
-	first := find(recs, func(r map[string]any) bool { return r["msg"] == "user token first use" })
+	first := find(recs, func(r map[string]any) bool {
+		return r["msg"] == "user token first use" && r["subject"] == fixture.OwnerLogin
+	})
 	if len(first) != 1 {
 		t.Fatalf("first-use records = %d, want 1 for two requests with one token:\n%s", len(first), audit)
 	}
@@ -369,8 +372,11 @@ func TestApp_AuditLog(t *testing.T) {
 		{csrf, "csrf", "CSRF_PREVENTED"},
 		{bad, "auth", "UNAUTHENTICATED"},
 		{anon, "auth", "UNAUTHENTICATED"}, // refused by the GraphQL layer, outcome read from its answer
+		{internal, "access", "FORBIDDEN"}, // internal users are refused by access unless allowed
 	} {
-		d := find(recs, func(r map[string]any) bool { return r["request_id"] == tt.res.header.Get("X-Request-ID") })
+		d := find(recs, func(r map[string]any) bool {
+			return r["request_id"] == tt.res.header.Get("X-Request-ID") && r["msg"] != "user token first use"
+		})
 		if len(d) != 1 || d[0]["msg"] != "graphql request denied" || d[0]["reason"] != tt.reason || d[0]["outcome"] != tt.outcom {
 			t.Errorf("denial record for %s = %v", tt.reason, d)
 		}
