@@ -757,7 +757,7 @@ func TestScheduler_LastCallerLeavingCancelsTheRequest(t *testing.T) {
 	f.hold()
 	ctx, cancel := context.WithCancel(context.Background())
 	shared := runConcurrently(2, func(int) error { _, err := erpclient.List[erpclient.Product](ctx, c, productQuery(1)); return err })
-	waitFor(t, "the read in flight, shared", func() bool { s := c.Stats(); return s.InFlight == 1 && s.Coalesced == 1 })
+	waitFor(t, "the read at the upstream, shared", func() bool { return len(f.log()) == 2 && c.Stats().Coalesced == 1 })
 	cancel()
 	for _, err := range shared() {
 		if !errors.Is(err, context.Canceled) {
