@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -771,5 +772,53 @@ func TestScheduler_LastCallerLeavingCancelsTheRequest(t *testing.T) {
 	}
 	if s := c.Stats(); s.InFlight != 0 || s.TransportErrors != 0 {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestScheduler_Churn: many callers with random queries (some identical),
+// random cancellations and an upstream of random speed. Every call either
+// gets the answer to its own query or its own context error, and the
+// scheduler ends empty: nothing leaks, nothing deadlocks.
+func TestScheduler_Churn(t *testing.T) {
+	f := newFake(t)
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(1, 2))
+	inner := f.answer
+	f.answer = func(m, p, q string, b []byte) (int, http.Header, string) {
+		mu.Lock()
+		d := time.Duration(rng.IntN(3)) * time.Millisecond
+		mu.Unlock()
+		time.Sleep(d) // upstream latency, not a wait for a condition
+		return inner(m, p, q, b)
+	}
+	c := f.client(t, func(cfg *erpclient.Config) { cfg.Scheduler.MaxInFlight = 2; cfg.Scheduler.MaxBatchParts = 7; cfg.Scheduler.RequestsPerMinute = 60000 })
+	const callers = 60
+	wait := runConcurrently(callers, func(i int) error {
+		r := rand.New(rand.NewPCG(uint64(i), 7))
+		for j := range 15 {
+			ctx, cancel := context.WithCancel(context.Background())
+			if r.IntN(4) == 0 {
+				time.AfterFunc(time.Duration(r.IntN(2000))*time.Microsecond, cancel)
+			}
+			n := r.IntN(25)
+			p, err := erpclient.List[erpclient.Product](ctx, c, productQuery(n))
+			cancelled := ctx.Err() != nil
+			cancel()
+			switch {
+			case err == nil:
+				if len(p.Items) != 1 || p.Items[0].PartNumber != fmt.Sprintf("PartNumber eq '%d'", n) {
+					return fmt.Errorf("caller %d call %d got another answer: %+v", i, j, p.Items)
+				}
+			case errors.Is(err, context.Canceled) && cancelled:
+			default:
+				return fmt.Errorf("caller %d call %d: %w", i, j, err)
+			}
+		}
+		return nil
+	})
+	noErrors(t, wait())
+	waitFor(t, "the scheduler idle", func() bool { s := c.Stats(); return s.Queued == 0 && s.InFlight == 0 })
+	if s := c.Stats(); s.UpstreamRequests >= s.Calls {
+		t.Errorf("no sharing: %+v", s)
 	}
 }
