@@ -187,7 +187,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, set *entitySet) e
 			if i > 0 {
 				enc.b = append(enc.b, ',')
 			}
-			enc.entity(e, set, q, true)
+			enc.entity(e, set, q, false)
 		}
 		enc.b = append(enc.b, "]}"...)
 		writeJSON(w, http.StatusOK, enc.b)
@@ -251,7 +251,7 @@ func (h *handler) entityBody(r *http.Request, set *entitySet, e *entity, q *quer
 	enc := encoder{b: make([]byte, 0, 1024), skipNulls: q.skipNulls}
 	enc.b = append(enc.b, `{"@odata.context":`...)
 	enc.b = appendString(enc.b, h.root(r)+"$metadata#"+set.name+"/$entity")
-	enc.entity(e, set, q, false)
+	enc.entity(e, set, q, true)
 	return enc.b
 }
 

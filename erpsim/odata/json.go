@@ -131,13 +131,13 @@ func (w *encoder) key(first *bool, name string) {
 
 // entity writes e shaped by q's $select and $expand. schema is the set the
 // caller queried (a base set shows only its own properties); explicit
-// $select names may also come from e's own (derived) set.
-func (w *encoder) entity(e *entity, schema *entitySet, q *query, open bool) {
-	first := true
-	if open {
+// $select names may also come from e's own (derived) set. With inObject the
+// caller has already opened the JSON object and written a property (the
+// @odata.context of a single entity).
+func (w *encoder) entity(e *entity, schema *entitySet, q *query, inObject bool) {
+	first := !inObject
+	if !inObject {
 		w.b = append(w.b, '{')
-	} else {
-		first = false
 	}
 	w.key(&first, "@odata.id")
 	w.b = append(w.b, '"')
@@ -183,7 +183,7 @@ func (w *encoder) entity(e *entity, schema *entitySet, q *query, open bool) {
 				if i > 0 {
 					w.b = append(w.b, ',')
 				}
-				w.entity(c, c.set, x.q, true)
+				w.entity(c, c.set, x.q, false)
 			}
 			w.b = append(w.b, ']')
 			continue
@@ -193,7 +193,7 @@ func (w *encoder) entity(e *entity, schema *entitySet, q *query, open bool) {
 			w.b = append(w.b, "null"...)
 			continue
 		}
-		w.entity(v.ref, v.ref.set, x.q, true)
+		w.entity(v.ref, v.ref.set, x.q, false)
 	}
 	w.b = append(w.b, '}')
 }
