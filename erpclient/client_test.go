@@ -791,7 +791,11 @@ func TestScheduler_Churn(t *testing.T) {
 		time.Sleep(d) // upstream latency, not a wait for a condition
 		return inner(m, p, q, b)
 	}
-	c := f.client(t, func(cfg *erpclient.Config) { cfg.Scheduler.MaxInFlight = 2; cfg.Scheduler.MaxBatchParts = 7; cfg.Scheduler.RequestsPerMinute = 60000 })
+	c := f.client(t, func(cfg *erpclient.Config) {
+		cfg.Scheduler.MaxInFlight = 2
+		cfg.Scheduler.MaxBatchParts = 7
+		cfg.Scheduler.RequestsPerMinute = 60000
+	})
 	const callers = 60
 	wait := runConcurrently(callers, func(i int) error {
 		r := rand.New(rand.NewPCG(uint64(i), 7))
