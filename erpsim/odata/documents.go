@@ -43,11 +43,11 @@ func (g *generator) documents() {
 	od := slots(orders, append(doc, "Customer", "ShipToCustomer", "DocumentCurrency", "CustomerPurchaseOrderNo",
 		"RequiredDeliveryDate", "PaymentDueDate", "DocumentNotes")...)
 	ol := slots(orderLines, "SalesOrder", "LineNo", "Product", "ProductDescription", "Quantity", "QuantityUnit",
-		"QuantityBase", "UnitPrice", "LineAmount", "LineCustomDiscountPercent")
+		"UnitPrice", "LineAmount", "LineCustomDiscountPercent")
 	id := slots(invoices, append(doc, "Customer", "DocumentCurrency", "PaymentDueDate")...)
-	il := slots(invoiceLines, "Invoice", "LineNo", "Product", "Quantity", "UnitPrice", "LineAmount", "SalesOrder")
+	il := append(slots(invoiceLines, "Invoice", "LineNo"), invoiceLines.source.idx)
 	sd := slots(shipments, append(doc, "ShipFromStore", "RequiredDeliveryDate")...)
-	sl := slots(shipmentLines, "Shipment", "LineNo", "Product", "Quantity", "SalesOrder")
+	sl := append(slots(shipmentLines, "Shipment", "LineNo"), shipmentLines.source.idx)
 	cust := slots(s.sets[setCustomers], "Party", "DefaultCurrency", "DefaultPaymentTermDays")
 	prod := slots(s.sets[setProducts], "Name", "MeasurementUnit", "StandardPricePerLot")
 	unitCode := s.sets[setUnits].byName["Code"].idx
@@ -143,10 +143,9 @@ func (g *generator) documents() {
 			l.vals[ol[3]] = p.vals[prod[0]]
 			l.vals[ol[4]] = value{n: qty, s: unit.vals[unitCode].s}
 			l.vals[ol[5]] = refVal(unit)
-			l.vals[ol[6]] = l.vals[ol[4]]
-			l.vals[ol[7]] = amountVal(price, curCode)
-			l.vals[ol[8]] = amountVal(round2(qty*price*(1-disc/100)), curCode)
-			l.vals[ol[9]] = numVal(disc)
+			l.vals[ol[6]] = amountVal(price, curCode)
+			l.vals[ol[7]] = amountVal(round2(qty*price*(1-disc/100)), curCode)
+			l.vals[ol[8]] = numVal(disc)
 			o.lines = append(o.lines, l)
 		}
 		if void || o.vals[od[2]].n < released {
@@ -169,11 +168,7 @@ func (g *generator) documents() {
 				x.parent = inv
 				x.vals[il[0]] = refVal(inv)
 				x.vals[il[1]] = numVal(float64(10 * (k + 1)))
-				x.vals[il[2]] = ln.vals[ol[2]]
-				x.vals[il[3]] = ln.vals[ol[4]]
-				x.vals[il[4]] = ln.vals[ol[7]]
-				x.vals[il[5]] = ln.vals[ol[8]]
-				x.vals[il[6]] = refVal(o)
+				x.vals[il[2]] = refVal(ln) // product, quantity, prices and order come from the order line
 				inv.lines = append(inv.lines, x)
 			}
 		}
@@ -193,9 +188,7 @@ func (g *generator) documents() {
 				x.parent = shp
 				x.vals[sl[0]] = refVal(shp)
 				x.vals[sl[1]] = numVal(float64(10 * (k + 1)))
-				x.vals[sl[2]] = ln.vals[ol[2]]
-				x.vals[sl[3]] = ln.vals[ol[4]]
-				x.vals[sl[4]] = refVal(o)
+				x.vals[sl[2]] = refVal(ln)
 				shp.lines = append(shp.lines, x)
 			}
 		}

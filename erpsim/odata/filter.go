@@ -645,9 +645,8 @@ func valueProp(set *entitySet, name string) *prop {
 	if p == nil || p.kind != kAmount && p.kind != kQuantity {
 		return nil
 	}
-	idx := p.idx
 	return &prop{name: name, kind: kDecimal, idx: -1, readOnly: true, get: func(e *entity) value {
-		v := e.vals[idx]
+		v := e.get(p)
 		if v.isNull() {
 			return null
 		}

@@ -122,6 +122,7 @@ type prop struct {
 	extra    bool                    // not in the default $select (Id, ObjectVersion)
 	readOnly bool                    // refused in PATCH/POST bodies
 	indexed  bool                    // kRef: rows are indexed by target for fast filters
+	hidden   bool                    // an internal slot, not a property clients see
 	index    map[uuid.UUID][]*entity // indexed refs: target Id → rows, sorted by Id
 }
 
@@ -172,6 +173,7 @@ type entitySet struct {
 	display  func(e *entity) string // DisplayText
 	lines    *prop                  // child collection, if any
 	parent   *prop                  // child sets: the reference to the aggregate root
+	source   *prop                  // invoice/shipment lines: hidden reference to the mirrored order line
 	document bool                   // has the General_Documents_Documents fields
 	seq      int                    // last row number used for Ids and DocumentNo
 }
@@ -190,7 +192,7 @@ func (e *entity) get(p *prop) value {
 func (es *entitySet) add(e *entity) {
 	es.rows = insertSorted(es.rows, e)
 	for _, p := range es.indexed {
-		if v := e.vals[p.idx]; v.ref != nil {
+		if v := e.get(p); v.ref != nil {
 			p.index[v.ref.id] = insertSorted(p.index[v.ref.id], e)
 		}
 	}
@@ -203,7 +205,7 @@ func (es *entitySet) add(e *entity) {
 func (es *entitySet) remove(e *entity) {
 	es.rows = removeSorted(es.rows, e)
 	for _, p := range es.indexed {
-		if v := e.vals[p.idx]; v.ref != nil {
+		if v := e.get(p); v.ref != nil {
 			p.index[v.ref.id] = removeSorted(p.index[v.ref.id], e)
 		}
 	}
@@ -221,7 +223,7 @@ func (es *entitySet) reindex(p *prop, e *entity, old value) {
 	if old.ref != nil {
 		idx[old.ref.id] = removeSorted(idx[old.ref.id], e)
 	}
-	if v := e.vals[p.idx]; v.ref != nil {
+	if v := e.get(p); v.ref != nil {
 		idx[v.ref.id] = insertSorted(idx[v.ref.id], e)
 	}
 }

@@ -100,7 +100,7 @@ func sortAndIndex(es *entitySet) {
 	for i, e := range es.rows {
 		ks[i].id, ks[i].e = e.id, e
 		for j, p := range es.indexed {
-			ks[i].targets[j] = e.vals[p.idx].ref
+			ks[i].targets[j] = e.get(p).ref
 		}
 	}
 	slices.SortFunc(ks, func(a, b keyed) int { return cmpID(a.id, b.id) })

@@ -191,6 +191,9 @@ func snapshot(t *tx, e *entity) {
 		cur := e.vals
 		e.vals = old
 		for _, p := range e.set.indexed {
+			if p.idx < 0 {
+				continue // computed references never change through writes
+			}
 			if cur[p.idx].ref != old[p.idx].ref {
 				e.set.reindexFrom(p, e, cur[p.idx])
 			}
@@ -661,7 +664,7 @@ func removeLine(lines []*entity, l *entity) []*entity {
 	return lines
 }
 
-// recalc derives a sales order line's base quantity and amount.
+// recalc derives a sales order line's amount.
 func (s *Store) recalc(e *entity) {
 	if e.set.name != setSalesOrderLines {
 		return
@@ -675,7 +678,6 @@ func (s *Store) recalc(e *entity) {
 	if !disc.isNull() {
 		d = disc.n
 	}
-	e.vals[set.byName["QuantityBase"].idx] = q
 	e.vals[set.byName["LineAmount"].idx] = amountVal(round2(q.n*price.n*(1-d/100)), price.s)
 }
 
