@@ -484,3 +484,86 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 		t.Errorf("patched %d, want %d", n, writers*each)
 	}
 }
+
+func TestWrite_Errors(t *testing.T) {
+	srv := newServer(t, freshStore())
+	o := mustCreate(t, srv, newOrder(1, 3)).obj
+	self := o["@odata.id"].(string)
+	invoice := srv.mustGet(t, "Crm_Invoicing_Invoices", "$top", "1").rows(t)[0]["@odata.id"].(string)
+	customer := "Crm_Sales_Customers(" + fixture.CustomerID(5) + ")"
+	tests := []struct {
+		name, method, target string
+		body                 any
+		status, code         int
+	}{
+		{"create unsupported set", http.MethodPost, "Crm_Invoicing_Invoices", map[string]any{}, 405, 1005},
+		{"delete an invoice", http.MethodDelete, invoice, nil, 405, 1005},
+		{"change state of a customer", http.MethodPost, customer + "/ChangeState", map[string]any{"newState": "Released"}, 405, 1005},
+		{"change state without newState", http.MethodPost, self + "/ChangeState", map[string]any{}, 500, 2000},
+		{"patch unknown property", http.MethodPatch, self, map[string]any{"Colour": "red"}, 500, 2000},
+		{"patch Lines", http.MethodPatch, self, map[string]any{"Lines": []any{}}, 500, 2000},
+		{"patch wrong type", http.MethodPatch, self, map[string]any{"DocumentNotes": 5}, 500, 2000},
+		{"patch unknown language", http.MethodPatch, customer, map[string]any{"Number": "C9", "Notes": 1}, 500, 2000},
+		{"patch version not a number", http.MethodPatch, self, map[string]any{"ObjectVersion": "one"}, 500, 2000},
+		{"body not JSON", http.MethodPatch, self, "not an object", 500, 2000},
+		{"line for a released order", http.MethodPost, "Crm_Sales_SalesOrderLines", map[string]any{
+			"SalesOrder": map[string]string{"@odata.id": srv.mustGet(t, "Crm_Sales_SalesOrders", "$filter", "State eq 'Released'", "$top", "1").rows(t)[0]["@odata.id"].(string)},
+			"Product":    productRef(1), "Quantity": map[string]any{"Value": 1}}, 500, 2029},
+		{"line without order", http.MethodPost, "Crm_Sales_SalesOrderLines", map[string]any{"Product": productRef(1)}, 500, 2000},
+		{"price in another currency", http.MethodPost, "Crm_Sales_SalesOrders", map[string]any{
+			"Customer": map[string]string{"@odata.id": customerRef(1)},
+			"Lines": []any{map[string]any{"Product": productRef(1), "Quantity": map[string]any{"Value": 1},
+				"UnitPrice": map[string]any{"Value": 2, "Currency": "USD"}}}}, 500, 2000},
+		{"PUT", http.MethodPut, self, map[string]any{}, 405, 1005},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantError(t, srv.do(t, tt.method, tt.target, tt.body), tt.status, tt.code)
+		})
+	}
+	got := srv.mustGet(t, self, "$select", "ObjectVersion,State").obj
+	if num(t, got["ObjectVersion"]) != 1 || got["State"] != "New" {
+		t.Errorf("failed writes changed the order: %v", got)
+	}
+	// A multi-language property takes only the known languages.
+	wantError(t, srv.do(t, http.MethodPatch, "General_Products_Products("+fixture.ID("General_Products_Products", 1)+")",
+		map[string]any{"Name": map[string]string{"EN": "x", "FR": "y"}}), 500, 2000)
+	if r := srv.do(t, http.MethodPatch, "General_Products_Products("+fixture.ID("General_Products_Products", 1)+")",
+		map[string]any{"Name": map[string]string{"EN": "Espresso", "BG": "Еспресо"}}); r.status != 204 {
+		t.Fatalf("patch ML: %d %s", r.status, r.raw)
+	}
+	if n := srv.count(t, "General_Products_Products", "startswith(Name,'еспресо')"); n != 1 {
+		t.Errorf("patched ML name found %d times", n)
+	}
+}
+
+func TestBatch_ContentIDActionsAndAbsoluteURLs(t *testing.T) {
+	srv := newServer(t, freshStore())
+	body, ct := batchBody(t, []part{{changeset: []req{
+		{id: "a", method: "POST", url: srv.root + "Crm_Sales_SalesOrders", body: newOrder(3, 7)},
+		{id: "b", method: "POST", url: "$a/ChangeState", body: map[string]any{"newState": "Released"}},
+		{id: "c", method: "PATCH", url: "/api/domain/odata/Crm_Sales_Customers(" + fixture.CustomerID(3) + ")", body: map[string]any{"DefaultPaymentTermDays": 21}},
+	}}})
+	answers := postBatch(t, srv, body, ct)
+	if len(answers) != 3 || answers[0].status != 201 || answers[1].status != 204 || answers[2].status != 204 {
+		t.Fatalf("answers: %+v", answers)
+	}
+	if n := srv.count(t, "Crm_Sales_SalesOrders", "Customer eq '"+customerRef(3)+"' and State eq 'Released' and DocumentDate ge "+testNow.Format("2006-01-02")); n != 1 {
+		t.Errorf("released new order: %d", n)
+	}
+	if c := srv.mustGet(t, "Crm_Sales_Customers("+fixture.CustomerID(3)+")").obj; num(t, c["DefaultPaymentTermDays"]) != 21 {
+		t.Errorf("customer after batch: %v", c)
+	}
+	// A URL outside the service root is refused as a malformed batch.
+	bad, ct := batchBody(t, []part{{get: &req{method: "GET", url: "/elsewhere/Crm_Sales_Customers"}}})
+	hreq, _ := http.NewRequest(http.MethodPost, srv.root+"$batch", bytes.NewReader(bad))
+	hreq.Header.Set("Content-Type", ct)
+	res, err := srv.Client().Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 400 {
+		t.Errorf("outside the root: %d", res.StatusCode)
+	}
+}
