@@ -503,7 +503,7 @@ func TestWrite_Errors(t *testing.T) {
 		{"patch unknown property", http.MethodPatch, self, map[string]any{"Colour": "red"}, 500, 2000},
 		{"patch Lines", http.MethodPatch, self, map[string]any{"Lines": []any{}}, 500, 2000},
 		{"patch wrong type", http.MethodPatch, self, map[string]any{"DocumentNotes": 5}, 500, 2000},
-		{"patch unknown language", http.MethodPatch, customer, map[string]any{"Number": "C9", "Notes": 1}, 500, 2000},
+		{"patch a property of another set", http.MethodPatch, customer, map[string]any{"Number": "C9", "Notes": 1}, 500, 2000},
 		{"patch version not a number", http.MethodPatch, self, map[string]any{"ObjectVersion": "one"}, 500, 2000},
 		{"body not JSON", http.MethodPatch, self, "not an object", 500, 2000},
 		{"line for a released order", http.MethodPost, "Crm_Sales_SalesOrderLines", map[string]any{
