@@ -4,6 +4,7 @@
 //
 //	erpgraph [serve] [flags]   serve GraphQL (default; with no ERP.net configured it starts erpsim in-process)
 //	erpgraph sim [flags]       run erpsim, the ERP.net emulator, alone
+//	erpgraph token LOGIN       sign a demo user in at erpsim and print an access token
 package main
 
 import (
@@ -31,6 +32,8 @@ func main() {
 		err = runServe(ctx, args, os.Stdout, os.Getenv)
 	case "sim":
 		err = runSim(ctx, args, os.Stdout, os.Getenv)
+	case "token":
+		err = runToken(ctx, args, os.Stdout, os.Getenv)
 	case "help":
 		usage()
 		return
@@ -50,6 +53,7 @@ func usage() {
 Usage:
   erpgraph [serve] [flags]   serve GraphQL (with no ERP.net configured, starts erpsim in-process)
   erpgraph sim [flags]       run erpsim, the ERP.net emulator, alone
+  erpgraph token LOGIN       sign a demo user in at erpsim and print an access token (for curl)
 
 Run "erpgraph serve -h" or "erpgraph sim -h" for the flags; every flag also has an environment variable.
 `)

@@ -151,7 +151,17 @@ func (a *App) startSim(ctx context.Context) (*erpsim.Sim, error) {
 			apps[i].AllowedOrigins = appendNew(apps[i].AllowedOrigins, o)
 		}
 	}
-	sim, err := erpsim.Start(ctx, erpsim.Options{Apps: apps, Scale: a.cfg.SimScale, Logger: a.log.With("component", "erpsim")})
+	opts := erpsim.Options{Addr: a.cfg.SimAddr, Apps: apps, Scale: a.cfg.SimScale, Logger: a.log.With("component", "erpsim")}
+	if opts.Addr == "" {
+		opts.Addr = DefaultSimAddr
+	}
+	sim, err := erpsim.Start(ctx, opts)
+	if err != nil && a.cfg.SimAddr == "" && ctx.Err() == nil {
+		// The usual port is taken (another erpgraph, a test): any port will do.
+		a.log.Warn("app: erpsim's usual address is busy; using a free port", "addr", opts.Addr, "err", err)
+		opts.Addr = "127.0.0.1:0"
+		sim, err = erpsim.Start(ctx, opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("app: start erpsim: %w", err)
 	}

@@ -90,6 +90,10 @@ type Config struct {
 	// SimScale multiplies erpsim's demo data in dev mode (1 = 1,000 sales
 	// orders). ERPSIM_SCALE, -sim-scale; default 1.
 	SimScale int
+	// SimAddr is where erpsim listens in dev mode. ERPSIM_ADDR, -sim-addr.
+	// Empty means DefaultSimAddr when that port is free (so `erpgraph token`
+	// finds it), else any free loopback port; a set address must be free.
+	SimAddr string
 
 	// MaxBodyBytes limits request bodies (413 beyond).
 	// ERPGRAPH_MAX_BODY_BYTES, -max-body-bytes; default 1 MiB.
@@ -150,6 +154,7 @@ func (c Config) Dev() bool {
 // Defaults.
 const (
 	DefaultAddr          = "127.0.0.1:8080"
+	DefaultSimAddr       = "127.0.0.1:8089"
 	DefaultShutdownGrace = 15 * time.Second
 )
 
@@ -179,6 +184,7 @@ func Settings() []Setting {
 		{Env: "ERPGRAPH_INTROSPECTION", Flag: "introspection", Default: "on in dev mode, else off", Bool: true, Help: "allow GraphQL introspection"},
 		{Env: "ERPGRAPH_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error"},
 		{Env: "ERPGRAPH_SHUTDOWN_GRACE", Flag: "shutdown-grace", Default: DefaultShutdownGrace.String(), Help: "time in-flight requests get on shutdown"},
+		{Env: "ERPSIM_ADDR", Flag: "sim-addr", Default: DefaultSimAddr + " if free, else any free port", Help: "dev mode: where the in-process erpsim listens (`erpgraph token` signs in there)"},
 		{Env: "ERPSIM_SCALE", Flag: "sim-scale", Default: "1", Help: "dev mode: erpsim demo data multiplier (1 = 1,000 sales orders)"},
 		{Env: "ERPGRAPH_MAX_BODY_BYTES", Flag: "max-body-bytes", Default: strconv.Itoa(server.DefaultMaxBodyBytes), Help: "request body limit in bytes (413 beyond)"},
 		{Env: "ERPGRAPH_OPERATION_TIMEOUT", Flag: "operation-timeout", Default: server.DefaultOperationTimeout.String(), Help: "deadline of one GraphQL request, inherited by its ERP.net calls"},
@@ -306,6 +312,15 @@ func ConfigFromEnv(getenv func(string) string, args []string) (Config, error) {
 		cfg.ShutdownGrace = d
 		if d == 0 {
 			errs = append(errs, errors.New("ERPGRAPH_SHUTDOWN_GRACE must be more than 0"))
+		}
+	}
+	if v := get("ERPSIM_ADDR"); v != "" {
+		if !dev {
+			errs = append(errs, errors.New("ERPSIM_ADDR applies only in dev mode (no ERP.net instance configured)"))
+		} else if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("ERPSIM_ADDR=%q is not host:port", v))
+		} else {
+			cfg.SimAddr = v
 		}
 	}
 	if v := get("ERPSIM_SCALE"); v != "" {

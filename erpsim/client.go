@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/erpgraph/erpgraph/erpsim/fixture"
 )
 
 // Tokens is a token endpoint response.
@@ -48,6 +50,16 @@ func (s *Sim) Login(ctx context.Context, clientID, login, password string, scope
 	if !ok {
 		return nil, fmt.Errorf("erpsim: login: unknown client %q", clientID)
 	}
+	return SignIn(ctx, s.base, app, login, password, scopes...)
+}
+
+// SignIn runs the same flow as Sim.Login against an erpsim at base (its
+// instance URL, e.g. http://127.0.0.1:8089), for callers outside the process
+// that started it, such as `erpgraph token`. app names the client id, its
+// secret (confidential apps) and the redirect URI (the first one).
+func SignIn(ctx context.Context, base string, app fixture.App, login, password string, scopes ...string) (*Tokens, error) {
+	base = strings.TrimSuffix(base, "/")
+	clientID := app.ClientID
 	if len(app.RedirectURIs) == 0 {
 		return nil, fmt.Errorf("erpsim: login: client %q has no redirect URI", clientID)
 	}
@@ -60,7 +72,7 @@ func (s *Sim) Login(ctx context.Context, clientID, login, password string, scope
 		"response_mode": {"query"}, "scope": {strings.Join(scopes, " ")}, "state": {state}, "nonce": {randomHex(8)},
 		"code_challenge": {pkceS256(verifier)}, "code_challenge_method": {"S256"},
 	}
-	resp, err := s.do(ctx, http.MethodGet, s.base+authorizePath+"?"+q.Encode(), nil)
+	resp, err := flowDo(ctx, http.MethodGet, base+authorizePath+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("erpsim: login: authorize: %w", err)
 	}
@@ -71,7 +83,7 @@ func (s *Sim) Login(ctx context.Context, clientID, login, password string, scope
 	for k, v := range q {
 		form[k] = v
 	}
-	resp, err = s.do(ctx, http.MethodPost, s.base+loginPath, form)
+	resp, err = flowDo(ctx, http.MethodPost, base+loginPath, form)
 	if err != nil {
 		return nil, fmt.Errorf("erpsim: login: sign in: %w", err)
 	}
@@ -96,7 +108,7 @@ func (s *Sim) Login(ctx context.Context, clientID, login, password string, scope
 	if app.Secret != "" {
 		tf.Set("client_secret", app.Secret)
 	}
-	return s.tokenRequest(ctx, tf)
+	return tokenRequest(ctx, base, tf)
 }
 
 // ServiceToken gets a client-credentials token for a trusted application,
@@ -110,12 +122,12 @@ func (s *Sim) ServiceToken(ctx context.Context, clientID string, scopes ...strin
 	if len(scopes) > 0 {
 		form.Set("scope", strings.Join(scopes, " "))
 	}
-	return s.tokenRequest(ctx, form)
+	return tokenRequest(ctx, s.base, form)
 }
 
-// tokenRequest posts a form to the token endpoint.
-func (s *Sim) tokenRequest(ctx context.Context, form url.Values) (*Tokens, error) {
-	resp, err := s.do(ctx, http.MethodPost, s.base+tokenPath, form)
+// tokenRequest posts a form to the token endpoint of the erpsim at base.
+func tokenRequest(ctx context.Context, base string, form url.Values) (*Tokens, error) {
+	resp, err := flowDo(ctx, http.MethodPost, base+tokenPath, form)
 	if err != nil {
 		return nil, fmt.Errorf("erpsim: token request: %w", err)
 	}
@@ -139,7 +151,7 @@ type flowResponse struct {
 	body []byte
 }
 
-func (s *Sim) do(ctx context.Context, method, target string, form url.Values) (*flowResponse, error) {
+func flowDo(ctx context.Context, method, target string, form url.Values) (*flowResponse, error) {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
