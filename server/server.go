@@ -32,8 +32,11 @@ type Config struct {
 	Addr     string        // listen address for ListenAndServe, e.g. 127.0.0.1:8080
 	GraphQL  http.Handler  // serves POST and GET /graphql
 	Verifier TokenVerifier // verifies Bearer tokens on /graphql
-	// Ready reports whether the upstreams (identity server, Domain API, a
-	// service token) are usable; nil means always ready.
+	// Readiness reports the state of the upstreams (identity server, Domain
+	// API, a service token) for /readyz; it takes precedence over Ready.
+	Readiness func(ctx context.Context) Readiness
+	// Ready is the simple form of Readiness: an error means not ready. Both
+	// nil means always ready.
 	Ready      func(ctx context.Context) error
 	Logger     *slog.Logger // JSON access and error log; default: discard
 	Playground PlaygroundConfig
@@ -57,9 +60,13 @@ type Config struct {
 	// (TLS 1.2 or later). Both or neither.
 	TLSCertFile, TLSKeyFile string
 
-	MaxBodyBytes      int64         // request body limit; default 1 MiB
-	OperationTimeout  time.Duration // deadline of one GraphQL request, inherited by ERP.net calls; default 15s
-	ShutdownGrace     time.Duration // time in-flight requests get on shutdown; default 15s
+	MaxBodyBytes     int64         // request body limit; default 1 MiB
+	OperationTimeout time.Duration // deadline of one GraphQL request, inherited by ERP.net calls; default 15s
+	ShutdownGrace    time.Duration // time in-flight requests get on shutdown; default 15s
+	// ShutdownDelay is how long the server keeps serving after shutdown
+	// begins while /readyz already answers 503, so load balancers stop
+	// routing to it before it refuses requests; default 0 (drain at once).
+	ShutdownDelay     time.Duration
 	ReadHeaderTimeout time.Duration // default 10s
 	ReadTimeout       time.Duration // whole request incl. body; default 30s
 	WriteTimeout      time.Duration // from end of headers to end of response; default 60s
@@ -94,7 +101,8 @@ type Server struct {
 	seen     *tokenSet
 	tls      *tls.Config // nil = plain HTTP
 	handler  http.Handler
-	draining atomic.Bool // set when shutdown starts: /readyz answers 503
+	stopping atomic.Bool // set when shutdown starts: /readyz answers 503
+	gate     gate        // in-flight requests; refuses new ones while draining
 }
 
 // New builds the server's routes and middleware.
@@ -106,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Verifier == nil {
 		errs = append(errs, errors.New("a token verifier is required"))
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.ShutdownGrace < 0 || cfg.OperationTimeout < 0 || cfg.ReadHeaderTimeout < 0 ||
+	if cfg.MaxBodyBytes < 0 || cfg.ShutdownGrace < 0 || cfg.ShutdownDelay < 0 || cfg.OperationTimeout < 0 || cfg.ReadHeaderTimeout < 0 ||
 		cfg.ReadTimeout < 0 || cfg.WriteTimeout < 0 || cfg.IdleTimeout < 0 || cfg.RateLimit.ConcurrencyWait < 0 ||
 		cfg.RateLimit.MaxClients < 0 || cfg.RateLimit.UserBurst < 0 || cfg.RateLimit.AnonBurst < 0 {
 		errs = append(errs, errors.New("limits and timeouts must not be negative"))
@@ -176,7 +184,7 @@ func New(cfg Config) (*Server, error) {
 		mux.Handle("GET /{$}", pg)
 		mux.Handle("GET "+playground.AssetsPath, pg)
 	}
-	s.handler = s.requestID(s.recoverAndLog(s.limitBody(mux)))
+	s.handler = s.requestID(s.recoverAndLog(s.admit(s.limitBody(mux))))
 	return s, nil
 }
 
@@ -213,9 +221,15 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx is done, then shuts down gracefully: it stops
-// accepting connections, answers /readyz with 503, and gives in-flight
-// requests up to ShutdownGrace to finish before closing what is left.
+// Serve serves on ln until ctx is done, then shuts down gracefully:
+//  1. /readyz answers 503 at once, while requests are still served for
+//     ShutdownDelay (load balancers notice and stop routing here);
+//  2. new requests are refused with 503 SHUTTING_DOWN and the requests in
+//     flight get up to ShutdownGrace to finish;
+//  3. the listener and the idle connections close; whatever is left after
+//     the grace period is cut off and Serve reports it.
+//
+// Serve returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
@@ -240,18 +254,43 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("server: %w", err)
 	case <-ctx.Done():
 	}
-	s.draining.Store(true)
-	s.log.Info("server: shutting down", "grace", s.cfg.ShutdownGrace.String())
-	// ctx is already done: the grace period needs a context of its own.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
+	s.stopping.Store(true)
+	s.log.Info("server: shutting down", "delay", s.cfg.ShutdownDelay.String(), "grace", s.cfg.ShutdownGrace.String())
+	var served error // set when the HTTP server ended by itself
+	if s.cfg.ShutdownDelay > 0 {
+		delay := time.NewTimer(s.cfg.ShutdownDelay)
+		select {
+		case <-delay.C:
+		case served = <-done: // the listener failed: nothing left to keep serving
+			delay.Stop()
+		}
+	}
+	// ctx is already done: the grace period needs a timer of its own.
+	grace := time.NewTimer(s.cfg.ShutdownGrace)
+	defer grace.Stop()
+	var err error
+	select {
+	case <-s.gate.drain():
+	case <-grace.C:
+		err = fmt.Errorf("server: shutdown: in-flight requests did not finish within %v", s.cfg.ShutdownGrace)
+	}
+	if served != nil {
+		return errors.Join(err, fmt.Errorf("server: %w", served))
+	}
+	// Nothing is in flight any more (or the grace is over): close the
+	// listener and the idle connections; Shutdown waits only for responses
+	// still being written.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTail)
 	defer cancel()
-	err := srv.Shutdown(sctx)
-	if err != nil {
+	if err != nil || srv.Shutdown(sctx) != nil {
 		_ = srv.Close()
-		err = fmt.Errorf("server: shutdown: in-flight requests did not finish within %v: %w", s.cfg.ShutdownGrace, err)
 	}
 	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, fmt.Errorf("server: %w", serr))
 	}
 	return err
 }
+
+// shutdownTail bounds the last step of a shutdown, after the in-flight
+// requests finished: closing connections whose last bytes are still on the way.
+const shutdownTail = 5 * time.Second
