@@ -48,7 +48,7 @@ func classify(err error) (code, msg string) {
 	var refusal *access.ForbiddenError
 	switch {
 	case errors.Is(err, errIntrospectionDisabled):
-		return "GRAPHQL_VALIDATION_FAILED", "introspection is disabled on this server"
+		return CodeIntrospectionOff, "introspection is disabled on this server"
 	case errors.As(err, &in):
 		return CodeBadUserInput, string(in)
 	case errors.Is(err, auth.ErrUnauthenticated):

@@ -26,7 +26,7 @@ func TestHandler_Anonymous(t *testing.T) {
 		{"orders", prod, `{ salesOrders { totalCount } }`, "UNAUTHENTICATED"},
 		{"me", prod, `{ me { login } }`, "UNAUTHENTICATED"},
 		{"node", prod, `{ node(id: "U2FsZXNPcmRlcjowNmU5MjM2NS02YzdjLTVlOGUtYjJlZS1hZDQzYjBhYWIzYzI") { id } }`, "UNAUTHENTICATED"},
-		{"introspection refused in production", prod, `{ __schema { queryType { name } } }`, "GRAPHQL_VALIDATION_FAILED"},
+		{"introspection refused in production", prod, `{ __schema { queryType { name } } }`, "INTROSPECTION_DISABLED"},
 		{"introspection in dev mode", dev, `{ __schema { queryType { name } } }`, ""},
 		{"dev mode still needs a user for data", dev, `{ products { totalCount } }`, "UNAUTHENTICATED"},
 	}

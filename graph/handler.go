@@ -7,10 +7,9 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/executor"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -26,12 +25,27 @@ type Config struct {
 	ERP    *erpclient.Client
 	Access *access.Resolver
 	Logger *slog.Logger
-	Dev    bool // introspection allowed (also without a user)
+	// Dev allows introspection (also without a user) and field suggestions ("Did you mean ...") in validation
+	// errors; off, introspection is refused with INTROSPECTION_DISABLED and suggestions are left out.
+	Dev bool
 	// RefCacheTTL is how long reference data (products, units, currencies, stores, stock) is reused across
 	// requests; 0 means 60 s, negative disables the cache.
 	RefCacheTTL time.Duration
-	// ComplexityLimit bounds an operation's complexity (every field counts 1); 0 means 2000.
+	// Limits bound each operation (see Limits); zero fields take the defaults.
+	Limits Limits
+	// ComplexityLimit is the older name of Limits.MaxCost, used when that is zero.
 	ComplexityLimit int
+	// APQCacheSize is how many automatic persisted queries (Apollo's sha256 extension) are remembered; 0 means
+	// 1000, negative turns automatic persisted queries off.
+	APQCacheSize int
+	// TrustedDocuments are operations clients may send by id (LoadTrustedDocuments); nil for none.
+	TrustedDocuments *TrustedDocuments
+	// TrustedDocumentsOnly refuses every operation that is not a trusted document (OPERATION_NOT_ALLOWED),
+	// including automatic persisted queries of other documents.
+	TrustedDocumentsOnly bool
+	// CacheMaxAge is the max-age of successful GET query answers (private for signed-in users); 0 means
+	// "no-cache" (cacheable, but revalidated on every use).
+	CacheMaxAge time.Duration
 }
 
 // requestIDHeader is set by the server in front of this handler (it overwrites the inbound value with the ID it
@@ -49,22 +63,31 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.RefCacheTTL == 0 {
 		cfg.RefCacheTTL = 60 * time.Second
 	}
-	if cfg.ComplexityLimit == 0 {
-		cfg.ComplexityLimit = 2000
+	limits := cfg.Limits
+	if limits.MaxCost == 0 {
+		limits.MaxCost = cfg.ComplexityLimit
+	}
+	if cfg.APQCacheSize == 0 {
+		cfg.APQCacheSize = 1000
 	}
 	r := &Resolver{logger: cfg.Logger, dev: cfg.Dev}
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	exec := executor.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Complexity: complexityRoot()}))
+	exec.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	exec.SetDisableSuggestion(!cfg.Dev)
 	if cfg.Dev {
-		srv.Use(extension.Introspection{})
+		exec.Use(extension.Introspection{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
-	srv.SetErrorPresenter(r.presentError)
-	srv.SetRecoverFunc(r.recoverPanic)
-	srv.AroundFields(r.requireUser)
+	// Order matters: trusted documents resolve ids first, automatic persisted queries the rest, and only then
+	// are the documents' tokens counted.
+	exec.Use(persisted{docs: cfg.TrustedDocuments, only: cfg.TrustedDocumentsOnly})
+	if cfg.APQCacheSize > 0 {
+		exec.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
+	}
+	exec.Use(&limiter{limits: limits.withDefaults(), introspection: cfg.Dev})
+	exec.SetErrorPresenter(r.presentError)
+	exec.SetRecoverFunc(r.recoverPanic)
+	exec.AroundFields(r.requireUser)
+	srv := &httpTransport{exec: exec, cacheMaxAge: cfg.CacheMaxAge}
 
 	ref := loader.NewRefCache(cfg.RefCacheTTL, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

@@ -1,0 +1,287 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/99designs/gqlgen/complexity"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/lexer"
+
+	"github.com/erpgraph/erpgraph/graph/generated"
+	"github.com/erpgraph/erpgraph/graph/model"
+)
+
+// Codes of operations refused before execution (and so before any ERP.net call). They are request errors: the
+// response has no data, and with Accept: application/graphql-response+json the status is 400.
+const (
+	CodeTooManyTokens        = "TOO_MANY_TOKENS"
+	CodeQueryTooDeep         = "QUERY_TOO_DEEP"
+	CodeTooManyAliases       = "TOO_MANY_ALIASES"
+	CodeTooManyRootFields    = "TOO_MANY_ROOT_FIELDS"
+	CodeTooManyDirectives    = "TOO_MANY_DIRECTIVES"
+	CodeQueryTooComplex      = "QUERY_TOO_COMPLEX"
+	CodeIntrospectionOff     = "INTROSPECTION_DISABLED"
+	CodeBadRequest           = "BAD_REQUEST"
+	CodeBatchingNotSupported = "BATCHING_NOT_SUPPORTED"
+	CodeNotAcceptable        = "NOT_ACCEPTABLE"
+	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
+)
+
+// Limits bound what one operation may ask for. A zero field takes its default (graphql-armor's production
+// defaults where it has one, adapted to this schema); a negative field turns that limit off.
+type Limits struct {
+	// MaxTokens is the number of lexical tokens of the document, counted before it is parsed. Default 1000.
+	MaxTokens int
+	// MaxDepth is the nesting of selection sets, fragments inlined: `{ salesOrders { nodes { id } } }` has depth
+	// 2 (leaf fields do not add a level). Default 6.
+	MaxDepth int
+	// MaxAliases is the number of aliased fields in the operation, fragments counted where they are spread.
+	// Default 15.
+	MaxAliases int
+	// MaxRootFields is the number of fields of the operation's top-level selection. Default 10.
+	MaxRootFields int
+	// MaxDirectives is the number of directive uses in the operation. Default 50.
+	MaxDirectives int
+	// MaxCost bounds the estimated number of values an operation produces: every field costs 1 plus its
+	// selection, a connection multiplies its selection by `first` (default 20, at most 100), `nodes(ids)` by the
+	// number of ids and a list without paging (order lines, invoices of an order, stock ...) by ListEstimate.
+	// salesOrders(first: 100) { nodes { lines { id product { name } } } } costs about
+	// 100 × (2 + 10 × 3) = 3,200; the same with five fields per line about 6,000. Default 5000.
+	MaxCost int
+}
+
+// Default limits.
+const (
+	DefaultMaxTokens     = 1000
+	DefaultMaxDepth      = 6
+	DefaultMaxAliases    = 15
+	DefaultMaxRootFields = 10
+	DefaultMaxDirectives = 50
+	DefaultMaxCost       = 5000
+	// ListEstimate is the size the cost analysis assumes for lists without paging arguments.
+	ListEstimate = 10
+)
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxTokens, DefaultMaxTokens)
+	def(&l.MaxDepth, DefaultMaxDepth)
+	def(&l.MaxAliases, DefaultMaxAliases)
+	def(&l.MaxRootFields, DefaultMaxRootFields)
+	def(&l.MaxDirectives, DefaultMaxDirectives)
+	def(&l.MaxCost, DefaultMaxCost)
+	return l
+}
+
+// limiter is the gqlgen extension enforcing Limits. Tokens are counted on the raw document (after persisted
+// queries resolved it), before gqlparser parses it; the rest is measured on the validated operation.
+type limiter struct {
+	limits        Limits
+	introspection bool // dev mode: introspection queries are allowed, and exempt from depth and cost
+	es            graphql.ExecutableSchema
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+	graphql.OperationContextMutator
+} = &limiter{}
+
+func (*limiter) ExtensionName() string { return "erpgraphLimits" }
+
+func (l *limiter) Validate(es graphql.ExecutableSchema) error {
+	l.es = es
+	return nil
+}
+
+func refuse(code, format string, args ...any) *gqlerror.Error {
+	return &gqlerror.Error{Message: fmt.Sprintf(format, args...), Extensions: map[string]any{"code": code}}
+}
+
+// MutateOperationParameters counts tokens before anything parses the document: a huge document costs only one
+// pass of the lexer, which stops at the limit.
+func (l *limiter) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if l.limits.MaxTokens < 0 || p.Query == "" {
+		return nil
+	}
+	lx := lexer.New(&ast.Source{Input: p.Query})
+	for n := 0; ; n++ {
+		tok, err := lx.ReadToken()
+		if err != nil || tok.Kind == lexer.EOF {
+			return nil // a lexical error is the parser's to report
+		}
+		if n >= l.limits.MaxTokens {
+			return refuse(CodeTooManyTokens, "the document has more than %d tokens", l.limits.MaxTokens)
+		}
+	}
+}
+
+// MutateOperationContext measures the validated operation.
+func (l *limiter) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	op := oc.Operation
+	if op == nil {
+		return nil
+	}
+	m := measure(oc.Doc, op.SelectionSet, op.Directives)
+	if m.introspection {
+		if !l.introspection {
+			return refuse(CodeIntrospectionOff, "introspection is disabled on this server")
+		}
+		if m.onlyIntrospection {
+			return nil // GraphiQL's introspection query is deeper than any data query; it reads no ERP data
+		}
+	}
+	switch lim := l.limits; {
+	case lim.MaxRootFields >= 0 && m.rootFields > lim.MaxRootFields:
+		return refuse(CodeTooManyRootFields, "the operation selects %d root fields; at most %d are allowed", m.rootFields, lim.MaxRootFields)
+	case lim.MaxAliases >= 0 && m.aliases > lim.MaxAliases:
+		return refuse(CodeTooManyAliases, "the operation uses %d aliases; at most %d are allowed", m.aliases, lim.MaxAliases)
+	case lim.MaxDirectives >= 0 && m.directives > lim.MaxDirectives:
+		return refuse(CodeTooManyDirectives, "the operation uses %d directives; at most %d are allowed", m.directives, lim.MaxDirectives)
+	case lim.MaxDepth >= 0 && m.depth > lim.MaxDepth:
+		return refuse(CodeQueryTooDeep, "the operation is nested %d levels deep; at most %d are allowed", m.depth, lim.MaxDepth)
+	}
+	if l.limits.MaxCost >= 0 {
+		if cost := complexity.Calculate(ctx, l.es, op, oc.Variables); cost > l.limits.MaxCost {
+			return refuse(CodeQueryTooComplex, "the operation's estimated cost is %d; at most %d is allowed (lower `first`, or select less)", cost, l.limits.MaxCost)
+		}
+	}
+	return nil
+}
+
+// metrics of one operation, fragments counted where they are spread.
+type metrics struct {
+	rootFields, aliases, directives, depth int
+	introspection, onlyIntrospection       bool
+}
+
+// measure walks the operation once per fragment (memoized), so a chain of fragments that each spread the next
+// twice costs linear time even though its expansion is exponential; sums saturate instead of overflowing.
+func measure(doc *ast.QueryDocument, root ast.SelectionSet, opDirectives ast.DirectiveList) metrics {
+	type sub struct{ aliases, directives, depth int }
+	memo := map[string]*sub{}
+	var walk func(set ast.SelectionSet) sub
+	walk = func(set ast.SelectionSet) sub {
+		var s sub
+		for _, sel := range set {
+			var child sub
+			switch sel := sel.(type) {
+			case *ast.Field:
+				if sel.Alias != "" && sel.Alias != sel.Name {
+					s.aliases = satAdd(s.aliases, 1)
+				}
+				s.directives = satAdd(s.directives, len(sel.Directives))
+				if len(sel.SelectionSet) > 0 {
+					child = walk(sel.SelectionSet)
+					child.depth++
+				}
+			case *ast.InlineFragment:
+				s.directives = satAdd(s.directives, len(sel.Directives))
+				child = walk(sel.SelectionSet)
+			case *ast.FragmentSpread:
+				s.directives = satAdd(s.directives, len(sel.Directives))
+				if m, ok := memo[sel.Name]; ok {
+					child = *m
+				} else if def := doc.Fragments.ForName(sel.Name); def != nil {
+					memo[sel.Name] = &sub{} // a cycle (refused by validation anyway) adds nothing
+					child = walk(def.SelectionSet)
+					child.directives = satAdd(child.directives, len(def.Directives))
+					memo[sel.Name] = &child
+				}
+			}
+			s.aliases = satAdd(s.aliases, child.aliases)
+			s.directives = satAdd(s.directives, child.directives)
+			s.depth = max(s.depth, child.depth)
+		}
+		return s
+	}
+	top := walk(root)
+	m := metrics{aliases: top.aliases, directives: satAdd(top.directives, len(opDirectives)), depth: top.depth,
+		onlyIntrospection: true}
+	var roots func(set ast.SelectionSet, seen map[string]bool)
+	roots = func(set ast.SelectionSet, seen map[string]bool) {
+		for _, sel := range set {
+			switch sel := sel.(type) {
+			case *ast.Field:
+				m.rootFields++
+				switch sel.Name {
+				case "__schema", "__type":
+					m.introspection = true
+				case "__typename":
+				default:
+					m.onlyIntrospection = false
+				}
+			case *ast.InlineFragment:
+				roots(sel.SelectionSet, seen)
+			case *ast.FragmentSpread:
+				if def := doc.Fragments.ForName(sel.Name); def != nil && !seen[sel.Name] {
+					seen[sel.Name] = true
+					roots(def.SelectionSet, seen)
+				}
+			}
+		}
+	}
+	roots(root, map[string]bool{})
+	return m
+}
+
+func satAdd(a, b int) int {
+	const ceiling = 1 << 40
+	if a+b > ceiling {
+		return ceiling
+	}
+	return a + b
+}
+
+// complexityRoot gives the cost analysis its list sizes: connections multiply by their page size, nodes(ids) by
+// the number of ids, lists without paging by ListEstimate. Every other field costs 1 plus its selection
+// (gqlgen's default).
+func complexityRoot() generated.ComplexityRoot {
+	var c generated.ComplexityRoot
+	page := func(child int, first *int) int {
+		n := 20
+		if first != nil {
+			n = min(max(*first, 1), maxPageSize)
+		}
+		return 1 + satMul(n, child)
+	}
+	list := func(child int) int { return 1 + satMul(ListEstimate, child) }
+	c.Query.Customers = func(child int, first *int, _ *string, _ *model.CustomerFilter) int { return page(child, first) }
+	c.Query.SalesOrders = func(child int, first *int, _ *string, _ *model.SalesOrderFilter, _ *model.DocumentOrder) int {
+		return page(child, first)
+	}
+	c.Query.Invoices = func(child int, first *int, _ *string, _ *model.InvoiceFilter, _ *model.DocumentOrder) int {
+		return page(child, first)
+	}
+	c.Query.Shipments = func(child int, first *int, _ *string, _ *model.ShipmentFilter, _ *model.DocumentOrder) int {
+		return page(child, first)
+	}
+	c.Query.Products = func(child int, first *int, _ *string, _ *model.ProductFilter, _ *model.ProductOrder) int {
+		return page(child, first)
+	}
+	c.Query.Nodes = func(child int, ids []string) int { return 1 + satMul(max(len(ids), 1), child) }
+	c.Query.Currencies = list
+	c.Viewer.CustomerAccess = list
+	c.SalesOrder.Lines = list
+	c.SalesOrder.Invoices = list
+	c.Invoice.Lines = list
+	c.Shipment.Lines = list
+	c.Product.Stock = list
+	return c
+}
+
+func satMul(a, b int) int {
+	const ceiling = 1 << 40
+	if a != 0 && b > ceiling/a {
+		return ceiling
+	}
+	return a * b
+}

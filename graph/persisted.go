@@ -1,0 +1,155 @@
+package graph
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Codes of persisted-query refusals. PERSISTED_QUERY_NOT_FOUND is Apollo's: an automatic-persisted-query client
+// answers it by sending the document along with its hash.
+const (
+	CodePersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND"
+	CodePersistedQueryMismatch = "PERSISTED_QUERY_HASH_MISMATCH"
+	CodeOperationNotAllowed    = "OPERATION_NOT_ALLOWED"
+)
+
+// TrustedDocuments is a manifest of the operations a build of an app may send: document ids (usually the
+// document's sha256) mapped to documents. Clients send the id as Apollo's persisted-query hash
+// (extensions.persistedQuery.sha256Hash) or as `documentId`; a document sent in full is recognized by its sha256.
+type TrustedDocuments struct {
+	byID   map[string]string
+	bodies map[string]bool // sha256 hex of every document
+}
+
+// ParseTrustedDocuments reads a manifest in either common format: Apollo's persisted-query manifest
+// {"format":"apollo-persisted-query-manifest","version":1,"operations":[{"id","body","name","type"}]}, or a
+// plain JSON object of id → document (as written by GraphQL Code Generator's client preset and Relay).
+func ParseTrustedDocuments(data []byte) (*TrustedDocuments, error) {
+	td := &TrustedDocuments{byID: map[string]string{}, bodies: map[string]bool{}}
+	var apollo struct {
+		Format     string `json:"format"`
+		Operations []struct {
+			ID   string `json:"id"`
+			Body string `json:"body"`
+		} `json:"operations"`
+	}
+	if err := json.Unmarshal(data, &apollo); err == nil && apollo.Format != "" {
+		if apollo.Format != "apollo-persisted-query-manifest" {
+			return nil, fmt.Errorf("graph: trusted documents: unknown manifest format %q", apollo.Format)
+		}
+		for i, op := range apollo.Operations {
+			if err := td.add(op.ID, op.Body); err != nil {
+				return nil, fmt.Errorf("graph: trusted documents: operation %d: %w", i, err)
+			}
+		}
+	} else {
+		var plain map[string]string
+		if err := json.Unmarshal(data, &plain); err != nil {
+			return nil, errors.New("graph: trusted documents: not an Apollo persisted-query manifest nor a JSON object of id → document")
+		}
+		for id, body := range plain {
+			if err := td.add(id, body); err != nil {
+				return nil, fmt.Errorf("graph: trusted documents: %q: %w", id, err)
+			}
+		}
+	}
+	if len(td.byID) == 0 {
+		return nil, errors.New("graph: trusted documents: the manifest lists no operation")
+	}
+	return td, nil
+}
+
+// LoadTrustedDocuments reads a manifest file (see ParseTrustedDocuments).
+func LoadTrustedDocuments(path string) (*TrustedDocuments, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("graph: trusted documents: %w", err)
+	}
+	return ParseTrustedDocuments(data)
+}
+
+func (td *TrustedDocuments) add(id, body string) error {
+	switch {
+	case strings.TrimSpace(id) == "":
+		return errors.New("empty id")
+	case strings.TrimSpace(body) == "":
+		return errors.New("empty document")
+	}
+	if prev, ok := td.byID[id]; ok && prev != body {
+		return errors.New("the id names two different documents")
+	}
+	td.byID[id] = body
+	td.bodies[sha256Hex(body)] = true
+	return nil
+}
+
+// Len is the number of documents.
+func (td *TrustedDocuments) Len() int { return len(td.byID) }
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// persisted resolves trusted document ids and, in only mode, refuses every other document. It runs before
+// gqlgen's automatic persisted queries, which then see a request that carries its document.
+type persisted struct {
+	docs *TrustedDocuments // may be nil
+	only bool
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+} = persisted{}
+
+func (persisted) ExtensionName() string                   { return "erpgraphTrustedDocuments" }
+func (persisted) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (p persisted) MutateOperationParameters(_ context.Context, raw *graphql.RawParams) *gqlerror.Error {
+	id := persistedID(raw.Extensions)
+	if p.docs != nil && id != "" {
+		if body, ok := p.docs.byID[id]; ok {
+			if raw.Query != "" && raw.Query != body {
+				return refuse(CodePersistedQueryMismatch, "the document does not match the trusted document %s", id)
+			}
+			raw.Query = body
+			// The id may not be the document's sha256: automatic persisted queries must not check it.
+			raw.Extensions = maps.Clone(raw.Extensions)
+			delete(raw.Extensions, "persistedQuery")
+			return nil
+		}
+	}
+	if !p.only {
+		return nil
+	}
+	switch {
+	case raw.Query == "" && p.docs != nil && p.docs.bodies[id]:
+		return nil // the sha256 of a trusted document with another id: automatic persisted queries may know it
+	case raw.Query == "" && id != "":
+		return refuse(CodeOperationNotAllowed, "this server runs only its trusted documents, and %s is not one of them", id)
+	case raw.Query == "":
+		return nil // the transport answers the missing document
+	case p.docs == nil || !p.docs.bodies[sha256Hex(raw.Query)]:
+		return refuse(CodeOperationNotAllowed, "this server runs only its trusted documents; send the id of one (extensions.persistedQuery.sha256Hash)")
+	}
+	// A trusted document sent in full: automatic persisted queries may still check and cache its hash.
+	return nil
+}
+
+// persistedID is extensions.persistedQuery.sha256Hash, or "".
+func persistedID(ext map[string]any) string {
+	pq, _ := ext["persistedQuery"].(map[string]any)
+	id, _ := pq["sha256Hash"].(string)
+	return id
+}

@@ -1,0 +1,312 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/executor"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/erpgraph/erpgraph/auth"
+)
+
+// Media types of GraphQL over HTTP.
+const (
+	mediaGraphQLResponse = "application/graphql-response+json"
+	mediaJSON            = "application/json"
+)
+
+// httpTransport serves GraphQL over HTTP as the GraphQL-over-HTTP specification (draft) describes it, for both
+// response media types:
+//   - GET (queries only: a mutation answers 405 with Allow: POST) and POST with an application/json body; other
+//     methods 405, other request media types 415;
+//   - the response media type by the Accept header (none, */* or application/* → application/json); 406 when
+//     the client accepts neither;
+//   - a body that is not a JSON object, or parameters of the wrong type, answer 400; a JSON array (batching)
+//     answers 400 BATCHING_NOT_SUPPORTED: one HTTP request is one operation, so every per-request limit (rate,
+//     concurrency, deadline, audit) holds per operation;
+//   - request errors (parse, validation, limits, persisted queries) have no data entry; their status is 200
+//     with application/json and 400 with application/graphql-response+json. Field errors are 200 with both.
+//
+// gqlgen's own transports differ on several of these (422 for validation errors, data: null on request
+// errors, no 406/415), so the executor is driven directly.
+type httpTransport struct {
+	exec        *executor.Executor
+	cacheMaxAge time.Duration
+}
+
+// requestError is a response without a data entry.
+type requestError struct {
+	Errors     gqlerror.List  `json:"errors"`
+	Extensions map[string]any `json:"extensions,omitempty"`
+}
+
+func (t *httpTransport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	media, ok := negotiate(r.Header.Values("Accept"))
+	if !ok {
+		t.fail(w, r, http.StatusNotAcceptable, mediaJSON, CodeNotAcceptable,
+			"the Accept header allows neither application/graphql-response+json nor application/json")
+		return
+	}
+	var (
+		params *graphql.RawParams
+		msg    string
+		code   = CodeBadRequest
+		status = http.StatusBadRequest
+	)
+	switch r.Method {
+	case http.MethodGet:
+		params, msg = fromURL(r.URL.RawQuery)
+	case http.MethodPost:
+		if ct := r.Header.Get("Content-Type"); !isJSONContent(ct) {
+			status, code = http.StatusUnsupportedMediaType, CodeUnsupportedMediaType
+			msg = "POST requests must have Content-Type: application/json"
+			break
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			msg = "the request body could not be read"
+			break
+		}
+		params, code, msg = fromBody(body)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		status, code, msg = http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use GET or POST"
+	}
+	if params == nil {
+		t.fail(w, r, status, media, code, msg)
+		return
+	}
+	if params.Query == "" && persistedID(params.Extensions) == "" {
+		t.fail(w, r, http.StatusBadRequest, media, CodeBadRequest, "the request has no query")
+		return
+	}
+	params.Headers = r.Header
+	t.execute(w, r, media, params)
+}
+
+func (t *httpTransport) execute(w http.ResponseWriter, r *http.Request, media string, params *graphql.RawParams) {
+	ctx := graphql.StartOperationTrace(r.Context())
+	defer func() {
+		if p := recover(); p != nil {
+			err := t.exec.PresentRecoveredError(ctx, p)
+			gqlErr, _ := err.(*gqlerror.Error)
+			t.write(w, http.StatusInternalServerError, media, requestError{Errors: gqlerror.List{gqlErr}})
+		}
+	}()
+	oc, errs := t.exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		for _, e := range errs {
+			codeUncoded(e)
+		}
+		resp := t.exec.DispatchError(graphql.WithOperationContext(ctx, oc), errs)
+		status := http.StatusOK
+		if media == mediaGraphQLResponse {
+			status = http.StatusBadRequest
+		}
+		t.write(w, status, media, requestError{Errors: resp.Errors, Extensions: resp.Extensions})
+		return
+	}
+	if r.Method == http.MethodGet && oc.Operation.Operation != ast.Query {
+		w.Header().Set("Allow", "POST")
+		t.fail(w, r, http.StatusMethodNotAllowed, media, CodeMethodNotAllowed, "only queries may be sent with GET; send mutations with POST")
+		return
+	}
+	handler, ctx := t.exec.DispatchOperation(ctx, oc)
+	resp := handler(ctx)
+	cc := ""
+	if r.Method == http.MethodGet && len(resp.Errors) == 0 {
+		cc = t.cacheControl(w, r)
+	}
+	t.writeCached(w, http.StatusOK, media, resp, cc)
+}
+
+// cacheControl makes a successful GET query's answer cacheable: privately (the browser, never a shared cache)
+// when it was computed for a user, publicly otherwise. Everything else is no-store.
+func (t *httpTransport) cacheControl(w http.ResponseWriter, r *http.Request) string {
+	w.Header().Add("Vary", "Accept, Accept-Language, Authorization")
+	scope := "public"
+	if _, ok := auth.FromContext(r.Context()); ok {
+		scope = "private"
+	}
+	if t.cacheMaxAge > 0 {
+		return scope + ", max-age=" + strconv.Itoa(int(t.cacheMaxAge.Seconds()))
+	}
+	return scope + ", no-cache"
+}
+
+// codeUncoded gives every request error a code: gqlgen's automatic persisted queries report a hash mismatch and
+// bad extension data without one.
+func codeUncoded(e *gqlerror.Error) {
+	if _, ok := e.Extensions["code"]; ok {
+		return
+	}
+	if e.Extensions == nil {
+		e.Extensions = map[string]any{}
+	}
+	if strings.Contains(e.Message, "hash does not match") {
+		e.Extensions["code"] = CodePersistedQueryMismatch
+		e.Message = "the persisted query's sha256Hash does not match its document"
+		return
+	}
+	e.Extensions["code"] = CodeBadRequest
+}
+
+// fail answers a request error the transport found itself.
+func (t *httpTransport) fail(w http.ResponseWriter, r *http.Request, status int, media, code, msg string) {
+	e := &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": code}}
+	resp := t.exec.DispatchError(r.Context(), gqlerror.List{e})
+	t.write(w, status, media, requestError{Errors: resp.Errors, Extensions: resp.Extensions})
+}
+
+func (t *httpTransport) write(w http.ResponseWriter, status int, media string, body any) {
+	t.writeCached(w, status, media, body, "")
+}
+
+// writeCached answers body with Cache-Control cc, or no-store.
+func (t *httpTransport) writeCached(w http.ResponseWriter, status int, media string, body any, cc string) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`)
+	}
+	if cc == "" {
+		cc = "no-store"
+	}
+	w.Header().Set("Cache-Control", cc)
+	w.Header().Set("Content-Type", media+"; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// negotiate picks the response media type from the Accept header: the supported type with the highest
+// quality, application/graphql-response+json on a tie; no header, */* or application/* mean application/json.
+func negotiate(accept []string) (string, bool) {
+	if len(accept) == 0 {
+		return mediaJSON, true
+	}
+	best, bestQ := "", 0.0
+	for _, header := range accept {
+		for part := range strings.SplitSeq(header, ",") {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			mt, params, err := mime.ParseMediaType(part)
+			if err != nil {
+				continue
+			}
+			if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+				continue
+			}
+			q := 1.0
+			if v, ok := params["q"]; ok {
+				if q, err = strconv.ParseFloat(v, 64); err != nil || q <= 0 {
+					continue
+				}
+			}
+			var candidate string
+			switch mt {
+			case mediaGraphQLResponse:
+				candidate = mediaGraphQLResponse
+			case mediaJSON, "*/*", "application/*":
+				candidate = mediaJSON
+			default:
+				continue
+			}
+			if q > bestQ || (q == bestQ && candidate == mediaGraphQLResponse) {
+				best, bestQ = candidate, q
+			}
+		}
+	}
+	return best, best != ""
+}
+
+// isJSONContent accepts application/json in UTF-8 (the charset may be omitted).
+func isJSONContent(ct string) bool {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != mediaJSON {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
+}
+
+// fromBody reads the POST body: one JSON object with query, operationName, variables and extensions.
+func fromBody(body []byte) (*graphql.RawParams, string, string) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, CodeBadRequest, "the request body is empty"
+	}
+	if trimmed[0] == '[' {
+		return nil, CodeBatchingNotSupported, "batched operations (a JSON array) are not supported: send one operation per request"
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, CodeBadRequest, "the request body is not a JSON object"
+	}
+	p := &graphql.RawParams{}
+	var msg string
+	if msg = decodeString(fields["query"], "query", &p.Query); msg == "" {
+		if msg = decodeString(fields["operationName"], "operationName", &p.OperationName); msg == "" {
+			if msg = decodeMap(fields["variables"], "variables", &p.Variables); msg == "" {
+				msg = decodeMap(fields["extensions"], "extensions", &p.Extensions)
+			}
+		}
+	}
+	if msg != "" {
+		return nil, CodeBadRequest, msg
+	}
+	return p, "", ""
+}
+
+// fromURL reads GET parameters; variables and extensions are JSON-encoded.
+func fromURL(rawQuery string) (*graphql.RawParams, string) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, "the URL query string is malformed"
+	}
+	p := &graphql.RawParams{Query: q.Get("query"), OperationName: q.Get("operationName")}
+	for _, f := range []struct {
+		name string
+		dst  *map[string]any
+	}{{"variables", &p.Variables}, {"extensions", &p.Extensions}} {
+		if v := q.Get(f.name); v != "" {
+			if msg := decodeMap(json.RawMessage(v), f.name, f.dst); msg != "" {
+				return nil, msg
+			}
+		}
+	}
+	return p, ""
+}
+
+func decodeString(raw json.RawMessage, name string, dst *string) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	if json.Unmarshal(raw, dst) != nil {
+		return fmt.Sprintf("%s must be a string", name)
+	}
+	return ""
+}
+
+func decodeMap(raw json.RawMessage, name string, dst *map[string]any) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // gqlgen coerces json.Number to Int and Float exactly
+	if err := dec.Decode(dst); err != nil || *dst == nil {
+		return fmt.Sprintf("%s must be a JSON object", name)
+	}
+	return ""
+}
