@@ -98,8 +98,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	resolver := access.NewResolver(a.erp, access.Config{
 		AllowInternalUsers: cfg.AllowInternalUsers, Logger: a.log.With("component", "access"),
 	})
+	var trusted *graph.TrustedDocuments
+	if cfg.TrustedDocuments != "" {
+		if trusted, err = graph.LoadTrustedDocuments(cfg.TrustedDocuments); err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+	}
 	gql := graph.NewHandler(graph.Config{
 		ERP: a.erp, Access: resolver, Logger: a.log.With("component", "graph"), Dev: cfg.Introspection,
+		Limits: cfg.QueryLimits, APQCacheSize: cfg.APQCacheSize, TrustedDocuments: trusted,
+		TrustedDocumentsOnly: cfg.TrustedDocumentsOnly, CacheMaxAge: cfg.CacheMaxAge,
 	})
 	p := a.verifier.Provider()
 	pg := server.PlaygroundConfig{

@@ -20,6 +20,7 @@ import (
 
 	"github.com/erpgraph/erpgraph/erpclient"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/graph"
 	"github.com/erpgraph/erpgraph/server"
 )
 
@@ -139,6 +140,31 @@ type Config struct {
 	// -tls-key-file; both or neither.
 	TLSCertFile, TLSKeyFile string
 
+	// QueryLimits bound each GraphQL operation; refusals happen before any
+	// ERP.net call, with the codes TOO_MANY_TOKENS, QUERY_TOO_DEEP,
+	// TOO_MANY_ALIASES, TOO_MANY_ROOT_FIELDS, TOO_MANY_DIRECTIVES and
+	// QUERY_TOO_COMPLEX. ERPGRAPH_MAX_TOKENS (default 1000),
+	// ERPGRAPH_MAX_DEPTH (6), ERPGRAPH_MAX_ALIASES (15),
+	// ERPGRAPH_MAX_ROOT_FIELDS (10), ERPGRAPH_MAX_DIRECTIVES (50),
+	// ERPGRAPH_MAX_COST (5000); each also "off". Zero fields take the
+	// defaults, negative ones are off.
+	QueryLimits graph.Limits
+	// APQCacheSize is how many automatic persisted queries are remembered.
+	// ERPGRAPH_APQ_CACHE_SIZE, -apq-cache-size; default 1000, "off" disables them.
+	APQCacheSize int
+	// TrustedDocuments is a manifest of allowed operations (Apollo's
+	// persisted-query manifest or a JSON object of id → document).
+	// ERPGRAPH_TRUSTED_DOCUMENTS, -trusted-documents; default none.
+	TrustedDocuments string
+	// TrustedDocumentsOnly refuses every other operation with
+	// OPERATION_NOT_ALLOWED. ERPGRAPH_TRUSTED_DOCUMENTS_ONLY,
+	// -trusted-documents-only (on/off); default off.
+	TrustedDocumentsOnly bool
+	// CacheMaxAge is the max-age of successful GET query answers
+	// (Cache-Control private for signed-in users). ERPGRAPH_CACHE_MAX_AGE,
+	// -cache-max-age; default 0: "no-cache".
+	CacheMaxAge time.Duration
+
 	// Logger overrides the JSON stderr log (tests). Not configurable by environment.
 	Logger *slog.Logger
 	// AuditLogger overrides AuditLog (tests). Not configurable by environment.
@@ -206,6 +232,16 @@ func Settings() []Setting {
 		{Env: "ERPGRAPH_AUDIT_VARIABLES", Flag: "audit-variables", Default: server.AuditVariablesNone, Help: `what audit records say of GraphQL variables: "none" or "names" (never values)`},
 		{Env: "ERPGRAPH_TLS_CERT_FILE", Flag: "tls-cert-file", Help: "PEM certificate (chain); with ERPGRAPH_TLS_KEY_FILE erpgraph serves HTTPS (TLS 1.2+)"},
 		{Env: "ERPGRAPH_TLS_KEY_FILE", Flag: "tls-key-file", Help: "PEM private key of that certificate"},
+		{Env: "ERPGRAPH_MAX_TOKENS", Flag: "max-tokens", Default: strconv.Itoa(graph.DefaultMaxTokens), Help: `lexical tokens per GraphQL document ("off" to disable); beyond: TOO_MANY_TOKENS`},
+		{Env: "ERPGRAPH_MAX_DEPTH", Flag: "max-depth", Default: strconv.Itoa(graph.DefaultMaxDepth), Help: `nesting of selection sets ("off"); beyond: QUERY_TOO_DEEP`},
+		{Env: "ERPGRAPH_MAX_ALIASES", Flag: "max-aliases", Default: strconv.Itoa(graph.DefaultMaxAliases), Help: `aliased fields per operation ("off"); beyond: TOO_MANY_ALIASES`},
+		{Env: "ERPGRAPH_MAX_ROOT_FIELDS", Flag: "max-root-fields", Default: strconv.Itoa(graph.DefaultMaxRootFields), Help: `top-level fields per operation ("off"); beyond: TOO_MANY_ROOT_FIELDS`},
+		{Env: "ERPGRAPH_MAX_DIRECTIVES", Flag: "max-directives", Default: strconv.Itoa(graph.DefaultMaxDirectives), Help: `directive uses per operation ("off"); beyond: TOO_MANY_DIRECTIVES`},
+		{Env: "ERPGRAPH_MAX_COST", Flag: "max-cost", Default: strconv.Itoa(graph.DefaultMaxCost), Help: `estimated values per operation, lists counted by first ("off"); beyond: QUERY_TOO_COMPLEX`},
+		{Env: "ERPGRAPH_APQ_CACHE_SIZE", Flag: "apq-cache-size", Default: "1000", Help: `automatic persisted queries remembered ("off" disables them)`},
+		{Env: "ERPGRAPH_TRUSTED_DOCUMENTS", Flag: "trusted-documents", Help: "manifest of trusted operations (Apollo persisted-query manifest or {\"<id>\": \"<document>\"})"},
+		{Env: "ERPGRAPH_TRUSTED_DOCUMENTS_ONLY", Flag: "trusted-documents-only", Default: "off", Bool: true, Help: "run only the trusted documents; anything else gets OPERATION_NOT_ALLOWED"},
+		{Env: "ERPGRAPH_CACHE_MAX_AGE", Flag: "cache-max-age", Default: "0s (no-cache)", Help: "max-age of successful GET query answers (private for signed-in users)"},
 	}
 }
 
@@ -297,6 +333,7 @@ func ConfigFromEnv(getenv func(string) string, args []string) (Config, error) {
 		return b
 	}
 	cfg.AllowInternalUsers = onOff("ERPGRAPH_ALLOW_INTERNAL_USERS", false)
+	cfg.TrustedDocumentsOnly = onOff("ERPGRAPH_TRUSTED_DOCUMENTS_ONLY", false)
 	cfg.Playground = onOff("ERPGRAPH_PLAYGROUND", dev)
 	cfg.Introspection = onOff("ERPGRAPH_INTROSPECTION", dev)
 	if v := get("ERPGRAPH_LOG_LEVEL"); v != "" {
@@ -418,6 +455,20 @@ func edgeFromEnv(cfg *Config, get func(string) string) []error {
 	cfg.AuditLog = get("ERPGRAPH_AUDIT_LOG")
 	cfg.AuditVariables = strings.ToLower(get("ERPGRAPH_AUDIT_VARIABLES"))
 	cfg.TLSCertFile, cfg.TLSKeyFile = get("ERPGRAPH_TLS_CERT_FILE"), get("ERPGRAPH_TLS_KEY_FILE")
+	cfg.QueryLimits = graph.Limits{
+		MaxTokens: whole("ERPGRAPH_MAX_TOKENS", true), MaxDepth: whole("ERPGRAPH_MAX_DEPTH", true),
+		MaxAliases: whole("ERPGRAPH_MAX_ALIASES", true), MaxRootFields: whole("ERPGRAPH_MAX_ROOT_FIELDS", true),
+		MaxDirectives: whole("ERPGRAPH_MAX_DIRECTIVES", true), MaxCost: whole("ERPGRAPH_MAX_COST", true),
+	}
+	cfg.APQCacheSize = whole("ERPGRAPH_APQ_CACHE_SIZE", true)
+	cfg.TrustedDocuments = get("ERPGRAPH_TRUSTED_DOCUMENTS")
+	if v := get("ERPGRAPH_CACHE_MAX_AGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("ERPGRAPH_CACHE_MAX_AGE=%q is not a duration (like 60s)", v))
+		}
+		cfg.CacheMaxAge = d
+	}
 	return errs
 }
 
@@ -555,6 +606,16 @@ func (c Config) validateEdge() []error {
 	default:
 		add("ERPGRAPH_AUDIT_VARIABLES=%q is not none or names", c.AuditVariables)
 	}
+	if c.TrustedDocumentsOnly && c.TrustedDocuments == "" {
+		add("ERPGRAPH_TRUSTED_DOCUMENTS_ONLY is on but ERPGRAPH_TRUSTED_DOCUMENTS names no manifest")
+	} else if c.TrustedDocuments != "" {
+		if _, err := graph.LoadTrustedDocuments(c.TrustedDocuments); err != nil {
+			add("ERPGRAPH_TRUSTED_DOCUMENTS: %v", err)
+		}
+	}
+	if c.CacheMaxAge < 0 {
+		add("ERPGRAPH_CACHE_MAX_AGE must not be negative")
+	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		add("ERPGRAPH_TLS_CERT_FILE and ERPGRAPH_TLS_KEY_FILE go together")
 	} else if c.TLSCertFile != "" {
@@ -586,6 +647,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("max_concurrent", c.RateLimit.MaxConcurrent), slog.String("cors_origins", strings.Join(c.CORS.Origins, ",")),
 		slog.String("audit_log", c.AuditLog), slog.String("audit_variables", c.AuditVariables),
 		slog.Bool("tls", c.TLSCertFile != ""), slog.Duration("operation_timeout", c.OperationTimeout),
+		slog.Any("query_limits", c.QueryLimits), slog.Int("apq_cache_size", c.APQCacheSize),
+		slog.String("trusted_documents", c.TrustedDocuments), slog.Bool("trusted_documents_only", c.TrustedDocumentsOnly),
 	)
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/erpgraph/erpgraph/app"
 	"github.com/erpgraph/erpgraph/erpsim"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/server"
 )
 
 // dashboardQuery is the portal start page: 20 orders with customer and party, lines with products, and invoices.
@@ -107,9 +108,12 @@ func run(args []string, out io.Writer) error {
 	}
 	defer sim.Close()
 	sim.SetLatency(o.latency, 0)
+	// The edge's per-user rate limit and concurrency cap are off: this command measures what erpgraph and
+	// ERP.net sustain, and a few simulated users would otherwise only measure the limits' refill rate.
 	a, err := app.New(ctx, app.Config{
 		Addr: "127.0.0.1:0", InstanceURL: sim.URL(), ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger:    slog.New(slog.DiscardHandler),
+		RateLimit: server.RateLimitConfig{UserRate: -1, AnonRate: -1, MaxConcurrent: -1},
 	})
 	if err != nil {
 		return err
@@ -140,6 +144,7 @@ func run(args []string, out io.Writer) error {
 
 	fmt.Fprintf(out, "erpload: %d users, %v, erpsim latency %v, scale %d, ERP.net default session limits\n",
 		o.users, o.duration, o.latency, o.scale)
+	fmt.Fprintln(out, "erpload: erpgraph's per-user rate limit and concurrency cap are off (measuring erpgraph + ERP.net, not the edge)")
 	runCtx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	var (
