@@ -83,11 +83,12 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.APQCacheSize > 0 {
 		exec.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
 	}
-	exec.Use(&limiter{limits: limits.withDefaults(), introspection: cfg.Dev})
+	limits = limits.withDefaults()
+	exec.Use(&limiter{limits: limits, introspection: cfg.Dev})
 	exec.SetErrorPresenter(r.presentError)
 	exec.SetRecoverFunc(r.recoverPanic)
 	exec.AroundFields(r.requireUser)
-	srv := &httpTransport{exec: exec, cacheMaxAge: cfg.CacheMaxAge}
+	srv := &httpTransport{exec: exec, cacheMaxAge: cfg.CacheMaxAge, maxTokens: max(limits.MaxTokens, 0)}
 
 	ref := loader.NewRefCache(cfg.RefCacheTTL, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

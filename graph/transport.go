@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/executor"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/erpgraph/erpgraph/auth"
 )
@@ -43,6 +44,7 @@ const (
 type httpTransport struct {
 	exec        *executor.Executor
 	cacheMaxAge time.Duration
+	maxTokens   int // bounds the parse of GET documents checked for mutations; 0 = none
 }
 
 // requestError is a response without a data entry.
@@ -91,6 +93,11 @@ func (t *httpTransport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.fail(w, r, http.StatusBadRequest, media, CodeBadRequest, "the request has no query")
 		return
 	}
+	if r.Method == http.MethodGet && t.mutation(params) {
+		w.Header().Set("Allow", "POST")
+		t.fail(w, r, http.StatusMethodNotAllowed, media, CodeMethodNotAllowed, "only queries may be sent with GET; send mutations with POST")
+		return
+	}
 	params.Headers = r.Header
 	t.execute(w, r, media, params)
 }
@@ -129,6 +136,24 @@ func (t *httpTransport) execute(w http.ResponseWriter, r *http.Request, media st
 		cc = t.cacheControl(w, r)
 	}
 	t.writeCached(w, http.StatusOK, media, resp, cc)
+}
+
+// mutation reports whether a GET request's document selects a mutation (or subscription), which must not run
+// over GET even when it would not validate: it is parsed on its own, bounded by the token limit. Documents that
+// arrive by hash are checked after they are resolved (execute).
+func (t *httpTransport) mutation(p *graphql.RawParams) bool {
+	if p.Query == "" {
+		return false
+	}
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: p.Query}, t.maxTokens)
+	if err != nil {
+		return false // the executor reports the parse error
+	}
+	op := doc.Operations.ForName(p.OperationName)
+	if op == nil && p.OperationName == "" && len(doc.Operations) > 0 {
+		op = doc.Operations[0]
+	}
+	return op != nil && op.Operation != ast.Query
 }
 
 // cacheControl makes a successful GET query's answer cacheable: privately (the browser, never a shared cache)
