@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/erpgraph/erpgraph/erpsim"
+	"github.com/erpgraph/erpgraph/erpsim/fixture"
+)
+
+// The operations a simulated portal user runs, with their weights in the mix.
+const (
+	dashboardQuery = `query Dashboard {
+  salesOrders(first: 20) {
+    totalCount
+    nodes {
+      id documentNo documentDate state
+      customer { id number party { name } }
+      lines { lineNo quantity { value unit } unitPrice { amount currency } product { id partNumber name } }
+      invoices { id documentNo documentDate }
+    }
+  }
+}`
+	ordersQuery = `query Orders($after: String, $filter: SalesOrderFilter) {
+  salesOrders(first: 10, after: $after, filter: $filter, orderBy: {field: DOCUMENT_DATE, direction: DESC}) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { id documentNo documentDate state void customer { id number } }
+  }
+}`
+	nodesQuery = `query Nodes($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    id
+    ... on SalesOrder { documentNo state customer { id } }
+    ... on Invoice { documentNo customer { id } }
+    ... on Product { partNumber name }
+  }
+}`
+	productsQuery = `query Products($q: String) {
+  products(first: 20, filter: {nameContains: $q}) {
+    totalCount
+    nodes { id partNumber name active group { name } }
+  }
+}`
+	invoicesQuery = `query Invoices {
+  invoices(first: 20, orderBy: {field: DOCUMENT_DATE, direction: DESC}) {
+    totalCount
+    nodes { id documentNo documentDate paymentDueDate customer { id number } }
+  }
+}`
+	shipmentsQuery = `query Shipments {
+  shipments(first: 20) {
+    totalCount
+    nodes { id documentNo documentDate customer { id } }
+  }
+}`
+)
+
+type opKind struct {
+	name   string
+	weight int
+}
+
+var opMix = []opKind{
+	{"dashboard", 25}, {"orders", 25}, {"nodes", 15}, {"products", 20}, {"invoices", 10}, {"shipments", 5},
+}
+
+var productWords = []string{"coffee", "tea", "cable", "cheese", "juice", "set", "box", "water", "pro", "tape"}
+
+// orderFilters vary the order list the way a portal's filter bar would.
+func orderFilters(today time.Time) []map[string]any {
+	return []map[string]any{
+		nil,
+		{"state": []string{"RELEASED", "COMPLETED"}},
+		{"void": false},
+		{"documentDate": map[string]any{"ge": today.AddDate(0, 0, -90).Format(time.DateOnly)}},
+	}
+}
+
+// user is one simulated portal user: a signed-in session of a demo login,
+// the IDs it has seen (for node lookups) and its own random source.
+type user struct {
+	login string
+	sim   *erpsim.Sim
+	url   string
+	http  *http.Client
+	rnd   *rand.Rand
+
+	mu        sync.Mutex // token is replaced by refresh while ops read it
+	token     string
+	refreshAt time.Time
+
+	seen []string // global IDs from earlier answers, bounded
+}
+
+// signIn gets a fresh token and schedules its refresh at 80% of its lifetime.
+func (u *user) signIn(ctx context.Context) error {
+	tk, err := u.sim.Login(ctx, fixture.PlaygroundClientID, u.login, fixture.DemoPassword, "openid", "profile", "read")
+	if err != nil {
+		return fmt.Errorf("sign in %s: %w", u.login, err)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.token = tk.AccessToken
+	u.refreshAt = time.Now().Add(time.Duration(tk.ExpiresIn) * time.Second * 4 / 5)
+	return nil
+}
+
+func (u *user) currentToken(ctx context.Context) (string, error) {
+	u.mu.Lock()
+	due := time.Now().After(u.refreshAt)
+	u.mu.Unlock()
+	if due {
+		if err := u.signIn(ctx); err != nil {
+			return "", err
+		}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.token, nil
+}
+
+func (u *user) pick() string {
+	total := 0
+	for _, k := range opMix {
+		total += k.weight
+	}
+	n := u.rnd.IntN(total)
+	for _, k := range opMix {
+		if n < k.weight {
+			return k.name
+		}
+		n -= k.weight
+	}
+	return opMix[0].name
+}
+
+// run executes one operation of kind (some are several requests: paging)
+// and hands every response to check.
+func (u *user) run(ctx context.Context, kind string, check func(resp *gqlResponse, status int, err error)) {
+	switch kind {
+	case "dashboard":
+		u.remember(u.post(ctx, dashboardQuery, nil, check))
+	case "orders":
+		filters := orderFilters(time.Now())
+		vars := map[string]any{"filter": filters[u.rnd.IntN(len(filters))]}
+		for range 1 + u.rnd.IntN(3) { // one to three pages
+			r := u.post(ctx, ordersQuery, vars, check)
+			u.remember(r)
+			var page struct {
+				SalesOrders struct {
+					PageInfo struct {
+						HasNextPage bool
+						EndCursor   string
+					}
+				}
+			}
+			if r == nil || json.Unmarshal(r.Data, &page) != nil || !page.SalesOrders.PageInfo.HasNextPage {
+				return
+			}
+			vars["after"] = page.SalesOrders.PageInfo.EndCursor
+		}
+	case "nodes":
+		if len(u.seen) == 0 {
+			u.remember(u.post(ctx, dashboardQuery, nil, check))
+			return
+		}
+		ids := make([]string, 0, 5)
+		for range min(5, len(u.seen)) {
+			ids = append(ids, u.seen[u.rnd.IntN(len(u.seen))])
+		}
+		u.post(ctx, nodesQuery, map[string]any{"ids": ids}, check)
+	case "products":
+		u.remember(u.post(ctx, productsQuery, map[string]any{"q": productWords[u.rnd.IntN(len(productWords))]}, check))
+	case "invoices":
+		u.remember(u.post(ctx, invoicesQuery, nil, check))
+	case "shipments":
+		u.post(ctx, shipmentsQuery, nil, check)
+	}
+}
+
+const maxSeen = 200
+
+// remember keeps the global IDs of an answer for later node lookups.
+func (u *user) remember(r *gqlResponse) {
+	if r == nil || len(r.Data) == 0 {
+		return
+	}
+	var v any
+	if json.Unmarshal(r.Data, &v) != nil {
+		return
+	}
+	walk(v, func(obj map[string]any) {
+		if id, ok := obj["id"].(string); ok {
+			if len(u.seen) < maxSeen {
+				u.seen = append(u.seen, id)
+			} else {
+				u.seen[u.rnd.IntN(maxSeen)] = id
+			}
+		}
+	})
+}
+
+type gqlError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+type gqlResponse struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []gqlError      `json:"errors"`
+}
+
+// post sends one GraphQL request; the decoded answer (nil if none) goes to
+// check and is returned.
+func (u *user) post(ctx context.Context, query string, vars map[string]any, check func(*gqlResponse, int, error)) *gqlResponse {
+	token, err := u.currentToken(ctx)
+	if err != nil {
+		check(nil, 0, err)
+		return nil
+	}
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.url, bytes.NewReader(body))
+	if err != nil {
+		check(nil, 0, err)
+		return nil
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := u.http.Do(req)
+	if err != nil {
+		check(nil, 0, err)
+		return nil
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		check(nil, res.StatusCode, err)
+		return nil
+	}
+	var r gqlResponse
+	if err := json.Unmarshal(raw, &r); err != nil {
+		check(nil, res.StatusCode, fmt.Errorf("HTTP %d, not JSON: %w", res.StatusCode, err))
+		return nil
+	}
+	check(&r, res.StatusCode, nil)
+	return &r
+}
+
+// walk calls fn for every JSON object in v, depth first.
+func walk(v any, fn func(map[string]any)) {
+	switch t := v.(type) {
+	case map[string]any:
+		fn(t)
+		for _, c := range t {
+			walk(c, fn)
+		}
+	case []any:
+		for _, c := range t {
+			walk(c, fn)
+		}
+	}
+}
