@@ -19,10 +19,9 @@ import (
 // …/odata/$batch, multipart/mixed, atomic changesets, Content-ID + $n
 // references, response parts in request order).
 
-// batch sends distinct GETs as one $batch. When ERP.net refuses the batch as
-// a whole (401 after a retry, 429, 503, 5xx) it returns that outer answer and
-// nil parts; otherwise one response per request, in order.
-func (c *Client) batch(ctx context.Context, reqs []*request) (outer *response, parts []*response, err error) {
+// batch sends distinct GETs as one $batch and returns ERP.net's outer
+// answer; splitBatch cuts a 2xx answer into the parts, in request order.
+func (c *Client) batch(ctx context.Context, reqs []*request) (*response, error) {
 	boundary := "batch_" + uuid.NewString()
 	var b bytes.Buffer
 	for _, r := range reqs {
@@ -34,21 +33,19 @@ func (c *Client) batch(ctx context.Context, reqs []*request) (outer *response, p
 	fmt.Fprintf(&b, "--%s--\r\n", boundary)
 	c.stats.batches.Add(1)
 	c.stats.batchParts.Add(int64(len(reqs)))
-	outer, err = c.exchange(ctx, http.MethodPost, c.batchURL(), "multipart/mixed; boundary="+boundary, b.Bytes())
+	return c.exchange(ctx, http.MethodPost, c.batchURL(), "multipart/mixed; boundary="+boundary, b.Bytes())
+}
+
+// splitBatch parses a 2xx $batch answer that must hold n parts.
+func splitBatch(outer *response, n int) ([]*response, error) {
+	parts, err := parseBatch(outer.header.Get("Content-Type"), outer.body)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if !outer.ok() {
-		return outer, nil, nil
+	if len(parts) != n {
+		return nil, fmt.Errorf("$batch answered %d parts for %d requests", len(parts), n)
 	}
-	parts, err = parseBatch(outer.header.Get("Content-Type"), outer.body)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(parts) != len(reqs) {
-		return nil, nil, fmt.Errorf("$batch answered %d parts for %d requests", len(parts), len(reqs))
-	}
-	return outer, parts, nil
+	return parts, nil
 }
 
 func (c *Client) batchURL() string { return c.target(&request{path: "$batch"}) }

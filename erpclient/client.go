@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		clientID: cfg.ClientID,
 		stats:    &c.stats,
 	}
-	c.sched = newScheduler(appCtx, cfg.Scheduler.withDefaults(), c)
+	c.sched = newScheduler(appCtx, cfg.Scheduler.withDefaults(), c, clock)
 	logger.LogAttrs(ctx, slog.LevelInfo, "erpclient ready",
 		slog.String("issuer", issuer), slog.String("token_endpoint", tokenURL), slog.String("odata_root", root.String()),
 		slog.String("client_id", cfg.ClientID), slog.String("scopes", strings.Join(scopes, " ")))
@@ -144,6 +144,8 @@ func (c *Client) Close() {
 	if c.closed.CompareAndSwap(false, true) {
 		c.sched.close()
 		c.cancel()
+		// kept-alive connections hold a goroutine each until they time out
+		c.http.CloseIdleConnections()
 	}
 }
 
@@ -274,13 +276,19 @@ type request struct {
 	contentType string
 	op          string // for errors and logs, e.g. "list Crm_Sales_SalesOrders"
 	read        bool   // idempotent GET: may be shared, batched and retried
+	// decode turns a 2xx body into the caller's value, once for every call
+	// sharing the answer; its error is an ErrUnavailable (a malformed answer
+	// is retried like an outage). kind names the decoded type: calls share
+	// an answer only when they decode it alike.
+	decode func(body []byte) (any, error)
+	kind   string
 }
 
 func (r *request) key() string {
 	if !r.read {
 		return ""
 	}
-	return r.path + "?" + r.query
+	return r.path + "?" + r.query + "#" + r.kind
 }
 
 // target is the request's URL: the service root plus the relative path.
@@ -306,11 +314,19 @@ func accept(target string) string {
 	return "application/json"
 }
 
+// tokenFailure is an exchange that failed for want of a service token: the
+// identity server's trouble, not the Domain API's (the breaker ignores it).
+type tokenFailure struct{ err error }
+
+func (e *tokenFailure) Error() string { return e.err.Error() }
+func (e *tokenFailure) Unwrap() error { return e.err }
+
 // response is an upstream answer, status and body kept as they came.
 type response struct {
 	status int
 	header http.Header
 	body   []byte
+	val    any // request.decode's result; shared by the calls of one part
 }
 
 func (r *response) ok() bool { return r.status >= 200 && r.status < 300 }
@@ -322,7 +338,7 @@ func (c *Client) exchange(ctx context.Context, method, target, contentType strin
 	for attempt := 0; ; attempt++ {
 		tok, err := c.tokens.token(ctx)
 		if err != nil {
-			return nil, err
+			return nil, &tokenFailure{err}
 		}
 		req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 		if err != nil {

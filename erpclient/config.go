@@ -28,8 +28,9 @@ type Config struct {
 	// HTTP would expose the client secret and the service token; leave it off
 	// outside closed test networks.
 	AllowInsecure bool
-	// Clock is the client's notion of now for token expiry; default time.Now.
-	// Tests advance it to expire the service token without waiting.
+	// Clock is the client's notion of now for token expiry, token-refresh
+	// back-off and the circuit breaker's cool-down; default time.Now. Tests
+	// advance it instead of waiting.
 	Clock func() time.Time
 }
 
@@ -41,6 +42,17 @@ type SchedulerConfig struct {
 	MaxBatchParts     int           // GETs packed into one $batch; default 20; 1 disables batching
 	MaxQueue          int           // waiting calls beyond which new calls fail with ErrBusy; default 1000
 	MaxWait           time.Duration // longest a call waits in the queue before ErrBusy; default 10s
+	// AttemptTimeout bounds one upstream request, so a hung ERP.net cannot
+	// eat a caller's whole deadline; default 30s. A read's attempt is also
+	// cut to half of its most pressed caller's remaining deadline, leaving
+	// room for a retry.
+	AttemptTimeout time.Duration
+	// BreakerThreshold is the number of consecutive upstream failures that
+	// opens the circuit breaker; default 5; negative disables the breaker.
+	BreakerThreshold int
+	// BreakerCooldown is how long the breaker stays open before one probe
+	// request may test ERP.net again; default 10s.
+	BreakerCooldown time.Duration
 }
 
 // Defaults of SchedulerConfig.
@@ -50,6 +62,9 @@ const (
 	DefaultMaxBatchParts     = 20
 	DefaultMaxQueue          = 1000
 	DefaultMaxWait           = 10 * time.Second
+	DefaultAttemptTimeout    = 30 * time.Second
+	DefaultBreakerThreshold  = 5
+	DefaultBreakerCooldown   = 10 * time.Second
 )
 
 func (s SchedulerConfig) withDefaults() SchedulerConfig {
@@ -67,6 +82,15 @@ func (s SchedulerConfig) withDefaults() SchedulerConfig {
 	}
 	if s.MaxWait == 0 {
 		s.MaxWait = DefaultMaxWait
+	}
+	if s.AttemptTimeout == 0 {
+		s.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if s.BreakerThreshold == 0 {
+		s.BreakerThreshold = DefaultBreakerThreshold
+	}
+	if s.BreakerCooldown == 0 {
+		s.BreakerCooldown = DefaultBreakerCooldown
 	}
 	return s
 }
@@ -124,6 +148,12 @@ func (c Config) Validate() error {
 	}
 	if s.MaxWait < 0 {
 		add("scheduler: max wait must not be negative")
+	}
+	if s.AttemptTimeout < 0 {
+		add("scheduler: attempt timeout must not be negative")
+	}
+	if s.BreakerCooldown < 0 {
+		add("scheduler: breaker cool-down must not be negative")
 	}
 	if len(errs) == 0 {
 		return nil

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,11 +29,39 @@ func List[T any](ctx context.Context, c *Client, q Query) (Page[T], error) {
 	if err != nil {
 		return Page[T]{}, fmt.Errorf("erpclient: %s: %w", op, err)
 	}
-	res, err := c.send(ctx, &request{method: http.MethodGet, path: q.Set, query: encodeQuery(v), op: op, read: true})
+	res, err := c.send(ctx, pageRequest[T](c, q.Set, encodeQuery(v), op))
 	if err != nil {
 		return Page[T]{}, err
 	}
-	return decodePage[T](c, q.Set, op, res.body)
+	return ownPage[T](res), nil
+}
+
+// pageRequest is the GET of one page of set, decoded once into a Page[T]
+// for every caller that shares it.
+func pageRequest[T any](c *Client, set, query, op string) *request {
+	return &request{method: http.MethodGet, path: set, query: query, op: op, read: true,
+		kind: reflect.TypeFor[T]().String(),
+		decode: func(body []byte) (any, error) {
+			p, err := decodePage[T](c, set, body)
+			return p, err
+		}}
+}
+
+// ownPage gives a caller its own copy of a decoded page that other callers
+// of the same GET may hold too: the items slice and the pointers are the
+// caller's; the entities' maps and references are shared and read-only.
+func ownPage[T any](res *response) Page[T] {
+	p := res.val.(Page[T])
+	p.Items = slices.Clone(p.Items)
+	if p.Count != nil {
+		n := *p.Count
+		p.Count = &n
+	}
+	if p.Next != nil {
+		cur := *p.Next
+		p.Next = &cur
+	}
+	return p
 }
 
 // maxAllPages bounds All: a runaway paging loop must end.
@@ -134,7 +164,7 @@ func ByIDs[T any](ctx context.Context, c *Client, q Query, ids []string) ([]T, e
 		if err != nil {
 			return nil, fmt.Errorf("erpclient: %s: %w", op, err)
 		}
-		reqs[i] = &request{method: http.MethodGet, path: q.Set, query: encodeQuery(v), op: op, read: true}
+		reqs[i] = pageRequest[T](c, q.Set, encodeQuery(v), op)
 	}
 	res, errs := c.sendAll(ctx, reqs...)
 	var out []T
@@ -142,10 +172,7 @@ func ByIDs[T any](ctx context.Context, c *Client, q Query, ids []string) ([]T, e
 		if errs[i] != nil {
 			return nil, errs[i]
 		}
-		p, err := decodePage[T](c, q.Set, op, res[i].body)
-		if err != nil {
-			return nil, err
-		}
+		p := ownPage[T](res[i])
 		out = append(out, p.Items...)
 		if p.Next != nil { // ERP.net pages only with $top; follow a server that pages anyway
 			cq := queries[i]
@@ -169,16 +196,19 @@ func Count(ctx context.Context, c *Client, q Query) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("erpclient: %s: %w", op, err)
 	}
-	res, err := c.send(ctx, &request{method: http.MethodGet, path: q.Set + "/$count", query: encodeQuery(v), op: op, read: true})
+	res, err := c.send(ctx, &request{method: http.MethodGet, path: q.Set + "/$count", query: encodeQuery(v), op: op, read: true,
+		kind: "count", decode: func(body []byte) (any, error) {
+			s := strings.TrimSpace(strings.TrimPrefix(string(body), "\ufeff"))
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("%w: count is not a number", ErrUnavailable)
+			}
+			return n, nil
+		}})
 	if err != nil {
 		return 0, err
 	}
-	s := strings.TrimSpace(strings.TrimPrefix(string(res.body), "\ufeff"))
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, unavailable(op, fmt.Errorf("count is not a number"))
-	}
-	return n, nil
+	return res.val.(int), nil
 }
 
 func andNonNil(a, b Filter) Filter {
@@ -196,15 +226,17 @@ type collection[T any] struct {
 	NextLink string `json:"@odata.nextLink"`
 }
 
-func decodePage[T any](c *Client, set, op string, body []byte) (Page[T], error) {
+// decodePage decodes a collection answer; its errors are ErrUnavailable
+// (an answer that is not OData), without the operation, which the caller adds.
+func decodePage[T any](c *Client, set string, body []byte) (Page[T], error) {
 	var env collection[T]
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&env); err != nil {
-		return Page[T]{}, unavailable(op, fmt.Errorf("decode answer: %w", err))
+		return Page[T]{}, fmt.Errorf("%w: decode answer: %w", ErrUnavailable, err)
 	}
 	if env.Value == nil {
-		return Page[T]{}, unavailable(op, fmt.Errorf("answer has no value array"))
+		return Page[T]{}, fmt.Errorf("%w: answer has no value array", ErrUnavailable)
 	}
 	items := *env.Value
 	for i := range items {
@@ -214,7 +246,7 @@ func decodePage[T any](c *Client, set, op string, body []byte) (Page[T], error) 
 	if env.NextLink != "" {
 		cur, err := c.parseNextLink(set, env.NextLink)
 		if err != nil {
-			return Page[T]{}, unavailable(op, err)
+			return Page[T]{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		p.Next = cur
 	}

@@ -33,6 +33,7 @@ const (
 type call struct {
 	req      *request
 	deadline time.Time // MaxWait after it was queued
+	ctxEnd   time.Time // the caller's own deadline; zero when none
 	done     chan struct{}
 	res      *response
 	err      error
@@ -53,6 +54,8 @@ type unit struct {
 	waiters int // calls still interested; at 0 the request is cancelled
 	ctx     context.Context
 	cancel  context.CancelFunc
+	attempt time.Duration // the attempt timeout of ctx
+	probe   bool          // the half-open breaker's test request
 }
 
 type scheduler struct {
@@ -68,12 +71,13 @@ type scheduler struct {
 	pausedUntil time.Time
 	active      map[string]*part // GETs in flight by key: identical calls join them
 	closed      bool
+	breaker     breaker
 }
 
 // defaultPause applies to a 429/503 without Retry-After.
 const defaultPause = time.Second
 
-func newScheduler(ctx context.Context, cfg SchedulerConfig, c *Client) *scheduler {
+func newScheduler(ctx context.Context, cfg SchedulerConfig, c *Client, now func() time.Time) *scheduler {
 	rpm := cfg.RequestsPerMinute
 	// burst of one second's worth: in any minute at most rpm + rpm/60 requests,
 	// which the default 540 keeps below ERP.net's 600
@@ -85,6 +89,7 @@ func newScheduler(ctx context.Context, cfg SchedulerConfig, c *Client) *schedule
 		ctx:     ctx,
 		wake:    make(chan struct{}, 1),
 		active:  make(map[string]*part),
+		breaker: breaker{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, now: now, state: BreakerClosed},
 	}
 	go s.loop()
 	return s
@@ -119,10 +124,19 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	}
 	calls := make([]*call, len(reqs))
 	deadline := time.Now().Add(s.cfg.MaxWait)
+	ctxEnd, _ := ctx.Deadline()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return fail(ErrClosed)
+	}
+	refused, t := s.breaker.admitLocked()
+	if refused != nil {
+		s.mu.Unlock()
+		return fail(refused)
+	}
+	if t != nil {
+		defer s.c.logTransition(t)
 	}
 	if wait := time.Until(s.pausedUntil); wait > 0 {
 		// ERP.net asked the session to wait; a caller that cannot wait that
@@ -140,7 +154,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	}
 	joined := 0
 	for i, req := range reqs {
-		cl := &call{req: req, done: make(chan struct{}), deadline: deadline}
+		cl := &call{req: req, done: make(chan struct{}), deadline: deadline, ctxEnd: ctxEnd}
 		calls[i] = cl
 		if p := s.active[req.key()]; p != nil && req.key() != "" {
 			// the same GET is in flight: share its answer
@@ -234,17 +248,28 @@ func (s *scheduler) removeLocked(cl *call) {
 func (s *scheduler) close() {
 	s.mu.Lock()
 	s.closed = true
+	q := s.drainLocked()
+	s.mu.Unlock()
+	answer(q, ErrClosed)
+	s.signal()
+}
+
+// drainLocked takes every queued call out of the queue; the caller answers
+// them (answer) once the lock is released.
+func (s *scheduler) drainLocked() []*call {
 	q := s.queue
 	s.queue = nil
 	for _, cl := range q {
 		cl.state = left
 	}
-	s.mu.Unlock()
-	for _, cl := range q {
-		cl.err = ErrClosed
+	return q
+}
+
+func answer(calls []*call, err error) {
+	for _, cl := range calls {
+		cl.err = err
 		close(cl.done)
 	}
-	s.signal()
 }
 
 // loop dispatches until the client closes.
@@ -255,7 +280,7 @@ func (s *scheduler) loop() {
 			s.mu.Unlock()
 			return
 		}
-		ready := len(s.queue) > 0 && s.inflight < s.cfg.MaxInFlight
+		ready := len(s.queue) > 0 && s.inflight < s.cfg.MaxInFlight && s.breaker.dispatchableLocked()
 		var pause time.Duration
 		if ready {
 			if pause = time.Until(s.pausedUntil); pause > 0 {
@@ -289,8 +314,9 @@ func (s *scheduler) loop() {
 		}
 		s.mu.Lock()
 		var u *unit
-		if len(s.queue) > 0 && time.Now().After(s.pausedUntil) && !s.closed {
+		if len(s.queue) > 0 && time.Now().After(s.pausedUntil) && !s.closed && s.breaker.dispatchableLocked() {
 			u = s.takeLocked()
+			s.breaker.dispatchLocked(u)
 			s.inflight++
 		}
 		s.mu.Unlock()
@@ -303,13 +329,13 @@ func (s *scheduler) loop() {
 // takeLocked builds the next upstream request from the queue.
 func (s *scheduler) takeLocked() *unit {
 	u := &unit{}
-	u.ctx, u.cancel = context.WithCancel(s.ctx)
 	head := s.queue[0]
 	if head.req.key() == "" { // a write goes alone, in queue order
 		s.queue = s.queue[1:]
 		u.parts = []*part{{req: head.req, calls: []*call{head}, unit: u}}
 		head.state, head.unit = running, u
 		u.waiters = 1
+		s.startLocked(u)
 		return u
 	}
 	byKey := make(map[string]*part)
@@ -340,40 +366,88 @@ func (s *scheduler) takeLocked() *unit {
 	for k, p := range byKey {
 		s.active[k] = p
 	}
+	s.startLocked(u)
 	return u
 }
 
-// run performs one upstream request and hands the answers out.
+// startLocked gives u its context with the attempt timeout: at most
+// AttemptTimeout, and for reads at most half of the remaining deadline of
+// its most pressed caller, so a retry still fits (a write is not retried
+// and may use all of it).
+func (s *scheduler) startLocked(u *unit) {
+	attempt := s.cfg.AttemptTimeout
+	now := time.Now()
+	for _, p := range u.parts {
+		for _, cl := range p.calls {
+			if cl.ctxEnd.IsZero() {
+				continue
+			}
+			left := cl.ctxEnd.Sub(now)
+			if budget := left / 2; p.req.read && budget >= minAttempt {
+				left = budget
+			}
+			attempt = min(attempt, max(left, 0))
+		}
+	}
+	u.attempt = attempt
+	u.ctx, u.cancel = context.WithTimeout(s.ctx, attempt)
+}
+
+// minAttempt is the shortest attempt worth halving a read's deadline for.
+const minAttempt = 250 * time.Millisecond
+
+// run performs one upstream request and hands the answers out. ERP.net's
+// session slot is free as soon as the answer is read, so the next request
+// goes out while this one's $batch is split and its parts decoded; each part
+// is decoded once for all the calls that share it.
 func (s *scheduler) run(u *unit) {
 	defer u.cancel()
-	var results []*response
-	var errs []error
-	if len(u.parts) == 1 {
-		res, err := s.c.exchange(u.ctx, u.parts[0].req.method, s.c.target(u.parts[0].req), u.parts[0].req.contentType, u.parts[0].req.body)
-		results, errs = []*response{res}, []error{err}
-		s.observe(res)
+	reqs := make([]*request, len(u.parts))
+	for i, p := range u.parts {
+		reqs[i] = p.req
+	}
+	var outer *response
+	var err error
+	if len(reqs) == 1 {
+		outer, err = s.c.exchange(u.ctx, reqs[0].method, s.c.target(reqs[0]), reqs[0].contentType, reqs[0].body)
 	} else {
-		reqs := make([]*request, len(u.parts))
-		for i, p := range u.parts {
-			reqs[i] = p.req
-		}
-		outer, parts, err := s.c.batch(u.ctx, reqs)
-		s.observe(outer)
-		results, errs = make([]*response, len(u.parts)), make([]error, len(u.parts))
-		for i := range u.parts {
-			switch {
-			case err != nil:
-				errs[i] = err
-			case parts == nil: // the $batch itself was refused: every part gets that answer
-				results[i] = outer
-			default:
-				results[i] = parts[i]
-				s.observe(parts[i])
-			}
-		}
+		outer, err = s.c.batch(u.ctx, reqs)
 	}
 	s.mu.Lock()
 	s.inflight--
+	s.mu.Unlock()
+	s.signal()
+	s.observe(outer)
+
+	var parts []*response
+	if err == nil && len(reqs) > 1 && outer.ok() {
+		if parts, err = splitBatch(outer, len(reqs)); err != nil {
+			err = fmt.Errorf("%w: %w: %w", ErrUnavailable, errProtocol, err)
+		}
+	}
+	if err != nil && errors.Is(u.ctx.Err(), context.DeadlineExceeded) && !errors.As(err, new(*tokenFailure)) {
+		err = fmt.Errorf("%w: ERP.net did not answer within %s", ErrUnavailable, u.attempt.Round(time.Millisecond))
+	}
+	results, errs := make([]*response, len(reqs)), make([]error, len(reqs))
+	for i, r := range reqs {
+		switch {
+		case err != nil:
+			errs[i] = err
+			continue
+		case parts == nil: // a plain request, or a $batch refused as a whole: every part gets that answer
+			results[i] = outer
+		default:
+			results[i] = parts[i]
+			s.observe(parts[i])
+		}
+		if r.decode != nil && results[i].ok() {
+			if results[i].val, errs[i] = r.decode(results[i].body); errs[i] != nil {
+				results[i] = nil
+			}
+		}
+	}
+
+	s.mu.Lock()
 	deliver := make([][]*call, len(u.parts))
 	for i, p := range u.parts {
 		if s.active[p.req.key()] == p {
@@ -382,8 +456,17 @@ func (s *scheduler) run(u *unit) {
 		deliver[i] = p.calls
 		p.calls = nil // no one joins after this point
 	}
+	t := s.breaker.recordLocked(u, classify(u, outer, err))
+	var refused []*call
+	if t != nil && t.to == BreakerOpen {
+		refused = s.drainLocked() // fail fast now rather than after their own wait
+	}
 	s.mu.Unlock()
 	s.signal()
+	s.c.logTransition(t)
+	if len(refused) > 0 {
+		answer(refused, fmt.Errorf("%w after %d consecutive failures (last: %s)", ErrCircuitOpen, t.failures, t.class))
+	}
 	for i, calls := range deliver {
 		for _, cl := range calls {
 			cl.res, cl.err = results[i], errs[i]
@@ -502,7 +585,7 @@ func retryable(err error) bool {
 	if errors.As(err, &e) {
 		return e.Is(ErrBusy) || e.Is(ErrUnavailable)
 	}
-	return errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrClosed)
+	return errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrCircuitOpen)
 }
 
 func retryAfter(err error) time.Duration {

@@ -229,7 +229,7 @@ func TestSim_ErrorMappings(t *testing.T) {
 		{"429", erpsim.Fault{Path: "/api/domain/odata/", Status: 429, RetryAfter: 30}, erpclient.ErrBusy, 0},
 		{"503", erpsim.Fault{Path: "/api/domain/odata/", Status: 503, RetryAfter: 60}, erpclient.ErrBusy, 0},
 		{"502", erpsim.Fault{Path: "/api/domain/odata/", Status: 502}, erpclient.ErrUnavailable, 3},
-		{"malformed", erpsim.Fault{Path: "/api/domain/odata/", Malformed: true}, erpclient.ErrUnavailable, 0},
+		{"malformed", erpsim.Fault{Path: "/api/domain/odata/", Malformed: true}, erpclient.ErrUnavailable, 3},
 		{"dropped", erpsim.Fault{Path: "/api/domain/odata/", Drop: true}, erpclient.ErrUnavailable, 3},
 		{"404", erpsim.Fault{Path: "/api/domain/odata/", Status: 404}, erpclient.ErrNotFound, 0},
 		{"403", erpsim.Fault{Path: "/api/domain/odata/", Status: 403}, erpclient.ErrForbidden, 0},

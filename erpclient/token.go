@@ -18,8 +18,12 @@ import (
 
 // tokenSource holds the process's one service token (ERPNET.md §2: every
 // process needs its own token and session). It is built once with the
-// application context; it refreshes ahead of expiry, runs one exchange at a
-// time however many calls wait, and forgets a token the Domain API refused.
+// application context; it refreshes ahead of expiry in the background, runs
+// one exchange at a time however many calls wait, and forgets a token the
+// Domain API refused. When the identity server fails, the current token
+// stays in use until it really expires, and exchanges are retried with
+// back-off (callers without a valid token get the last failure at once
+// instead of one exchange each).
 type tokenSource struct {
 	conf     *clientcredentials.Config
 	appCtx   context.Context // carries the HTTP client (oauth2.HTTPClient); lives as long as the Client
@@ -31,8 +35,17 @@ type tokenSource struct {
 	mu        sync.Mutex
 	tok       *oauth2.Token
 	refreshAt time.Time
+	failures  int       // consecutive failed exchanges
+	retryAt   time.Time // no exchange before this after a failure
+	lastErr   error     // the last failed exchange; nil after a success
 	flight    singleflight.Group
 }
+
+// Token back-off after failed exchanges: doubling from tokenRetryMin.
+const (
+	tokenRetryMin = time.Second
+	tokenRetryMax = 30 * time.Second
+)
 
 // maxEarly is how long before expiry a token is replaced. Short-lived tokens
 // (tests) refresh at 4/5 of their life instead, so they are still reused.
@@ -44,8 +57,17 @@ const tokenTimeout = 30 * time.Second
 // token returns a valid token, fetching one if needed. A caller whose ctx ends
 // stops waiting; the exchange itself continues for the others.
 func (ts *tokenSource) token(ctx context.Context) (*oauth2.Token, error) {
-	if t := ts.cached(); t != nil {
+	t, fresh, lastErr := ts.current()
+	switch {
+	case fresh:
 		return t, nil
+	case t != nil: // still valid, refresh due: refresh in the background, keep using it
+		if lastErr == nil {
+			ts.flight.DoChan("token", func() (any, error) { return ts.fetch() })
+		}
+		return t, nil
+	case lastErr != nil: // no valid token and the identity server failed moments ago
+		return nil, lastErr
 	}
 	ch := ts.flight.DoChan("token", func() (any, error) { return ts.fetch() })
 	select {
@@ -60,12 +82,26 @@ func (ts *tokenSource) token(ctx context.Context) (*oauth2.Token, error) {
 }
 
 func (ts *tokenSource) cached() *oauth2.Token {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if ts.tok != nil && ts.now().Before(ts.refreshAt) {
-		return ts.tok
+	t, fresh, _ := ts.current()
+	if fresh {
+		return t
 	}
 	return nil
+}
+
+// current returns the token while it is valid (fresh: not yet due for
+// refresh) and, during the back-off after a failed exchange, that failure.
+func (ts *tokenSource) current() (t *oauth2.Token, fresh bool, lastErr error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	now := ts.now()
+	if ts.tok != nil && now.Before(ts.tok.Expiry) {
+		t, fresh = ts.tok, now.Before(ts.refreshAt)
+	}
+	if ts.lastErr != nil && now.Before(ts.retryAt) {
+		lastErr = ts.lastErr
+	}
+	return t, fresh, lastErr
 }
 
 // invalidate forgets t after the Domain API refused it; a token fetched by
@@ -87,8 +123,14 @@ func (ts *tokenSource) fetch() (*oauth2.Token, error) {
 	start := ts.now()
 	ts.stats.tokenRequests.Add(1)
 	t, err := ts.conf.Token(ctx)
+	if err == nil && t.AccessToken == "" {
+		err = fmt.Errorf("service token: %w: identity server returned no access token", ErrUnavailable)
+	}
 	if err != nil {
-		err = tokenError(err)
+		if !strings.HasPrefix(err.Error(), "service token: ") {
+			err = tokenError(err)
+		}
+		ts.failed(err)
 		ts.audit.LogAttrs(ctx, slog.LevelWarn, "erp token exchange",
 			slog.String("client_id", ts.clientID),
 			slog.String("requested_scopes", strings.Join(ts.conf.Scopes, " ")),
@@ -96,9 +138,6 @@ func (ts *tokenSource) fetch() (*oauth2.Token, error) {
 			slog.String("error", err.Error()),
 			slog.Duration("duration", ts.now().Sub(start)))
 		return nil, err
-	}
-	if t.AccessToken == "" {
-		return nil, fmt.Errorf("service token: %w: identity server returned no access token", ErrUnavailable)
 	}
 	// lifetime by the client's own clock: expires_in when given (oauth2 sets
 	// Expiry by the wall clock, which tests and skewed hosts do not share)
@@ -112,13 +151,16 @@ func (ts *tokenSource) fetch() (*oauth2.Token, error) {
 		life = time.Hour // ERP.net documents 1 h
 	}
 	if life <= 0 {
-		return nil, fmt.Errorf("service token: %w: identity server issued an expired token", ErrUnavailable)
+		err := fmt.Errorf("service token: %w: identity server issued an expired token", ErrUnavailable)
+		ts.failed(err)
+		return nil, err
 	}
 	t.Expiry = start.Add(life)
 	early := min(maxEarly, life/5)
 	granted, _ := t.Extra("scope").(string)
 	ts.mu.Lock()
 	ts.tok, ts.refreshAt = t, t.Expiry.Add(-early)
+	ts.failures, ts.lastErr, ts.retryAt = 0, nil, time.Time{}
 	ts.mu.Unlock()
 	ts.audit.LogAttrs(ctx, slog.LevelInfo, "erp token exchange",
 		slog.String("client_id", ts.clientID),
@@ -128,6 +170,50 @@ func (ts *tokenSource) fetch() (*oauth2.Token, error) {
 		slog.String("fingerprint", fingerprint(t.AccessToken)),
 		slog.Duration("duration", ts.now().Sub(start)))
 	return t, nil
+}
+
+// failed starts or lengthens the back-off after a failed exchange.
+func (ts *tokenSource) failed(err error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.failures++
+	wait := min(tokenRetryMax, tokenRetryMin<<min(ts.failures-1, 10))
+	ts.lastErr, ts.retryAt = err, ts.now().Add(wait)
+}
+
+// TokenState is the state of the client's service token.
+type TokenState string
+
+// Token states.
+const (
+	TokenNone    TokenState = "none"    // no token in hand (none fetched yet, or it expired unused); the next call fetches one
+	TokenValid   TokenState = "valid"   // a token is in use and refreshes on time
+	TokenStale   TokenState = "stale"   // the token is still valid but refreshing it failed
+	TokenExpired TokenState = "expired" // no valid token, and the last exchange failed: calls fail with ErrUnavailable
+)
+
+// health reports the token's state, its expiry and the last exchange failure.
+func (ts *tokenSource) health() (TokenState, time.Time, string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var msg string
+	if ts.lastErr != nil {
+		msg = ts.lastErr.Error()
+	}
+	now := ts.now()
+	switch {
+	case ts.tok != nil && now.Before(ts.tok.Expiry) && ts.lastErr != nil:
+		return TokenStale, ts.tok.Expiry, msg
+	case ts.tok != nil && now.Before(ts.tok.Expiry):
+		return TokenValid, ts.tok.Expiry, msg
+	case ts.lastErr != nil:
+		var exp time.Time
+		if ts.tok != nil {
+			exp = ts.tok.Expiry
+		}
+		return TokenExpired, exp, msg
+	}
+	return TokenNone, time.Time{}, msg
 }
 
 // fingerprint identifies a token in logs without revealing it.

@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"text/tabwriter"
@@ -35,6 +36,7 @@ type config struct {
 	maxParts    int
 	hot         float64
 	scale       int
+	cpuProfile  string
 }
 
 func main() {
@@ -56,6 +58,7 @@ func parse(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.maxParts, "max-parts", erpclient.DefaultMaxBatchParts, "GETs per $batch")
 	fs.Float64Var(&c.hot, "hot", 0.2, "share of calls that read one of a few popular queries (0..1)")
 	fs.IntVar(&c.scale, "scale", 1, "erpsim demo data multiplier")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run (client and in-process erpsim) to this file")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -107,6 +110,17 @@ func run(args []string, out io.Writer) error {
 
 	fmt.Fprintf(out, "erpbench: %d callers for %s against erpsim (default limits: 1 in flight, queue 5, 600/min; latency %s/request, %s/part); client %d req/min, %d parts/$batch\n",
 		cfg.callers, cfg.duration, cfg.latency, cfg.partLatency, cfg.rpm, cfg.maxParts)
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 	start := time.Now()
