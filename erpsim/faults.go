@@ -13,6 +13,14 @@ import (
 )
 
 // Fault describes a failure injected into requests whose path starts with Path.
+//
+// A Path below the Domain API root that names an entity set (for example
+// "/api/domain/odata/General_Products_Products") also matches the parts of a
+// $batch that read or write that set, since ERP.net runs each part as a
+// request of its own: such a part answers the fault (status, malformed body,
+// delay) inside an otherwise healthy batch. Drop cannot drop one part; it
+// drops the whole $batch connection. Faults on the root itself
+// ("/api/domain/odata/") apply to the outer request only, once.
 type Fault struct {
 	Path       string        // path prefix, e.g. "/api/domain/odata/" or "/id/connect/token"
 	Method     string        // "" = any method
@@ -44,12 +52,17 @@ func (s *Sim) SetFaults(faults ...Fault) {
 	fs.fired = make([]int, len(faults))
 }
 
-// pick returns the fault that fires for r, if any, and counts it.
-func (fs *faultSet) pick(r *http.Request) (Fault, bool) {
+// pick returns the fault that fires for a request (or $batch part) with
+// path and method, if any, and counts it. part limits the choice to faults
+// aimed below the Domain API root.
+func (fs *faultSet) pick(path, method string, part bool) (Fault, bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for i, f := range fs.faults {
-		if !strings.HasPrefix(r.URL.Path, f.Path) || (f.Method != "" && !strings.EqualFold(f.Method, r.Method)) {
+		if !strings.HasPrefix(path, f.Path) || (f.Method != "" && !strings.EqualFold(f.Method, method)) {
+			continue
+		}
+		if part && len(f.Path) <= len(domainPrefix) {
 			continue
 		}
 		if f.Count > 0 && fs.fired[i] >= f.Count {
@@ -68,32 +81,52 @@ func (fs *faultSet) pick(r *http.Request) (Fault, bool) {
 // instance, like a failing gateway in front of it.
 func (s *Sim) injectFaults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f, ok := s.faults.pick(r)
+		f, ok := s.faults.pick(r.URL.Path, r.Method, false)
 		if !ok {
 			next.ServeHTTP(w, r)
 			return
 		}
-		s.sleepCtx(r.Context(), f.Delay)
-		if r.Context().Err() != nil {
-			return
-		}
-		if !f.terminal() {
+		s.applyFault(w, r, f, next)
+	})
+}
+
+// injectPartFaults is the odata.Options.Part hook: faults aimed at an entity
+// set fire on the $batch parts that use it (part paths are relative to the
+// service root).
+func (s *Sim) injectPartFaults(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, ok := s.faults.pick(strings.TrimSuffix(domainPrefix, "/")+r.URL.Path, r.Method, true)
+		if !ok {
 			next.ServeHTTP(w, r)
 			return
 		}
-		switch {
-		case f.Drop:
-			dropConnection(w)
-		case f.Malformed:
-			w.Header().Set("Content-Type", odataJSON)
-			w.Header().Set("OData-Version", "4.0")
-			w.WriteHeader(http.StatusOK)
-			// A body cut off mid-document, as after a proxy timeout.
-			_, _ = w.Write([]byte(`{"@odata.context":"` + s.ODataURL() + `$metadata#Crm_Sales_SalesOrders","value":[{"DocumentNo":"00`))
-		default:
-			writeFaultStatus(w, f)
-		}
+		s.applyFault(w, r, f, next)
 	})
+}
+
+// applyFault delays r by the fault's delay, then answers the fault or, for a
+// delay-only fault, lets next handle r.
+func (s *Sim) applyFault(w http.ResponseWriter, r *http.Request, f Fault, next http.Handler) {
+	s.sleepCtx(r.Context(), f.Delay)
+	if r.Context().Err() != nil {
+		return
+	}
+	if !f.terminal() {
+		next.ServeHTTP(w, r)
+		return
+	}
+	switch {
+	case f.Drop:
+		dropConnection(w)
+	case f.Malformed:
+		w.Header().Set("Content-Type", odataJSON)
+		w.Header().Set("OData-Version", "4.0")
+		w.WriteHeader(http.StatusOK)
+		// A body cut off mid-document, as after a proxy timeout.
+		_, _ = w.Write([]byte(`{"@odata.context":"` + s.ODataURL() + `$metadata#Crm_Sales_SalesOrders","value":[{"DocumentNo":"00`))
+	default:
+		writeFaultStatus(w, f)
+	}
 }
 
 // dropConnection closes the client connection without writing a response.

@@ -265,6 +265,7 @@ func (s *Sim) routes() http.Handler {
 	domain := http.StripPrefix("/api/domain/odata", odata.NewHandler(s.store, odata.Options{
 		ServiceRoot: s.ODataURL(),
 		PartLatency: s.latency.part,
+		Part:        s.injectPartFaults,
 		Now:         s.now,
 	}))
 	mux.Handle("/api/domain/odata/", s.domainMiddleware(domain))

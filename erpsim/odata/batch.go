@@ -294,7 +294,11 @@ func (h *handler) runOne(outer *http.Request, br *batchRequest) *recorder {
 	}
 	req.Host, req.TLS = outer.Host, outer.TLS
 	req.Header = br.header
-	h.ServeHTTP(rec, req)
+	var part http.Handler = h
+	if h.opts.Part != nil {
+		part = h.opts.Part(h)
+	}
+	part.ServeHTTP(rec, req)
 	return rec
 }
 

@@ -54,6 +54,11 @@ type Options struct {
 	ServiceRoot string
 	// PartLatency, when set, is slept before each $batch part (a load-test knob).
 	PartLatency func() time.Duration
+	// Part, when set, wraps the handling of each $batch part outside
+	// changesets (paths relative to the service root, as for NewHandler):
+	// erpsim injects faults aimed at one entity set there, since ERP.net
+	// runs each part as a request of its own.
+	Part func(http.Handler) http.Handler
 	// Now is the clock for CreationTime of written rows; default time.Now.
 	Now func() time.Time
 }
