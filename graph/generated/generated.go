@@ -1558,6 +1558,16 @@ scope answers exactly like one that does not exist.
 
 Errors carry ` + "`" + `extensions.code` + "`" + ` (UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT, NOT_FOUND, CONFLICT,
 UPSTREAM_UNAVAILABLE, INTERNAL_SERVER_ERROR) and ` + "`" + `extensions.requestId` + "`" + `.
+
+Operations are refused before they run, without data and without any ERP.net call, when they exceed the server's
+limits: TOO_MANY_TOKENS (1,000 tokens by default), QUERY_TOO_DEEP (selection sets nested 6 levels),
+TOO_MANY_ALIASES (15), TOO_MANY_ROOT_FIELDS (10), TOO_MANY_DIRECTIVES (50) and QUERY_TOO_COMPLEX (an estimated
+5,000 values: every field counts 1, a connection multiplies its selection by ` + "`" + `first` + "`" + `, a list without paging by
+10). Other request errors: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, INTROSPECTION_DISABLED,
+PERSISTED_QUERY_NOT_FOUND (send the document with its sha256Hash), PERSISTED_QUERY_HASH_MISMATCH,
+OPERATION_NOT_ALLOWED (the server runs only its trusted documents), BAD_REQUEST, BATCHING_NOT_SUPPORTED (send
+one operation per request), METHOD_NOT_ALLOWED, NOT_ACCEPTABLE, UNSUPPORTED_MEDIA_TYPE. The HTTP edge adds
+RATE_LIMITED and CSRF_PREVENTED.
 """
 schema {
   query: Query
