@@ -13,6 +13,7 @@ import (
 
 	"github.com/erpgraph/erpgraph/app"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/graph"
 )
 
 func envOf(kv map[string]string) func(string) string {
@@ -153,5 +154,54 @@ func TestSettings_CoverEveryVariable(t *testing.T) {
 		if !seen[env] {
 			t.Errorf("Settings() lacks %s", env)
 		}
+	}
+}
+
+func TestConfigFromEnv_QueryLimitsAndPersistedQueries(t *testing.T) {
+	manifest := filepath.Join(t.TempDir(), "manifest.json")
+	if err := os.WriteFile(manifest, []byte(`{"abc":"{ me { login } }"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"ERPGRAPH_MAX_TOKENS": "2000", "ERPGRAPH_MAX_DEPTH": "8", "ERPGRAPH_MAX_ALIASES": "off",
+		"ERPGRAPH_MAX_ROOT_FIELDS": "5", "ERPGRAPH_MAX_DIRECTIVES": "20", "ERPGRAPH_MAX_COST": "10000",
+		"ERPGRAPH_APQ_CACHE_SIZE": "off", "ERPGRAPH_TRUSTED_DOCUMENTS": manifest,
+		"ERPGRAPH_TRUSTED_DOCUMENTS_ONLY": "on", "ERPGRAPH_CACHE_MAX_AGE": "5m",
+	}
+	cfg, err := app.ConfigFromEnv(envOf(env), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := graph.Limits{MaxTokens: 2000, MaxDepth: 8, MaxAliases: -1, MaxRootFields: 5, MaxDirectives: 20, MaxCost: 10000}
+	if cfg.QueryLimits != want {
+		t.Errorf("limits %+v, want %+v", cfg.QueryLimits, want)
+	}
+	if cfg.APQCacheSize != -1 || cfg.TrustedDocuments != manifest || !cfg.TrustedDocumentsOnly || cfg.CacheMaxAge != 5*time.Minute {
+		t.Errorf("persisted queries: apq %d, manifest %q, only %v, max-age %v", cfg.APQCacheSize, cfg.TrustedDocuments, cfg.TrustedDocumentsOnly, cfg.CacheMaxAge)
+	}
+
+	// Unset: the defaults apply in graph (zero values).
+	cfg, err = app.ConfigFromEnv(envOf(nil), nil)
+	if err != nil || cfg.QueryLimits != (graph.Limits{}) || cfg.APQCacheSize != 0 || cfg.TrustedDocumentsOnly {
+		t.Errorf("defaults: %+v, %v", cfg.QueryLimits, err)
+	}
+
+	bad := map[string]string{
+		"ERPGRAPH_MAX_DEPTH": "deep", "ERPGRAPH_MAX_COST": "-5", "ERPGRAPH_TRUSTED_DOCUMENTS_ONLY": "on",
+		"ERPGRAPH_CACHE_MAX_AGE": "soon",
+	}
+	_, err = app.ConfigFromEnv(envOf(bad), nil)
+	for _, want := range []string{"ERPGRAPH_MAX_DEPTH", "ERPGRAPH_MAX_COST", "ERPGRAPH_TRUSTED_DOCUMENTS_ONLY is on", "ERPGRAPH_CACHE_MAX_AGE"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %s", err, want)
+		}
+	}
+	broken := filepath.Join(t.TempDir(), "broken.json")
+	if err := os.WriteFile(broken, []byte(`[1,2]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.ConfigFromEnv(envOf(map[string]string{"ERPGRAPH_TRUSTED_DOCUMENTS": broken}), nil); err == nil ||
+		!strings.Contains(err.Error(), "ERPGRAPH_TRUSTED_DOCUMENTS") {
+		t.Errorf("a broken manifest: %v", err)
 	}
 }
