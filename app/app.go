@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/erpgraph/erpgraph/access"
 	"github.com/erpgraph/erpgraph/auth"
@@ -118,8 +119,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		pg.SignInHint = "Demo sign-ins, password " + fixture.DemoPassword + ": " + strings.Join(demoLogins(), ", ")
 	}
 	a.srv, err = server.New(server.Config{
-		GraphQL: gql, Verifier: a.verifier, Ready: a.ready, Logger: a.log.With("component", "server"),
-		Playground: pg, ShutdownGrace: cfg.ShutdownGrace,
+		GraphQL: gql, Verifier: a.verifier, Readiness: a.readiness, Logger: a.log.With("component", "server"),
+		Playground: pg, ShutdownGrace: cfg.ShutdownGrace, ShutdownDelay: cfg.ShutdownDelay,
 		Audit: a.audit, AuditVariables: cfg.AuditVariables,
 		RateLimit: cfg.RateLimit, CORS: cfg.CORS, CSRFHeaders: cfg.CSRFHeaders,
 		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
@@ -230,17 +231,65 @@ func (a *App) openAudit() error {
 	return nil
 }
 
-// ready is the readiness check: the identity server answers, a service token
-// is obtainable and the Domain API answers.
-func (a *App) ready(ctx context.Context) error {
-	var errs []error
-	if err := a.verifier.Ping(ctx); err != nil {
-		errs = append(errs, err)
+// readiness is the readiness report. The instance can serve while the Domain
+// API answers with a valid service token, so an identity-server outage alone
+// leaves it ready but degraded: user tokens keep verifying with the cached
+// signing keys and the service token stays in use until it expires. Once the
+// Domain API or the service token fails, nothing works: not ready. Each call
+// checks afresh, so recovery needs no restart.
+func (a *App) readiness(ctx context.Context) server.Readiness {
+	var idErr error
+	identity := make(chan struct{})
+	go func() {
+		defer close(identity)
+		idErr = a.verifier.Ping(ctx)
+	}()
+	erpErr := a.erp.Ping(ctx) // through the breaker: an open one fails fast, a half-open one lets this probe
+	<-identity
+	h := a.erp.Health()
+
+	rep := server.Readiness{Status: server.StatusOK, Components: map[string]server.Component{}}
+	id := server.Component{Status: server.StatusOK}
+	if idErr != nil {
+		a.log.Warn("app: identity server not answering", "err", idErr)
+		id = server.Component{Status: server.StatusDown,
+			Detail: "identity server unreachable: signed-in users' tokens still verify with the cached signing keys; new sign-ins fail"}
 	}
-	if err := a.erp.Ping(ctx); err != nil {
-		errs = append(errs, err)
+	erp := server.Component{Status: server.StatusOK}
+	switch {
+	case erpErr != nil:
+		a.log.Warn("app: ERP.net not answering", "err", erpErr, "breaker", h.Breaker, "token", h.Token)
+		erp = server.Component{Status: server.StatusDown, Detail: erpDownDetail(h)}
+	case h.Degraded():
+		erp = server.Component{Status: server.StatusDegraded, Detail: erpDegradedDetail(h)}
 	}
-	return errors.Join(errs...)
+	rep.Components["identity"], rep.Components["erp"] = id, erp
+	switch {
+	case erp.Status == server.StatusDown:
+		rep.Status, rep.Error = server.StatusUnavailable, "ERP.net cannot be used"
+	case id.Status != server.StatusOK || erp.Status != server.StatusOK:
+		rep.Status = server.StatusDegraded
+	}
+	return rep
+}
+
+// erpDownDetail says, in public words, why ERP.net cannot be used.
+func erpDownDetail(h erpclient.Health) string {
+	switch {
+	case h.Token == erpclient.TokenExpired || h.Token == erpclient.TokenNone && h.TokenError != "":
+		return "no valid service token: the identity server does not issue one"
+	case h.Breaker == erpclient.BreakerOpen:
+		return "ERP.net keeps failing: calls fail fast until a probe succeeds"
+	}
+	return "ERP.net's Domain API does not answer"
+}
+
+// erpDegradedDetail says why ERP.net works but may soon not.
+func erpDegradedDetail(h erpclient.Health) string {
+	if h.Token == erpclient.TokenStale {
+		return "the service token cannot be renewed; the current one stays in use until " + h.TokenExpiry.UTC().Format(time.RFC3339)
+	}
+	return "ERP.net is recovering from failures (circuit breaker " + string(h.Breaker) + ")"
 }
 
 // Serve serves HTTP until ctx is done, then shuts down gracefully (in-flight

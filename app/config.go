@@ -88,6 +88,12 @@ type Config struct {
 	// ShutdownGrace is how long in-flight requests may take after SIGTERM.
 	// ERPGRAPH_SHUTDOWN_GRACE, -shutdown-grace; default 15s.
 	ShutdownGrace time.Duration
+	// ShutdownDelay is how long the server keeps serving after SIGTERM while
+	// /readyz already answers 503, so load balancers stop routing to it
+	// before it refuses new requests (often needed on Kubernetes, where
+	// endpoints are removed asynchronously). ERPGRAPH_SHUTDOWN_DELAY,
+	// -shutdown-delay; default 0 (drain at once).
+	ShutdownDelay time.Duration
 	// SimScale multiplies erpsim's demo data in dev mode (1 = 1,000 sales
 	// orders). ERPSIM_SCALE, -sim-scale; default 1.
 	SimScale int
@@ -210,6 +216,7 @@ func Settings() []Setting {
 		{Env: "ERPGRAPH_INTROSPECTION", Flag: "introspection", Default: "on in dev mode, else off", Bool: true, Help: "allow GraphQL introspection"},
 		{Env: "ERPGRAPH_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error"},
 		{Env: "ERPGRAPH_SHUTDOWN_GRACE", Flag: "shutdown-grace", Default: DefaultShutdownGrace.String(), Help: "time in-flight requests get on shutdown"},
+		{Env: "ERPGRAPH_SHUTDOWN_DELAY", Flag: "shutdown-delay", Default: "0s", Help: "time the server keeps serving after SIGTERM with /readyz already 503, before it drains"},
 		{Env: "ERPSIM_ADDR", Flag: "sim-addr", Default: DefaultSimAddr + " if free, else any free port", Help: "dev mode: where the in-process erpsim listens (`erpgraph token` signs in there)"},
 		{Env: "ERPSIM_SCALE", Flag: "sim-scale", Default: "1", Help: "dev mode: erpsim demo data multiplier (1 = 1,000 sales orders)"},
 		{Env: "ERPGRAPH_MAX_BODY_BYTES", Flag: "max-body-bytes", Default: strconv.Itoa(server.DefaultMaxBodyBytes), Help: "request body limit in bytes (413 beyond)"},
@@ -427,6 +434,7 @@ func edgeFromEnv(cfg *Config, get func(string) string) []error {
 	}
 	cfg.MaxBodyBytes = int64(whole("ERPGRAPH_MAX_BODY_BYTES", false))
 	duration("ERPGRAPH_OPERATION_TIMEOUT", &cfg.OperationTimeout)
+	duration("ERPGRAPH_SHUTDOWN_DELAY", &cfg.ShutdownDelay)
 	duration("ERPGRAPH_READ_HEADER_TIMEOUT", &cfg.ReadHeaderTimeout)
 	duration("ERPGRAPH_READ_TIMEOUT", &cfg.ReadTimeout)
 	duration("ERPGRAPH_WRITE_TIMEOUT", &cfg.WriteTimeout)
@@ -574,6 +582,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownGrace <= 0 || c.ShutdownGrace > 10*time.Minute {
 		add("ERPGRAPH_SHUTDOWN_GRACE=%v is outside (0, 10m]", c.ShutdownGrace)
+	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > 5*time.Minute {
+		add("ERPGRAPH_SHUTDOWN_DELAY=%v is outside [0, 5m]", c.ShutdownDelay)
 	}
 	errs = append(errs, c.validateEdge()...)
 	if len(errs) > 0 {
