@@ -52,8 +52,9 @@ type Config struct {
 // settled on); the handler makes one up when used alone.
 const requestIDHeader = "X-Request-ID"
 
-// NewHandler returns the GraphQL endpoint: POST (queries) and GET (queries only; gqlgen's GET transport refuses
-// mutations), per-request loaders, the error presenter and panic recovery. The user comes from auth.FromContext
+// NewHandler returns the GraphQL endpoint: GraphQL over HTTP (see httpTransport) on gqlgen's executor, with
+// trusted documents, automatic persisted queries, the operation limits, per-request loaders, the error
+// presenter and panic recovery. The user comes from auth.FromContext
 // and may be absent: every root field except __typename (and introspection in dev mode) then answers
 // UNAUTHENTICATED.
 func NewHandler(cfg Config) http.Handler {
@@ -72,19 +73,20 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	r := &Resolver{logger: cfg.Logger, dev: cfg.Dev}
 	exec := executor.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Complexity: complexityRoot()}))
-	exec.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	// Caches keep small documents only: 1000 entries of documents near the body limit would hold a gigabyte.
+	exec.SetQueryCache(smallOnly[*ast.QueryDocument]{lru.New[*ast.QueryDocument](1000), func(q string, _ *ast.QueryDocument) int { return len(q) }})
 	exec.SetDisableSuggestion(!cfg.Dev)
 	if cfg.Dev {
 		exec.Use(extension.Introspection{})
 	}
-	// Order matters: trusted documents resolve ids first, automatic persisted queries the rest, and only then
-	// are the documents' tokens counted.
-	exec.Use(persisted{docs: cfg.TrustedDocuments, only: cfg.TrustedDocumentsOnly})
-	if cfg.APQCacheSize > 0 {
-		exec.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
-	}
+	// Order matters: trusted documents resolve their ids first; tokens are counted before automatic persisted
+	// queries store a document, so every document they hand out later was counted once.
 	limits = limits.withDefaults()
+	exec.Use(persisted{docs: cfg.TrustedDocuments, only: cfg.TrustedDocumentsOnly})
 	exec.Use(&limiter{limits: limits, introspection: cfg.Dev})
+	if cfg.APQCacheSize > 0 {
+		exec.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{lru.New[string](cfg.APQCacheSize), func(_, q string) int { return len(q) }}})
+	}
 	exec.SetErrorPresenter(r.presentError)
 	exec.SetRecoverFunc(r.recoverPanic)
 	exec.AroundFields(r.requireUser)
@@ -102,6 +104,22 @@ func NewHandler(cfg Config) http.Handler {
 			loader.Request{User: u, Languages: acceptLanguages(req), RequestID: id})
 		srv.ServeHTTP(w, req.WithContext(loader.NewContext(req.Context(), l)))
 	})
+}
+
+// maxCachedDocument is the largest document (in bytes) the parsed-document and persisted-query caches keep;
+// larger ones still run, parsed each time.
+const maxCachedDocument = 32 << 10
+
+// smallOnly is a cache that ignores entries larger than maxCachedDocument.
+type smallOnly[T any] struct {
+	graphql.Cache[T]
+	size func(key string, v T) int
+}
+
+func (c smallOnly[T]) Add(ctx context.Context, key string, v T) {
+	if c.size(key, v) <= maxCachedDocument {
+		c.Cache.Add(ctx, key, v)
+	}
 }
 
 // requireUser answers UNAUTHENTICATED for root fields of anonymous requests, except __typename and, in dev mode,

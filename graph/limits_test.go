@@ -2,6 +2,8 @@ package graph_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -206,5 +208,33 @@ func TestParseTrustedDocuments(t *testing.T) {
 				t.Fatalf("got %v documents, err %v; want %d", td, err, tt.wantLen)
 			}
 		})
+	}
+}
+
+// A document over the token limit is refused before automatic persisted queries store it, so its hash stays
+// unknown and cannot be used to run it later.
+func TestLimits_TokensCountedBeforeAPQStores(t *testing.T) {
+	srv := limitsServer(t, graph.Config{})
+	q := "{ " + strings.Repeat("__typename ", 1200) + "}"
+	sum := sha256.Sum256([]byte(q))
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+	send := func(body map[string]any) gqlReply {
+		b, _ := json.Marshal(body)
+		resp, err := http.Post(srv.URL, "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r gqlReply
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := send(map[string]any{"query": q, "extensions": ext}); r.code() != "TOO_MANY_TOKENS" {
+		t.Fatalf("registration: code %q, want TOO_MANY_TOKENS", r.code())
+	}
+	if r := send(map[string]any{"extensions": ext}); r.code() != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Fatalf("hash only: code %q, want PERSISTED_QUERY_NOT_FOUND", r.code())
 	}
 }
