@@ -321,6 +321,18 @@ func TestPersistedQueries_TrustedDocumentsOnly(t *testing.T) {
 			t.Fatalf("got %v", r)
 		}
 	})
+	t.Run("a manifest operation runs by documentId (GraphQL-over-HTTP persisted documents)", func(t *testing.T) {
+		r := e.get(t, url.Values{"documentId": {"me-v1"}})
+		if len(r.errs) > 0 || !bytes.Contains(r.body["data"], []byte(`"anna.petrova"`)) {
+			t.Fatalf("GET: %v", r)
+		}
+		if r = e.post(t, map[string]any{"documentId": "sha256:" + sha(allowed)}); len(r.errs) > 0 {
+			t.Fatalf("POST: %v", r)
+		}
+		if r = e.post(t, map[string]any{"documentId": "unknown"}); r.code() != "OPERATION_NOT_ALLOWED" {
+			t.Fatalf("unknown id: %v; want OPERATION_NOT_ALLOWED", r)
+		}
+	})
 	t.Run("a manifest document sent in full runs", func(t *testing.T) {
 		if r := e.post(t, map[string]any{"query": allowed}); len(r.errs) > 0 {
 			t.Fatalf("got %v", r)

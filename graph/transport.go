@@ -266,7 +266,8 @@ func isJSONContent(ct string) bool {
 	return !ok || strings.EqualFold(cs, "utf-8")
 }
 
-// fromBody reads the POST body: one JSON object with query, operationName, variables and extensions.
+// fromBody reads the POST body: one JSON object with query, operationName, variables, extensions and
+// documentId.
 func fromBody(body []byte) (*graphql.RawParams, string, string) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -288,10 +289,33 @@ func fromBody(body []byte) (*graphql.RawParams, string, string) {
 			}
 		}
 	}
+	var documentID string
+	if msg == "" {
+		msg = decodeString(fields["documentId"], "documentId", &documentID)
+	}
+	if msg == "" {
+		msg = withDocumentID(p, documentID)
+	}
 	if msg != "" {
 		return nil, CodeBadRequest, msg
 	}
 	return p, "", ""
+}
+
+// withDocumentID accepts the persisted-document parameter of the GraphQL-over-HTTP draft (documentId, optionally
+// "sha256:<hex>") as Apollo's persisted-query hash, so one code path serves both.
+func withDocumentID(p *graphql.RawParams, id string) string {
+	if id == "" {
+		return ""
+	}
+	if persistedID(p.Extensions) != "" {
+		return "send documentId or extensions.persistedQuery, not both"
+	}
+	if p.Extensions == nil {
+		p.Extensions = map[string]any{}
+	}
+	p.Extensions["persistedQuery"] = map[string]any{"version": json.Number("1"), "sha256Hash": strings.TrimPrefix(id, "sha256:")}
+	return ""
 }
 
 // fromURL reads GET parameters; variables and extensions are JSON-encoded.
@@ -310,6 +334,9 @@ func fromURL(rawQuery string) (*graphql.RawParams, string) {
 				return nil, msg
 			}
 		}
+	}
+	if msg := withDocumentID(p, q.Get("documentId")); msg != "" {
+		return nil, msg
 	}
 	return p, ""
 }
