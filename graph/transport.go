@@ -94,8 +94,7 @@ func (t *httpTransport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet && t.mutation(params) {
-		w.Header().Set("Allow", "POST")
-		t.fail(w, r, http.StatusMethodNotAllowed, media, CodeMethodNotAllowed, "only queries may be sent with GET; send mutations with POST")
+		t.refuseGET(w, r, media)
 		return
 	}
 	params.Headers = r.Header
@@ -125,8 +124,7 @@ func (t *httpTransport) execute(w http.ResponseWriter, r *http.Request, media st
 		return
 	}
 	if r.Method == http.MethodGet && oc.Operation.Operation != ast.Query {
-		w.Header().Set("Allow", "POST")
-		t.fail(w, r, http.StatusMethodNotAllowed, media, CodeMethodNotAllowed, "only queries may be sent with GET; send mutations with POST")
+		t.refuseGET(w, r, media)
 		return
 	}
 	handler, ctx := t.exec.DispatchOperation(ctx, oc)
@@ -142,8 +140,8 @@ func (t *httpTransport) execute(w http.ResponseWriter, r *http.Request, media st
 // over GET even when it would not validate: it is parsed on its own, bounded by the token limit. Documents that
 // arrive by hash are checked after they are resolved (execute).
 func (t *httpTransport) mutation(p *graphql.RawParams) bool {
-	if p.Query == "" {
-		return false
+	if !strings.Contains(p.Query, "mutation") && !strings.Contains(p.Query, "subscription") {
+		return false // no such operation keyword: nothing to parse twice
 	}
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: p.Query}, t.maxTokens)
 	if err != nil {
@@ -154,6 +152,12 @@ func (t *httpTransport) mutation(p *graphql.RawParams) bool {
 		op = doc.Operations[0]
 	}
 	return op != nil && op.Operation != ast.Query
+}
+
+// refuseGET answers 405 to a mutation sent with GET: the specification forbids running it.
+func (t *httpTransport) refuseGET(w http.ResponseWriter, r *http.Request, media string) {
+	w.Header().Set("Allow", "POST")
+	t.fail(w, r, http.StatusMethodNotAllowed, media, CodeMethodNotAllowed, "only queries may be sent with GET; send mutations with POST")
 }
 
 // cacheControl makes a successful GET query's answer cacheable: privately (the browser, never a shared cache)
