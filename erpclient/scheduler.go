@@ -372,21 +372,20 @@ func (s *scheduler) takeLocked() *unit {
 
 // startLocked gives u its context with the attempt timeout: at most
 // AttemptTimeout, and for reads at most half of the remaining deadline of
-// its most pressed caller, so a retry still fits (a write is not retried
-// and may use all of it).
+// its most pressed caller, so a retry still fits. A caller too pressed for
+// a retry (and any write, which is not retried) is bounded by its own
+// deadline alone: it then gets its context's error, not a timeout of ours.
 func (s *scheduler) startLocked(u *unit) {
 	attempt := s.cfg.AttemptTimeout
 	now := time.Now()
 	for _, p := range u.parts {
+		if !p.req.read {
+			continue
+		}
 		for _, cl := range p.calls {
-			if cl.ctxEnd.IsZero() {
-				continue
+			if half := cl.ctxEnd.Sub(now) / 2; !cl.ctxEnd.IsZero() && half >= minAttempt {
+				attempt = min(attempt, half)
 			}
-			left := cl.ctxEnd.Sub(now)
-			if budget := left / 2; p.req.read && budget >= minAttempt {
-				left = budget
-			}
-			attempt = min(attempt, max(left, 0))
 		}
 	}
 	u.attempt = attempt

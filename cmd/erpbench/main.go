@@ -128,6 +128,7 @@ func run(args []string, out io.Writer) error {
 		mu        sync.Mutex
 		latencies []time.Duration
 		failures  = map[string]int{}
+		examples  = map[string]string{} // the first error of each kind
 		wg        sync.WaitGroup
 	)
 	for i := range cfg.callers {
@@ -145,6 +146,9 @@ func run(args []string, out io.Writer) error {
 				mu.Lock()
 				if err != nil {
 					failures[errorKind(err)]++
+					if _, seen := examples[errorKind(err)]; !seen {
+						examples[errorKind(err)] = err.Error()
+					}
 				}
 				mu.Unlock()
 				mine = append(mine, time.Since(t0))
@@ -158,6 +162,9 @@ func run(args []string, out io.Writer) error {
 	elapsed := time.Since(start)
 	after, simStats := client.Stats(), sim.Stats()
 	report(out, cfg, elapsed, latencies, failures, before, after, simStats)
+	for kind, msg := range examples {
+		fmt.Fprintf(out, "first %s error: %s\n", kind, msg)
+	}
 	return nil
 }
 
