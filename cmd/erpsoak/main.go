@@ -188,6 +188,8 @@ type result struct {
 	untypedN, wrongUserN              int
 	samples                           []sample
 	upstream                          erpsim.Stats
+	panics                            int            // recovered panics in erpgraph's log
+	internalCauses                    map[string]int // what erpgraph logged behind INTERNAL_SERVER_ERROR answers
 }
 
 type sample struct {
@@ -218,10 +220,12 @@ func soak(ctx context.Context, o options, out io.Writer) (*result, error) {
 	}
 	defer sim.Close()
 	sim.SetLatency(o.latency, 0)
-	logger := slog.New(slog.DiscardHandler)
+	watch := newLogWatch()
+	var verbose slog.Handler
 	if o.verbose {
-		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		verbose = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})
 	}
+	logger := slog.New(watch.handler(verbose))
 	a, err := app.New(ctx, app.Config{
 		Addr: "127.0.0.1:0", InstanceURL: sim.URL(), ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
 		Logger: logger, AuditLog: "off",
@@ -344,6 +348,7 @@ func soak(ctx context.Context, o options, out io.Writer) (*result, error) {
 	takeSample()
 	res.elapsed = time.Since(start)
 	res.upstream = sim.Stats()
+	res.panics, res.internalCauses = watch.counts()
 	sim.SetFaults()
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("interrupted: %w", context.Cause(ctx))
@@ -427,6 +432,7 @@ func judge(o options, r *result, out io.Writer) error {
 	fmt.Fprintf(out, "memory:       RSS %s → %s MiB (median of first and last third of %d samples)\n",
 		mib(medianRSS(first)), mib(medianRSS(last)), len(r.samples))
 	fmt.Fprintf(out, "goroutines:   %d → %d\n", medianG(first), medianG(last))
+	fmt.Fprintf(out, "panics:       %d recovered in erpgraph's log\n", r.panics)
 
 	var failed []string
 	if r.untypedN > 0 {
@@ -435,8 +441,12 @@ func judge(o options, r *result, out io.Writer) error {
 	if r.wrongUserN > 0 {
 		failed = append(failed, fmt.Sprintf("%d documents of another user's customers, e.g. %q", r.wrongUserN, r.wrongUser))
 	}
+	if r.panics > 0 {
+		failed = append(failed, fmt.Sprintf("%d recovered panics in erpgraph's log", r.panics))
+	}
 	if n := r.codes["INTERNAL_SERVER_ERROR"]; n > 0 {
-		failed = append(failed, fmt.Sprintf("%d INTERNAL_SERVER_ERROR answers (panics or unclassified failures)", n))
+		failed = append(failed, fmt.Sprintf("%d INTERNAL_SERVER_ERROR errors (%d of them recovered panics); erpgraph logged as causes:%s",
+			n, r.panics, causeList(r.internalCauses)))
 	}
 	if r.okOps+r.partialOps == 0 {
 		failed = append(failed, "no request served any data")
@@ -460,6 +470,23 @@ func judge(o options, r *result, out io.Writer) error {
 	}
 	fmt.Fprintln(out, "\ninvariants:   ok (only data or typed errors, no wrong-user data, no INTERNAL_SERVER_ERROR, memory and goroutines flat)")
 	return nil
+}
+
+// causeList renders the most frequent causes first, one per line.
+func causeList(causes map[string]int) string {
+	keys := make([]string, 0, len(causes))
+	for k := range causes {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return causes[keys[i]] > causes[keys[j]] })
+	var b strings.Builder
+	for i, k := range keys {
+		if i == 5 {
+			break
+		}
+		fmt.Fprintf(&b, "\n      %d × %s", causes[k], k)
+	}
+	return b.String()
 }
 
 func thirds(s []sample) (first, last []sample) {

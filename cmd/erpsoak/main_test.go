@@ -85,10 +85,11 @@ func TestJudge_Violations(t *testing.T) {
 		t.Errorf("clean run judged failed: %v", err)
 	}
 	for name, edit := range map[string]func(*result){
-		"panic":   func(r *result) { r.codes["INTERNAL_SERVER_ERROR"] = 1 },
-		"untyped": func(r *result) { r.untypedN = 1 },
-		"wrong":   func(r *result) { r.wrongUserN = 1 },
-		"no data": func(r *result) { r.okOps, r.failedOps = 0, 10 },
+		"internal": func(r *result) { r.codes["INTERNAL_SERVER_ERROR"] = 1 },
+		"panic":    func(r *result) { r.panics = 1 },
+		"untyped":  func(r *result) { r.untypedN = 1 },
+		"wrong":    func(r *result) { r.wrongUserN = 1 },
+		"no data":  func(r *result) { r.okOps, r.failedOps = 0, 10 },
 		"goroutines grow": func(r *result) {
 			r.elapsed = 2 * flatAfter
 			for i := range 30 {
