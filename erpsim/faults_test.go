@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/erpgraph/erpgraph/erpsim"
 )
@@ -67,4 +69,38 @@ func TestDomainAPI_FaultsOnBatchParts(t *testing.T) {
 		t.Errorf("malformed part: parts:\n%s", got)
 	}
 	s.SetFaults()
+}
+
+// Held counts the requests the latency knob holds, so tests can act once a
+// request reached the Domain API; releasing the latency empties it.
+func TestSim_Held(t *testing.T) {
+	s := startSim(t, erpsim.Options{Limits: erpsim.Unlimited()})
+	tok := mustServiceToken(t, s)
+	s.SetLatency(time.Hour, 0)
+	done := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, s.ODataURL()+"General_Currencies_Currencies?$top=1", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Held() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Held = %d, want 1", s.Held())
+		}
+		runtime.Gosched()
+	}
+	s.SetLatency(0, 0)
+	if got := <-done; got != http.StatusOK {
+		t.Errorf("released request: %d", got)
+	}
+	if n := s.Held(); n != 0 {
+		t.Errorf("Held after release = %d", n)
+	}
 }

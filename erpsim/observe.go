@@ -159,6 +159,7 @@ type latencyKnob struct {
 	perRequest time.Duration
 	perPart    time.Duration
 	changed    chan struct{} // closed and replaced on every change
+	held       int           // requests waiting out the latency now
 }
 
 func (k *latencyKnob) init() { k.changed = make(chan struct{}) }
@@ -181,6 +182,22 @@ func (k *latencyKnob) part() time.Duration {
 	return k.perPart
 }
 
+// Held is the number of Domain API requests the per-request latency is
+// holding right now: tests wait for it to know a request reached ERP.net
+// (and occupies its session slot) before they act.
+func (s *Sim) Held() int {
+	k := &s.latency
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.held
+}
+
+func (k *latencyKnob) hold(delta int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.held += delta
+}
+
 func (k *latencyKnob) request() (time.Duration, <-chan struct{}) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -190,11 +207,21 @@ func (k *latencyKnob) request() (time.Duration, <-chan struct{}) {
 // holdLatency waits out the per-request latency, measured from start. It
 // returns early when the request is cancelled or the sim closes.
 func (s *Sim) holdLatency(ctx context.Context, start time.Time) {
+	held := false
+	defer func() {
+		if held {
+			s.latency.hold(-1)
+		}
+	}()
 	for {
 		d, changed := s.latency.request()
 		left := d - time.Since(start)
 		if left <= 0 {
 			return
+		}
+		if !held {
+			held = true
+			s.latency.hold(1)
 		}
 		t := time.NewTimer(left)
 		select {
