@@ -184,7 +184,8 @@ type result struct {
 	elapsed                           time.Duration
 	latencies                         []time.Duration
 	codes                             map[string]int
-	untyped, wrongUser                []string // first few examples
+	perLogin                          map[string]*[3]int // ok, partial, failed
+	untyped, wrongUser                []string           // first few examples
 	untypedN, wrongUserN              int
 	samples                           []sample
 	upstream                          erpsim.Stats
@@ -272,22 +273,30 @@ func soak(ctx context.Context, o options, out io.Writer) (*result, error) {
 		o.users, o.duration, o.faults, o.latency, o.scale)
 	var (
 		mu  sync.Mutex
-		res = &result{codes: map[string]int{}}
+		res = &result{codes: map[string]int{}, perLogin: map[string]*[3]int{}}
 	)
 	record := func(login string, d time.Duration, resp *gqlResponse, status int, err error) {
 		v := oracle.judge(login, resp, status, err)
 		mu.Lock()
 		defer mu.Unlock()
 		res.ops++
+		pl := res.perLogin[login]
+		if pl == nil {
+			pl = new([3]int)
+			res.perLogin[login] = pl
+		}
 		switch {
 		case len(v.codes) == 0:
 			res.okOps++
+			pl[0]++
 			res.latencies = append(res.latencies, d)
 		case v.dataServed:
 			res.partialOps++
+			pl[1]++
 			res.latencies = append(res.latencies, d)
 		default:
 			res.failedOps++
+			pl[2]++
 		}
 		for _, c := range v.codes {
 			res.codes[c]++
@@ -425,6 +434,11 @@ func judge(o options, r *result, out io.Writer) error {
 	fmt.Fprintf(out, "latency:      p50 %v  p95 %v  p99 %v  max %v (requests that served data)\n",
 		pct(lat, 0.50), pct(lat, 0.95), pct(lat, 0.99), pct(lat, 1))
 	fmt.Fprintf(out, "errors:       %s\n", codeList(r.codes))
+	for _, l := range logins {
+		if pl := r.perLogin[l]; pl != nil {
+			fmt.Fprintf(out, "  %-16s %6d ok, %5d partial, %5d failed\n", l+":", pl[0], pl[1], pl[2])
+		}
+	}
 	st := r.upstream
 	fmt.Fprintf(out, "upstream:     %d Domain API requests (%.2f per request), %d $batch parts; erpsim answered %d × 429, %d × 503, %d × 401; %d token requests\n",
 		st.DomainRequests, float64(st.DomainRequests)/float64(max(r.ops, 1)), st.BatchParts, st.Status429, st.Status503, st.Status401, st.TokenRequests)
