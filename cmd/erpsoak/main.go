@@ -33,6 +33,7 @@ import (
 	"os/signal"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +77,7 @@ type options struct {
 type faultProfile struct {
 	rate5xx, rateTimeout, rate429, rate503, rateMalformed, rateDrop, rateSlow float64
 	timeoutDelay, slowDelay                                                   time.Duration
+	status5xx                                                                 int
 }
 
 // erpsimFaults turns the profile into erpsim faults on the Domain API. Each
@@ -91,7 +93,7 @@ func (p faultProfile) erpsimFaults() []erpsim.Fault {
 	}
 	// A timeout is an answer that never comes: held past erpgraph's deadlines, then dropped.
 	add(p.rateTimeout, erpsim.Fault{Delay: p.timeoutDelay, Drop: true})
-	add(p.rate5xx, erpsim.Fault{Status: http.StatusInternalServerError})
+	add(p.rate5xx, erpsim.Fault{Status: p.status5xx})
 	add(p.rate429, erpsim.Fault{Status: http.StatusTooManyRequests, RetryAfter: 1})
 	add(p.rate503, erpsim.Fault{Status: http.StatusServiceUnavailable, RetryAfter: 5})
 	add(p.rateMalformed, erpsim.Fault{Malformed: true})
@@ -105,7 +107,7 @@ func (p faultProfile) String() string {
 	for _, f := range []struct {
 		name string
 		rate float64
-	}{{"5xx", p.rate5xx}, {"timeout", p.rateTimeout}, {"429", p.rate429}, {"503", p.rate503},
+	}{{strconv.Itoa(p.status5xx), p.rate5xx}, {"timeout", p.rateTimeout}, {"429", p.rate429}, {"503", p.rate503},
 		{"malformed", p.rateMalformed}, {"drop", p.rateDrop}, {"slow", p.rateSlow}} {
 		if f.rate > 0 {
 			parts = append(parts, fmt.Sprintf("%s %.1f%%", f.name, f.rate*100))
@@ -130,7 +132,8 @@ func parse(args []string) (options, error) {
 	fs.DurationVar(&o.tokenLifetime, "token-lifetime", time.Hour, "erpsim access-token lifetime (users refresh at 80%)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the users' operation choices")
 	fs.BoolVar(&o.verbose, "v", false, "erpgraph's warnings and errors to stderr")
-	fs.Float64Var(&o.faults.rate5xx, "fault-5xx", 0, "share of Domain API requests answered 500")
+	fs.Float64Var(&o.faults.rate5xx, "fault-5xx", 0, "share of Domain API requests answered -status-5xx")
+	fs.IntVar(&o.faults.status5xx, "status-5xx", http.StatusInternalServerError, "the status of -fault-5xx answers (500: ERP.net's own failure, with its error envelope; 502/504: a gateway's)")
 	fs.Float64Var(&o.faults.rateTimeout, "fault-timeout", 0, "share of Domain API requests never answered (held -timeout-delay, then dropped)")
 	fs.Float64Var(&o.faults.rate429, "fault-429", 0, "share of Domain API requests answered 429 (Retry-After 1)")
 	fs.Float64Var(&o.faults.rate503, "fault-503", 0, "share of Domain API requests answered 503 license exhaustion (Retry-After 5)")
@@ -157,6 +160,9 @@ func parse(args []string) (options, error) {
 	}
 	if o.latency < 0 || o.latency > 5*time.Second || o.faults.timeoutDelay < 0 || o.faults.slowDelay < 0 {
 		errs = append(errs, errors.New("-latency (at most 5s), -timeout-delay and -slow-delay must not be negative"))
+	}
+	if o.faults.status5xx < 500 || o.faults.status5xx > 599 {
+		errs = append(errs, fmt.Errorf("-status-5xx %d: want 500..599", o.faults.status5xx))
 	}
 	if o.scale < 1 || o.scale > 100 {
 		errs = append(errs, fmt.Errorf("-scale %d: want 1..100", o.scale))
