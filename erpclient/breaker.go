@@ -141,21 +141,23 @@ func (b *breaker) recordLocked(u *unit, o outcome) *transition {
 }
 
 // classify reads what an upstream exchange says about ERP.net. err is the
-// exchange's error; res its answer (the outer answer of a $batch).
-func classify(u *unit, res *response, err error) outcome {
+// exchange's error; res its answer (the outer answer of a $batch), parts the
+// $batch's parts: a $batch whose every part failed like an outage is a
+// failure, one good part proves ERP.net works.
+func classify(u *unit, res *response, parts []*response, err error) outcome {
+	if err == nil && len(parts) > 0 {
+		o := classifyAnswer(parts[0])
+		for _, p := range parts[1:] {
+			if !o.failed {
+				break
+			}
+			o = classifyAnswer(p)
+		}
+		return o
+	}
 	switch {
 	case err == nil && res != nil:
-		status := res.status
-		if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-			if res.header.Get("Retry-After") != "" || status == http.StatusTooManyRequests {
-				return outcome{detail: fmt.Sprintf("status %d", status)} // busy, not down: dispatch pauses
-			}
-			return outcome{failed: true, class: classStatus, detail: fmt.Sprintf("status %d", status)}
-		}
-		if !res.ok() && statusError("", status, res.header, res.body).Is(ErrUnavailable) {
-			return outcome{failed: true, class: classStatus, detail: fmt.Sprintf("status %d", status)}
-		}
-		return outcome{ok: true, detail: fmt.Sprintf("status %d", status)}
+		return classifyAnswer(res)
 	case errors.As(err, new(*tokenFailure)):
 		return outcome{} // the identity server's trouble; the token source backs off on its own
 	case errors.Is(u.ctx.Err(), context.DeadlineExceeded):
@@ -166,6 +168,22 @@ func classify(u *unit, res *response, err error) outcome {
 		return outcome{failed: true, class: classProtocol, detail: "malformed $batch answer"}
 	}
 	return outcome{failed: true, class: classTransport, detail: "no HTTP answer"}
+}
+
+// classifyAnswer reads one HTTP answer (a whole response or a $batch part).
+func classifyAnswer(res *response) outcome {
+	status := res.status
+	detail := fmt.Sprintf("status %d", status)
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		if res.header.Get("Retry-After") != "" || status == http.StatusTooManyRequests {
+			return outcome{detail: detail} // busy, not down: dispatch pauses
+		}
+		return outcome{failed: true, class: classStatus, detail: detail}
+	}
+	if !res.ok() && statusError("", status, res.header, res.body).Is(ErrUnavailable) {
+		return outcome{failed: true, class: classStatus, detail: detail}
+	}
+	return outcome{ok: true, detail: detail}
 }
 
 // errProtocol marks answers that break the protocol's framing.

@@ -455,7 +455,7 @@ func (s *scheduler) run(u *unit) {
 		deliver[i] = p.calls
 		p.calls = nil // no one joins after this point
 	}
-	t := s.breaker.recordLocked(u, classify(u, outer, err))
+	t := s.breaker.recordLocked(u, classify(u, outer, parts, err))
 	var refused []*call
 	if t != nil && t.to == BreakerOpen {
 		refused = s.drainLocked() // fail fast now rather than after their own wait

@@ -19,6 +19,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -35,6 +36,7 @@ type config struct {
 	rpm         int
 	maxParts    int
 	hot         float64
+	hotRows     int
 	scale       int
 	cpuProfile  string
 }
@@ -57,6 +59,7 @@ func parse(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.rpm, "rpm", erpclient.DefaultRequestsPerMinute, "client requests per minute (ERP.net allows 600)")
 	fs.IntVar(&c.maxParts, "max-parts", erpclient.DefaultMaxBatchParts, "GETs per $batch")
 	fs.Float64Var(&c.hot, "hot", 0.2, "share of calls that read one of a few popular queries (0..1)")
+	fs.IntVar(&c.hotRows, "hot-rows", 10, "rows per page of the popular queries (large pages show the cost of decoding shared answers)")
 	fs.IntVar(&c.scale, "scale", 1, "erpsim demo data multiplier")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run (client and in-process erpsim) to this file")
 	if err := fs.Parse(args); err != nil {
@@ -71,6 +74,9 @@ func parse(args []string, out io.Writer) (config, error) {
 	}
 	if c.hot < 0 || c.hot > 1 {
 		errs = append(errs, errors.New("-hot must be between 0 and 1"))
+	}
+	if c.hotRows < 1 || c.hotRows > 1000 {
+		errs = append(errs, errors.New("-hot-rows must be between 1 and 1000"))
 	}
 	if c.latency < 0 || c.partLatency < 0 {
 		errs = append(errs, errors.New("latencies must not be negative"))
@@ -121,6 +127,7 @@ func run(args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	cpu0 := cpuTime()
 	runCtx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 	start := time.Now()
@@ -139,7 +146,7 @@ func run(args []string, out io.Writer) error {
 			var mine []time.Duration
 			for runCtx.Err() == nil {
 				t0 := time.Now()
-				err := w.call(runCtx, rng, cfg.hot)
+				err := w.call(runCtx, rng, cfg.hot, cfg.hotRows)
 				if runCtx.Err() != nil {
 					break // the run ended mid-call: not a result
 				}
@@ -162,6 +169,10 @@ func run(args []string, out io.Writer) error {
 	elapsed := time.Since(start)
 	after, simStats := client.Stats(), sim.Stats()
 	report(out, cfg, elapsed, latencies, failures, before, after, simStats)
+	if calls := len(latencies); calls > 0 {
+		cpu := cpuTime() - cpu0
+		fmt.Fprintf(out, "CPU (process, erpsim included)  %s  (%s per call)\n", cpu.Round(time.Millisecond), (cpu / time.Duration(calls)).Round(time.Microsecond))
+	}
 	for kind, msg := range examples {
 		fmt.Fprintf(out, "first %s error: %s\n", kind, msg)
 	}
@@ -193,10 +204,10 @@ func (s customerScope) ScopeFilter(set string) (erpclient.Filter, error) {
 	return erpclient.Eq("Customer", erpclient.RefTo(erpclient.SetCustomers, string(s))), nil
 }
 
-func (w *workload) call(ctx context.Context, rng *rand.Rand, hot float64) error {
+func (w *workload) call(ctx context.Context, rng *rand.Rand, hot float64, hotRows int) error {
 	switch r := rng.Float64(); {
 	case r < hot:
-		_, err := erpclient.List[erpclient.Product](ctx, w.client, erpclient.Query{Set: erpclient.SetProducts, Top: 10,
+		_, err := erpclient.List[erpclient.Product](ctx, w.client, erpclient.Query{Set: erpclient.SetProducts, Top: hotRows,
 			Cursor: &erpclient.Cursor{Skip: 10 * (1 + rng.IntN(3))}, OrderBy: []erpclient.OrderBy{{Prop: "PartNumber"}},
 			Select: []string{"PartNumber", "Name"}})
 		return err
@@ -212,6 +223,15 @@ func (w *workload) call(ctx context.Context, rng *rand.Rand, hot float64) error 
 			Select: []string{"DocumentNo", "DocumentDate", "State"}})
 		return err
 	}
+}
+
+// cpuTime is the CPU time (user + system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func errorKind(err error) string {
