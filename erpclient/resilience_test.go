@@ -342,3 +342,61 @@ func TestClient_NoGoroutinesAfterClose(t *testing.T) {
 	}
 	s.Close()
 }
+
+func TestSim_BreakerCountsBatchesWhosePartsAllFail(t *testing.T) {
+	s := startSim(t, erpsim.Options{Limits: erpsim.Unlimited()})
+	c := simClient(t, s, func(cfg *erpclient.Config) { cfg.Scheduler.BreakerThreshold = 2 })
+	ctx := context.Background()
+	ids := make([]string, 100) // three chunks: one $batch
+	for i := range ids {
+		ids[i] = fixture.ID("General_Products_Products", i+1)
+	}
+	if _, err := erpclient.ByIDs[erpclient.Product](ctx, c, erpclient.Query{Set: erpclient.SetProducts}, ids); err != nil {
+		t.Fatal(err)
+	}
+	// the $batch itself is answered 200, but every part is a gateway error
+	s.SetFaults(erpsim.Fault{Path: gateway + erpclient.SetProducts, Status: 502})
+	before := c.Stats().UpstreamRequests
+	_, err := erpclient.ByIDs[erpclient.Product](ctx, c, erpclient.Query{Set: erpclient.SetProducts}, ids)
+	if !errors.Is(err, erpclient.ErrCircuitOpen) {
+		t.Fatalf("ByIDs with every part failing: %v, want ErrCircuitOpen", err)
+	}
+	if got := c.Stats().UpstreamRequests - before; got != 2 {
+		t.Errorf("%d upstream requests, want 2 before the breaker opened", got)
+	}
+	if h := c.Health(); h.Breaker != erpclient.BreakerOpen || h.LastFailure != "status" {
+		t.Errorf("after failed parts: %+v", h)
+	}
+}
+
+func TestSim_SharedAnswerIsEachCallersOwn(t *testing.T) {
+	ctx := context.Background()
+	s, c, release := gatedSim(t)
+	first := runConcurrently(1, func(int) error { return c.Ping(ctx) })
+	waitFor(t, "the first request held", func() bool { return c.Stats().InFlight == 1 })
+	const n = 10
+	pages := make([]erpclient.Page[erpclient.Product], n)
+	wait := runConcurrently(n, func(i int) error {
+		p, err := erpclient.List[erpclient.Product](ctx, c, erpclient.Query{Set: erpclient.SetProducts, Top: 2, Count: true})
+		if err != nil {
+			return err
+		}
+		if len(p.Items) != 2 || p.Count == nil {
+			return fmt.Errorf("call %d: %d items, count %v", i, len(p.Items), p.Count)
+		}
+		// a caller changing its page must not change anyone else's
+		p.Items[0].PartNumber, *p.Count = fmt.Sprint("mine-", i), i
+		p.Items = append(p.Items[:1], erpclient.Product{})
+		pages[i] = p
+		return nil
+	})
+	reqs := releaseQueued(t, s, c, n, release, first, wait)
+	if len(reqs) != 2 {
+		t.Fatalf("%d upstream requests, want the held one and one shared GET", len(reqs))
+	}
+	for i, p := range pages {
+		if p.Items[0].PartNumber != fmt.Sprint("mine-", i) || *p.Count != i || p.Items[1].ID != "" {
+			t.Errorf("call %d sees another caller's changes: %q, count %d", i, p.Items[0].PartNumber, *p.Count)
+		}
+	}
+}
