@@ -83,6 +83,9 @@ func TestSim_BreakerOpensFailsFastAndRecovers(t *testing.T) {
 	if got := len(domainRequests(s)); got != 0 {
 		t.Errorf("%d upstream requests while the breaker is open, want 0", got)
 	}
+	if st := c.Stats(); st.BreakerOpened != 1 || st.CircuitRefused < n {
+		t.Errorf("stats while open: %d openings, %d refused calls", st.BreakerOpened, st.CircuitRefused)
+	}
 
 	// after the cool-down, still failing: exactly one probe goes out, however
 	// many callers arrive, and its failure opens the breaker again

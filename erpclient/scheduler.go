@@ -133,6 +133,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	refused, t := s.breaker.admitLocked()
 	if refused != nil {
 		s.mu.Unlock()
+		s.c.stats.circuitRefused.Add(int64(len(reqs)))
 		return fail(refused)
 	}
 	if t != nil {
@@ -463,6 +464,10 @@ func (s *scheduler) run(u *unit) {
 	s.mu.Unlock()
 	s.signal()
 	s.c.logTransition(t)
+	if t != nil && t.to == BreakerOpen {
+		s.c.stats.breakerOpened.Add(1)
+		s.c.stats.circuitRefused.Add(int64(len(refused)))
+	}
 	if len(refused) > 0 {
 		answer(refused, fmt.Errorf("%w after %d consecutive failures (last: %s)", ErrCircuitOpen, t.failures, t.class))
 	}

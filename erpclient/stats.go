@@ -17,6 +17,8 @@ type Stats struct {
 	TransportErrors  int64 // requests that failed below HTTP
 	TokenRequests    int64 // token exchanges with the identity server
 	QueueFull        int64 // calls refused because the queue was full or waited past MaxWait
+	CircuitRefused   int64 // calls refused at once by the open circuit breaker (no upstream request)
+	BreakerOpened    int64 // times the circuit breaker opened
 	Queued           int64 // calls waiting now
 	InFlight         int64 // upstream requests in flight now
 }
@@ -24,7 +26,7 @@ type Stats struct {
 type counters struct {
 	calls, upstream, batches, batchParts, coalesced, retries        atomic.Int64
 	status401, status429, status503, transportErrors, tokenRequests atomic.Int64
-	queueFull                                                       atomic.Int64
+	queueFull, circuitRefused, breakerOpened                        atomic.Int64
 }
 
 // Stats returns a snapshot of the counters.
@@ -37,5 +39,6 @@ func (c *Client) Stats() Stats {
 		Status401: c.stats.status401.Load(), Status429: c.stats.status429.Load(), Status503: c.stats.status503.Load(),
 		TransportErrors: c.stats.transportErrors.Load(), TokenRequests: c.stats.tokenRequests.Load(),
 		QueueFull: c.stats.queueFull.Load(), Queued: int64(q), InFlight: int64(f),
+		CircuitRefused: c.stats.circuitRefused.Load(), BreakerOpened: c.stats.breakerOpened.Load(),
 	}
 }

@@ -275,5 +275,6 @@ func report(out io.Writer, cfg config, elapsed time.Duration, lat []time.Duratio
 	fmt.Fprintf(tw, "429s\t%d\t(erpsim; client saw %d; 503s %d)\n", sim.Status429, after.Status429-before.Status429, sim.Status503)
 	fmt.Fprintf(tw, "call latency\tp50 %s\tp99 %s\n", pct(0.50), pct(0.99))
 	fmt.Fprintf(tw, "retries\t%d\t\n", after.Retries-before.Retries)
+	fmt.Fprintf(tw, "circuit breaker\topened %d\trefused %d calls\n", after.BreakerOpened-before.BreakerOpened, after.CircuitRefused-before.CircuitRefused)
 	tw.Flush()
 }
