@@ -47,6 +47,12 @@ type SchedulerConfig struct {
 	// cut to half of its most pressed caller's remaining deadline, leaving
 	// room for a retry.
 	AttemptTimeout time.Duration
+	// SlowAfter is how long a request may run before it stops holding its
+	// slot, so the next request is not stuck behind a hung one until the
+	// attempt timeout (ERP.net queues a few requests per session beyond the
+	// one it runs; at most two requests are let past this way); default 2s;
+	// negative disables.
+	SlowAfter time.Duration
 	// BreakerThreshold is the number of consecutive upstream failures that
 	// opens the circuit breaker; default 5; negative disables the breaker.
 	BreakerThreshold int
@@ -63,6 +69,7 @@ const (
 	DefaultMaxQueue          = 1000
 	DefaultMaxWait           = 10 * time.Second
 	DefaultAttemptTimeout    = 30 * time.Second
+	DefaultSlowAfter         = 2 * time.Second
 	DefaultBreakerThreshold  = 5
 	DefaultBreakerCooldown   = 10 * time.Second
 )
@@ -85,6 +92,9 @@ func (s SchedulerConfig) withDefaults() SchedulerConfig {
 	}
 	if s.AttemptTimeout == 0 {
 		s.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if s.SlowAfter == 0 {
+		s.SlowAfter = DefaultSlowAfter
 	}
 	if s.BreakerThreshold == 0 {
 		s.BreakerThreshold = DefaultBreakerThreshold

@@ -214,6 +214,9 @@ func (f *fakeERP) client(t *testing.T, mod func(*erpclient.Config)) *erpclient.C
 // newClient builds a client from cfg as adjusted by mod, closed with the test.
 func newClient(t *testing.T, cfg erpclient.Config, mod func(*erpclient.Config)) *erpclient.Client {
 	t.Helper()
+	// tests hold requests in flight to make callers queue behind them: a
+	// slow request must keep its slot however long the test takes
+	cfg.Scheduler.SlowAfter = -1
 	if mod != nil {
 		mod(&cfg)
 	}

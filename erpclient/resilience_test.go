@@ -403,3 +403,38 @@ func TestSim_SharedAnswerIsEachCallersOwn(t *testing.T) {
 		}
 	}
 }
+
+func TestSim_HungRequestGivesItsSlotUp(t *testing.T) {
+	s := startSim(t, erpsim.Options{})
+	c := simClient(t, s, func(cfg *erpclient.Config) {
+		cfg.Scheduler.SlowAfter = 50 * time.Millisecond
+		cfg.Scheduler.AttemptTimeout = time.Hour
+	})
+	ctx := context.Background()
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// one read hangs (at the gateway, so erpsim's session slot stays free)
+	s.SetFaults(erpsim.Fault{Path: gateway + erpclient.SetCurrencies, Delay: time.Hour})
+	hungCtx, cancel := context.WithCancel(ctx)
+	hung := runConcurrently(1, func(int) error {
+		_, err := erpclient.List[erpclient.Currency](hungCtx, c, erpclient.Query{Set: erpclient.SetCurrencies})
+		return err
+	})
+	waitFor(t, "the hung read in flight", func() bool { return c.Stats().InFlight == 1 })
+	// others are served meanwhile, though the client allows one request in flight
+	bounded, stop := context.WithTimeout(ctx, 10*time.Second) // a generous bound, not a measurement
+	defer stop()
+	for i := range 5 {
+		if err := listProduct(bounded, c, i); err != nil {
+			t.Fatalf("read while another hangs: %v", err)
+		}
+	}
+	if st := c.Stats(); st.InFlight != 1 || st.Calls < 6 {
+		t.Errorf("stats while one read hangs: %+v", st)
+	}
+	cancel()
+	if err := hung()[0]; !errors.Is(err, context.Canceled) {
+		t.Errorf("hung read: %v, want its caller's cancellation", err)
+	}
+}

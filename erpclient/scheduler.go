@@ -50,12 +50,15 @@ type part struct {
 
 // unit is one upstream HTTP request: a plain request or a $batch.
 type unit struct {
-	parts   []*part
-	waiters int // calls still interested; at 0 the request is cancelled
-	ctx     context.Context
-	cancel  context.CancelFunc
-	attempt time.Duration // the attempt timeout of ctx
-	probe   bool          // the half-open breaker's test request
+	parts     []*part
+	waiters   int // calls still interested; at 0 the request is cancelled
+	ctx       context.Context
+	cancel    context.CancelFunc
+	attempt   time.Duration // the attempt timeout of ctx
+	probe     bool          // the half-open breaker's test request
+	slow      bool          // ran past SlowAfter and gave its slot up (guarded by scheduler.mu)
+	slowTimer *time.Timer   // calls release after SlowAfter
+	done      bool          // answered (guarded by scheduler.mu)
 }
 
 type scheduler struct {
@@ -67,7 +70,8 @@ type scheduler struct {
 
 	mu          sync.Mutex
 	queue       []*call
-	inflight    int
+	inflight    int // requests holding a slot
+	slow        int // requests in flight that gave their slot up (at most maxSlow)
 	pausedUntil time.Time
 	active      map[string]*part // GETs in flight by key: identical calls join them
 	closed      bool
@@ -105,7 +109,7 @@ func (s *scheduler) signal() {
 func (s *scheduler) load() (queued, inflight int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue), s.inflight
+	return len(s.queue), s.inflight + s.slow
 }
 
 // submit queues requests together (one lock section, so the dispatcher
@@ -322,6 +326,9 @@ func (s *scheduler) loop() {
 		}
 		s.mu.Unlock()
 		if u != nil {
+			if s.cfg.SlowAfter > 0 {
+				u.slowTimer = time.AfterFunc(s.cfg.SlowAfter, func() { s.release(u) })
+			}
 			go s.run(u)
 		}
 	}
@@ -393,6 +400,28 @@ func (s *scheduler) startLocked(u *unit) {
 	u.ctx, u.cancel = context.WithTimeout(s.ctx, attempt)
 }
 
+// maxSlow bounds the requests that gave their slot up: ERP.net queues five
+// requests per session beyond the one it runs; a few hung ones must not
+// make it refuse the rest with 429.
+const maxSlow = 2
+
+// release frees the slot of a request still running after SlowAfter, so the
+// next request goes out instead of waiting behind one that may hang until
+// its attempt timeout (ERP.net queues it if it is really still busy).
+func (s *scheduler) release(u *unit) {
+	s.mu.Lock()
+	freed := !u.done && !u.slow && !u.probe && s.slow < maxSlow
+	if freed {
+		u.slow = true
+		s.inflight--
+		s.slow++
+	}
+	s.mu.Unlock()
+	if freed {
+		s.signal()
+	}
+}
+
 // minAttempt is the shortest attempt worth halving a read's deadline for.
 const minAttempt = 250 * time.Millisecond
 
@@ -402,6 +431,9 @@ const minAttempt = 250 * time.Millisecond
 // is decoded once for all the calls that share it.
 func (s *scheduler) run(u *unit) {
 	defer u.cancel()
+	if u.slowTimer != nil {
+		defer u.slowTimer.Stop()
+	}
 	reqs := make([]*request, len(u.parts))
 	for i, p := range u.parts {
 		reqs[i] = p.req
@@ -414,7 +446,12 @@ func (s *scheduler) run(u *unit) {
 		outer, err = s.c.batch(u.ctx, reqs)
 	}
 	s.mu.Lock()
-	s.inflight--
+	if u.slow {
+		s.slow--
+	} else {
+		s.inflight--
+	}
+	u.done = true
 	s.mu.Unlock()
 	s.signal()
 	s.observe(outer)

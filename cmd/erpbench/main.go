@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -39,6 +40,10 @@ type config struct {
 	hotRows     int
 	scale       int
 	cpuProfile  string
+	fault5xx    float64       // share of Domain API requests answered 502
+	faultHang   float64       // share of Domain API requests that hang
+	slowAfter   time.Duration // SchedulerConfig.SlowAfter
+	callTimeout time.Duration // each call's deadline, like erpgraph's operation deadline
 }
 
 func main() {
@@ -61,6 +66,10 @@ func parse(args []string, out io.Writer) (config, error) {
 	fs.Float64Var(&c.hot, "hot", 0.2, "share of calls that read one of a few popular queries (0..1)")
 	fs.IntVar(&c.hotRows, "hot-rows", 10, "rows per page of the popular queries (large pages show the cost of decoding shared answers)")
 	fs.IntVar(&c.scale, "scale", 1, "erpsim demo data multiplier")
+	fs.Float64Var(&c.fault5xx, "fault-5xx", 0, "share of Domain API requests erpsim answers 502 (0..1)")
+	fs.Float64Var(&c.faultHang, "fault-hang", 0, "share of Domain API requests erpsim holds for a minute (0..1)")
+	fs.DurationVar(&c.callTimeout, "call-timeout", 15*time.Second, "each call's deadline (erpgraph's default operation deadline)")
+	fs.DurationVar(&c.slowAfter, "slow-after", erpclient.DefaultSlowAfter, "client: a request running this long gives its slot up (negative: never)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run (client and in-process erpsim) to this file")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -69,8 +78,14 @@ func parse(args []string, out io.Writer) (config, error) {
 	if c.callers < 1 {
 		errs = append(errs, errors.New("-callers must be at least 1"))
 	}
+	if c.callTimeout <= 0 {
+		errs = append(errs, errors.New("-call-timeout must be positive"))
+	}
 	if c.duration <= 0 {
 		errs = append(errs, errors.New("-duration must be positive"))
+	}
+	if c.fault5xx < 0 || c.fault5xx > 1 || c.faultHang < 0 || c.faultHang > 1 {
+		errs = append(errs, errors.New("fault rates must be between 0 and 1"))
 	}
 	if c.hot < 0 || c.hot > 1 {
 		errs = append(errs, errors.New("-hot must be between 0 and 1"))
@@ -98,10 +113,18 @@ func run(args []string, out io.Writer) error {
 	}
 	defer sim.Close()
 	sim.SetLatency(cfg.latency, cfg.partLatency)
+	var faults []erpsim.Fault
+	if cfg.faultHang > 0 {
+		faults = append(faults, erpsim.Fault{Path: "/api/domain/odata/", Rate: cfg.faultHang, Delay: time.Minute, Drop: true})
+	}
+	if cfg.fault5xx > 0 {
+		faults = append(faults, erpsim.Fault{Path: "/api/domain/odata/", Rate: cfg.fault5xx, Status: http.StatusBadGateway})
+	}
 
 	client, err := erpclient.New(ctx, erpclient.Config{
 		InstanceURL: sim.URL(), ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
-		Scheduler: erpclient.SchedulerConfig{RequestsPerMinute: cfg.rpm, MaxBatchParts: cfg.maxParts, MaxWait: cfg.duration + time.Minute},
+		Scheduler: erpclient.SchedulerConfig{RequestsPerMinute: cfg.rpm, MaxBatchParts: cfg.maxParts, MaxWait: cfg.duration + time.Minute,
+			SlowAfter: cfg.slowAfter},
 	})
 	if err != nil {
 		return err
@@ -111,6 +134,7 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	w := newWorkload(client)
+	sim.SetFaults(faults...) // after Ping: the measured run only
 	sim.ResetRequests()
 	before := client.Stats()
 
@@ -146,7 +170,9 @@ func run(args []string, out io.Writer) error {
 			var mine []time.Duration
 			for runCtx.Err() == nil {
 				t0 := time.Now()
-				err := w.call(runCtx, rng, cfg.hot, cfg.hotRows)
+				callCtx, cancelCall := context.WithTimeout(runCtx, cfg.callTimeout)
+				err := w.call(callCtx, rng, cfg.hot, cfg.hotRows)
+				cancelCall()
 				if runCtx.Err() != nil {
 					break // the run ended mid-call: not a result
 				}
