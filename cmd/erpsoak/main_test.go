@@ -19,7 +19,7 @@ import (
 func TestSoak_Short(t *testing.T) {
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"-users", "6", "-duration", "3s", "-every", "1s", "-sample", "250ms",
-		"-think", "20ms", "-fault-429", "0.05", "-fault-503", "0.02", "-fault-drop", "0.02", "-fault-slow", "0.05",
+		"-think", "20ms", "-fault-5xx", "0.05", "-status-5xx", "502", "-fault-429", "0.05", "-fault-503", "0.02", "-fault-drop", "0.02", "-fault-slow", "0.05",
 		"-slow-delay", "50ms"}, &out)
 	t.Log(out.String())
 	if err != nil {
