@@ -106,6 +106,30 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
+// requestFailures are the exception types (culture-independent, unlike the
+// messages) of 500 answers that fail because of the request itself: asking
+// again gives the same answer.
+var requestFailures = []string{
+	"ODataException", "NotSupportedException", "ValidationException", "ObjectNotFoundException",
+	"UnauthorizedAccessException", "ArgumentException", "FormatException", "BusinessRule", "ReadOnly",
+	"InvalidQuery", "LicenseException",
+}
+
+// transient reports a 500 that may pass: ERP.net's envelope with an
+// exception that is not about the request (a database timeout, a deadlock,
+// an injected fault). Only reads are retried on it.
+func (e *Error) transient() bool {
+	if e.Status != http.StatusInternalServerError || e.conflict || e.noEnvelope {
+		return false
+	}
+	for _, t := range requestFailures {
+		if strings.Contains(e.Type, t) {
+			return false
+		}
+	}
+	return true
+}
+
 // envelope is ERP.net's error body.
 type envelope struct {
 	Error *struct {

@@ -438,3 +438,37 @@ func TestSim_HungRequestGivesItsSlotUp(t *testing.T) {
 		t.Errorf("hung read: %v, want its caller's cancellation", err)
 	}
 }
+
+func TestSim_ReadsRetryTransient500s(t *testing.T) {
+	s := startSim(t, erpsim.Options{Limits: erpsim.Unlimited()})
+	c := simClient(t, s, nil)
+	ctx := context.Background()
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// ERP.net's envelope with an exception that is not about the request
+	// (erpsim's injected fault): the read is asked again
+	s.SetFaults(erpsim.Fault{Path: gateway, Status: 500, Count: 2})
+	before := c.Stats()
+	if err := listProduct(ctx, c, 1); err != nil {
+		t.Fatalf("read after two 500s: %v", err)
+	}
+	after := c.Stats()
+	if got := after.UpstreamRequests - before.UpstreamRequests; got != 3 || after.Retries-before.Retries != 2 {
+		t.Errorf("%d upstream requests, %d retries; want 3 and 2", got, after.Retries-before.Retries)
+	}
+	// a 500 about the request itself (no such property) is final
+	s.SetFaults()
+	before = c.Stats()
+	_, err := erpclient.List[erpclient.Product](ctx, c, erpclient.Query{Set: erpclient.SetProducts, Filter: erpclient.Eq("NoSuchProperty", erpclient.String("x"))})
+	var e *erpclient.Error
+	if !errors.As(err, &e) || e.Status != 500 {
+		t.Fatalf("unknown property: %v, want ERP.net's 500", err)
+	}
+	if got := c.Stats().UpstreamRequests - before.UpstreamRequests; got != 1 {
+		t.Errorf("%d upstream requests for a failing query, want 1", got)
+	}
+	if h := c.Health(); h.Breaker != erpclient.BreakerClosed || h.ConsecutiveFailures != 0 {
+		t.Errorf("operation failures moved the breaker: %+v", h)
+	}
+}

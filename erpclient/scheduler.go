@@ -619,12 +619,15 @@ func opError(op string, err error) error {
 	return unavailable(op, err)
 }
 
-// retryable: upstream busy (429/503) and outages; not the client's own queue
-// limits (retrying those would only lengthen the queue), not operation failures.
+// retryable: upstream busy (429/503), outages, and ERP.net failures that
+// may pass (a 500 whose exception is not about the request itself, e.g. a
+// database timeout); not the client's own queue limits (retrying those would
+// only lengthen the queue), not an open breaker, not failures of the request
+// (bad query, missing object, business rules).
 func retryable(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Is(ErrBusy) || e.Is(ErrUnavailable)
+		return e.Is(ErrBusy) || e.Is(ErrUnavailable) || e.transient()
 	}
 	return errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrCircuitOpen)
 }
