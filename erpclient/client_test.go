@@ -218,6 +218,8 @@ func TestErrors_Mapping(t *testing.T) {
 		{"released document", 500, nil, envelope(2029, "BusinessRuleException", "The document is released and is read-only"), erpclient.ErrConflict, nil, 0},
 		{"business rule", 500, nil, envelope(2029, "BusinessRuleException", "Rule R17342 failed"), nil, erpclient.ErrUnavailable, 0},
 		{"crash page", 500, nil, "<html>oops</html>", erpclient.ErrUnavailable, erpclient.ErrConflict, 0},
+		// an outage inside ERP.net (retried for reads); once retries run out it must read as unavailable
+		{"database timeout", 500, nil, envelope(0, "System.Data.SqlClient.SqlException", "Timeout expired"), erpclient.ErrUnavailable, erpclient.ErrConflict, 0},
 		{"bad gateway", 502, nil, "", erpclient.ErrUnavailable, nil, 0},
 		{"conflict", 409, nil, envelope(0, "Conflict", "changed"), erpclient.ErrConflict, nil, 0},
 	}

@@ -100,7 +100,10 @@ func (e *Error) Is(target error) bool {
 		case e.Status == http.StatusBadGateway, e.Status == http.StatusGatewayTimeout:
 			return true
 		case e.Status >= 500 && e.Status != http.StatusServiceUnavailable:
-			return e.noEnvelope
+			// A 500 about the request itself (validation, business rules) is
+			// not an outage; one that survived its retries (database timeout,
+			// deadlock) is.
+			return e.noEnvelope || e.transient()
 		}
 	}
 	return false

@@ -25,6 +25,9 @@ const (
 	CodeConflict            = "CONFLICT"
 	CodeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
 	CodeInternal            = "INTERNAL_SERVER_ERROR"
+	// CodeCancelled: the client went away (or the server is shutting down) before the field resolved; nobody is
+	// likely to read it, but it must not count as erpgraph's own failure.
+	CodeCancelled = "REQUEST_CANCELLED"
 )
 
 // inputError is a problem with the operation's arguments; its text is shown to the client as is.
@@ -65,6 +68,8 @@ func classify(err error) (code, msg string) {
 	case errors.Is(err, erpclient.ErrBusy), errors.Is(err, erpclient.ErrUnavailable),
 		errors.Is(err, erpclient.ErrUnauthorized), errors.Is(err, context.DeadlineExceeded):
 		return CodeUpstreamUnavailable, "the ERP system is unavailable or busy; try again later"
+	case errors.Is(err, context.Canceled):
+		return CodeCancelled, "the request was cancelled"
 	}
 	return CodeInternal, "internal error"
 }

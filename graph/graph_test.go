@@ -363,10 +363,11 @@ func TestErrors_UpstreamHidden(t *testing.T) {
 	e.sim.SetFaults(erpsim.Fault{Path: "/api/domain/odata/", Rate: 1, Status: http.StatusInternalServerError})
 	r := e.do(t, fixture.OwnerLogin, `{ salesOrders { totalCount } }`, nil, nil)
 	e.sim.SetFaults()
-	if got := r.codes(); len(got) != 1 || got[0] != "INTERNAL_SERVER_ERROR" {
+	// ERP.net failing (a 500 not about the request, still failing after retries) is an upstream outage.
+	if got := r.codes(); len(got) != 1 || got[0] != "UPSTREAM_UNAVAILABLE" {
 		t.Fatalf("codes = %v (%+v)", got, r.Errors)
 	}
-	if msg := r.Errors[0].Message; msg != "internal error" {
+	if msg := r.Errors[0].Message; msg != "the ERP system is unavailable or busy; try again later" {
 		t.Errorf("message leaks detail: %q", msg)
 	}
 	e.sim.SetFaults(erpsim.Fault{Path: "/api/domain/odata/", Rate: 1, Drop: true})

@@ -19,7 +19,7 @@ import (
 // or an error without a code, is an untyped error: an invariant violation.
 var documentedCodes = map[string]bool{
 	"UNAUTHENTICATED": true, "FORBIDDEN": true, "BAD_USER_INPUT": true, "NOT_FOUND": true, "CONFLICT": true,
-	"RATE_LIMITED": true, "UPSTREAM_UNAVAILABLE": true, "INTERNAL_SERVER_ERROR": true,
+	"RATE_LIMITED": true, "UPSTREAM_UNAVAILABLE": true, "INTERNAL_SERVER_ERROR": true, "REQUEST_CANCELLED": true,
 	"GRAPHQL_PARSE_FAILED": true, "GRAPHQL_VALIDATION_FAILED": true,
 	"SHUTTING_DOWN": true, "BAD_REQUEST": true, "CSRF_PREVENTED": true, "CORS_REFUSED": true,
 	// query limits, persisted queries and the GraphQL-over-HTTP transport
