@@ -190,6 +190,43 @@ func TestResilience_PartialResults(t *testing.T) {
 		}
 	})
 
+	t.Run("customers down: orders and me served, each order's customer null at its path", func(t *testing.T) {
+		s.mustPost(t, tok, `{ me { login } }`, nil) // the user's access is resolved (and cached) while ERP.net is healthy
+		s.sim.SetFaults(erpsim.Fault{Path: "/api/domain/odata/Crm_Sales_Customers", Status: http.StatusBadGateway})
+		defer s.sim.SetFaults()
+		var out struct {
+			Me          struct{ Login string }
+			SalesOrders struct {
+				Nodes []struct {
+					DocumentNo string
+					Customer   *struct{ Name string }
+				}
+			}
+		}
+		r := s.mustPost(t, tok, `{ me { login } salesOrders(first: 3) { nodes { documentNo customer { name } } } }`, nil)
+		if err := json.Unmarshal(r.Data, &out); err != nil || out.Me.Login != fixture.OwnerLogin || len(out.SalesOrders.Nodes) != 3 {
+			t.Fatalf("data %s (%v), errors %+v: want me and 3 orders served", r.Data, err, r.Errors)
+		}
+		at := map[string]bool{}
+		for _, e := range r.Errors {
+			if e.Extensions["code"] != "UPSTREAM_UNAVAILABLE" {
+				t.Errorf("error %+v, want UPSTREAM_UNAVAILABLE", e)
+			}
+			at[pathString(e.Path)] = true
+		}
+		for i, o := range out.SalesOrders.Nodes {
+			if o.DocumentNo == "" || o.Customer != nil {
+				t.Errorf("order %d = %+v, want its number and a null customer", i, o)
+			}
+			if path := fmt.Sprintf("salesOrders.nodes.%d.customer", i); !at[path] {
+				t.Errorf("no error at %s: %+v", path, r.Errors)
+			}
+		}
+		if len(r.Errors) != len(out.SalesOrders.Nodes) {
+			t.Errorf("%d errors, want one per order: %+v", len(r.Errors), r.Errors)
+		}
+	})
+
 	t.Run("healthy again: no errors, no restart", func(t *testing.T) {
 		r := s.mustPost(t, tok, `{ products(first: 5) { nodes { partNumber group { name } } } }`, nil)
 		if len(r.Errors) > 0 {

@@ -1557,7 +1557,12 @@ ERP.net customer external access, within the role and the days-back window of ea
 scope answers exactly like one that does not exist.
 
 Errors carry ` + "`" + `extensions.code` + "`" + ` (UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT, NOT_FOUND, CONFLICT,
-UPSTREAM_UNAVAILABLE, INTERNAL_SERVER_ERROR) and ` + "`" + `extensions.requestId` + "`" + `.
+UPSTREAM_UNAVAILABLE, INTERNAL_SERVER_ERROR, REQUEST_CANCELLED) and ` + "`" + `extensions.requestId` + "`" + `.
+
+Partial results: the root lists and every relation that ERP.net serves by a separate read (an order's customer,
+lines and invoices, a line's product, a customer's party, a product's stock, ...) are nullable. When one of them
+cannot be loaded (ERP.net failing or busy), it is null with an error at its path, and the rest of the response is
+still served.
 
 Operations are refused before they run, without data and without any ERP.net call, when they exceed the server's
 limits: TOO_MANY_TOKENS (1,000 tokens by default), QUERY_TOO_DEEP (selection sets nested 6 levels),
@@ -1626,7 +1631,7 @@ type Query {
     after: String
     "Conditions the customers must meet."
     filter: CustomerFilter
-  ): CustomerConnection!
+  ): CustomerConnection
 
   """
   Sales orders of the customers for which the user's role includes orders (Orders and above), within each grant's
@@ -1641,7 +1646,7 @@ type Query {
     filter: SalesOrderFilter
     "The order of the results; by default an arbitrary but stable order."
     orderBy: DocumentOrder
-  ): SalesOrderConnection!
+  ): SalesOrderConnection
 
   """
   Invoices of the customers for which the user's role includes billing (OrdersBilling and above), within each
@@ -1656,7 +1661,7 @@ type Query {
     filter: InvoiceFilter
     "The order of the results; by default an arbitrary but stable order."
     orderBy: DocumentOrder
-  ): InvoiceConnection!
+  ): InvoiceConnection
 
   """
   Shipments delivered to the customers the user may act for (every role), within each grant's days-back window.
@@ -1670,7 +1675,7 @@ type Query {
     filter: ShipmentFilter
     "The order of the results; by default an arbitrary but stable order."
     orderBy: DocumentOrder
-  ): ShipmentConnection!
+  ): ShipmentConnection
 
   """
   The product catalogue. Visible to users who may act for at least one customer; empty otherwise.
@@ -1684,12 +1689,12 @@ type Query {
     filter: ProductFilter
     "The order of the results; by default an arbitrary but stable order."
     orderBy: ProductOrder
-  ): ProductConnection!
+  ): ProductConnection
 
   """
   The currencies known to the ERP system, ordered by code. Visible to users who may act for at least one customer.
   """
-  currencies: [Currency!]!
+  currencies: [Currency!]
 }
 
 """
@@ -1728,7 +1733,7 @@ One customer the signed-in user may act for, with the role ERP.net customer exte
 """
 type CustomerAccess {
   "The customer."
-  customer: Customer!
+  customer: Customer
   """
   When set, the grant covers only documents delivered to this ship-to customer of ` + "`" + `customer` + "`" + `.
   """
@@ -2000,7 +2005,7 @@ type Customer implements Node {
   "Whether the customer is active."
   active: Boolean!
   "The party (company or person) that is the customer."
-  party: Party!
+  party: Party
   """
   The customer's name: the party's name in the requested language.
   """
@@ -2070,7 +2075,7 @@ type SalesOrder implements Node {
   "Whether the order is void."
   void: Boolean!
   "The customer."
-  customer: Customer!
+  customer: Customer
   "The customer the goods go to, when different from ` + "`" + `customer` + "`" + `."
   shipToCustomer: Customer
   "The customer's own purchase order number."
@@ -2086,11 +2091,11 @@ type SalesOrder implements Node {
   "When the order was created."
   createdAt: DateTime
   "The order lines, in line-number order."
-  lines: [SalesOrderLine!]!
+  lines: [SalesOrderLine!]
   """
   The invoices that bill lines of this order. Empty when the user's role for the customer does not include billing.
   """
-  invoices: [Invoice!]!
+  invoices: [Invoice!]
 }
 
 """
@@ -2100,11 +2105,11 @@ type SalesOrderLine implements Node {
   "The opaque global ID."
   id: ID!
   "The order this line belongs to."
-  salesOrder: SalesOrder!
+  salesOrder: SalesOrder
   "The line number."
   lineNo: Int!
   "The product ordered."
-  product: Product!
+  product: Product
   "The product's description on this line, in the requested language."
   description(
     "An ISO 639-1 language code; defaults to the Accept-Language header, then the user's locale, then English."
@@ -2145,7 +2150,7 @@ type Invoice implements Node {
   "Whether the invoice is void."
   void: Boolean!
   "The customer invoiced."
-  customer: Customer!
+  customer: Customer
   "The currency of the invoice's amounts."
   currency: Currency
   "When payment is due."
@@ -2153,7 +2158,7 @@ type Invoice implements Node {
   "When the invoice was created."
   createdAt: DateTime
   "The invoice lines, in line-number order."
-  lines: [InvoiceLine!]!
+  lines: [InvoiceLine!]
 }
 
 """
@@ -2167,7 +2172,7 @@ type InvoiceLine implements Node {
   "The line number."
   lineNo: Int!
   "The product invoiced."
-  product: Product!
+  product: Product
   "The quantity invoiced."
   quantity: Quantity!
   "The price of one unit."
@@ -2195,7 +2200,7 @@ type Shipment implements Node {
   "Whether the shipment is void."
   void: Boolean!
   "The party the goods go to."
-  recipient: Party!
+  recipient: Party
   "The customer the goods go to, when the recipient is a customer the user may act for."
   customer: Customer
   "The store the goods ship from."
@@ -2205,7 +2210,7 @@ type Shipment implements Node {
   "When the shipment was created."
   createdAt: DateTime
   "The shipment lines, in line-number order."
-  lines: [ShipmentLine!]!
+  lines: [ShipmentLine!]
 }
 
 """
@@ -2219,7 +2224,7 @@ type ShipmentLine implements Node {
   "The line number."
   lineNo: Int!
   "The product shipped."
-  product: Product!
+  product: Product
   "The quantity shipped."
   quantity: Quantity!
   """
@@ -2257,7 +2262,7 @@ type Product implements Node {
   """
   standardPrice: Money
   "The current stock of the product, one balance per store and lot with stock."
-  stock: [StockBalance!]!
+  stock: [StockBalance!]
 }
 
 """
@@ -2325,7 +2330,7 @@ The current quantity of a product in a store.
 """
 type StockBalance {
   "The store that holds the stock."
-  store: Store!
+  store: Store
   "The quantity on hand, in the product's base unit."
   quantity: Quantity!
 }
@@ -3617,10 +3622,10 @@ func (ec *executionContext) _Customer_party(ctx context.Context, field graphql.C
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Party) graphql.Marshaler {
-			return ec.marshalNParty2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐParty(ctx, selections, v)
+			return ec.marshalOParty2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐParty(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Customer_party(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -3803,10 +3808,10 @@ func (ec *executionContext) _CustomerAccess_customer(ctx context.Context, field 
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Customer) graphql.Marshaler {
-			return ec.marshalNCustomer2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomer(ctx, selections, v)
+			return ec.marshalOCustomer2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomer(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_CustomerAccess_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -4225,10 +4230,10 @@ func (ec *executionContext) _Invoice_customer(ctx context.Context, field graphql
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Customer) graphql.Marshaler {
-			return ec.marshalNCustomer2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomer(ctx, selections, v)
+			return ec.marshalOCustomer2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomer(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Invoice_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -4335,10 +4340,10 @@ func (ec *executionContext) _Invoice_lines(ctx context.Context, field graphql.Co
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.InvoiceLine) graphql.Marshaler {
-			return ec.marshalNInvoiceLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceLineᚄ(ctx, selections, v)
+			return ec.marshalOInvoiceLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceLineᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Invoice_lines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -4619,10 +4624,10 @@ func (ec *executionContext) _InvoiceLine_product(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Product) graphql.Marshaler {
-			return ec.marshalNProduct2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProduct(ctx, selections, v)
+			return ec.marshalOProduct2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProduct(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceLine_product(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -5396,10 +5401,10 @@ func (ec *executionContext) _Product_stock(ctx context.Context, field graphql.Co
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.StockBalance) graphql.Marshaler {
-			return ec.marshalNStockBalance2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐStockBalanceᚄ(ctx, selections, v)
+			return ec.marshalOStockBalance2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐStockBalanceᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Product_stock(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -5859,10 +5864,10 @@ func (ec *executionContext) _Query_customers(ctx context.Context, field graphql.
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CustomerConnection) graphql.Marshaler {
-			return ec.marshalNCustomerConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomerConnection(ctx, selections, v)
+			return ec.marshalOCustomerConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomerConnection(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Query_customers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -5903,10 +5908,10 @@ func (ec *executionContext) _Query_salesOrders(ctx context.Context, field graphq
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.SalesOrderConnection) graphql.Marshaler {
-			return ec.marshalNSalesOrderConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderConnection(ctx, selections, v)
+			return ec.marshalOSalesOrderConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderConnection(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Query_salesOrders(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -5947,10 +5952,10 @@ func (ec *executionContext) _Query_invoices(ctx context.Context, field graphql.C
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.InvoiceConnection) graphql.Marshaler {
-			return ec.marshalNInvoiceConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceConnection(ctx, selections, v)
+			return ec.marshalOInvoiceConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceConnection(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Query_invoices(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -5991,10 +5996,10 @@ func (ec *executionContext) _Query_shipments(ctx context.Context, field graphql.
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ShipmentConnection) graphql.Marshaler {
-			return ec.marshalNShipmentConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentConnection(ctx, selections, v)
+			return ec.marshalOShipmentConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentConnection(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Query_shipments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -6035,10 +6040,10 @@ func (ec *executionContext) _Query_products(ctx context.Context, field graphql.C
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ProductConnection) graphql.Marshaler {
-			return ec.marshalNProductConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProductConnection(ctx, selections, v)
+			return ec.marshalOProductConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProductConnection(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Query_products(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -6078,10 +6083,10 @@ func (ec *executionContext) _Query_currencies(ctx context.Context, field graphql
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Currency) graphql.Marshaler {
-			return ec.marshalNCurrency2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCurrencyᚄ(ctx, selections, v)
+			return ec.marshalOCurrency2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCurrencyᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Query_currencies(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -6301,10 +6306,10 @@ func (ec *executionContext) _SalesOrder_customer(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Customer) graphql.Marshaler {
-			return ec.marshalNCustomer2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomer(ctx, selections, v)
+			return ec.marshalOCustomer2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomer(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_SalesOrder_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -6512,10 +6517,10 @@ func (ec *executionContext) _SalesOrder_lines(ctx context.Context, field graphql
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.SalesOrderLine) graphql.Marshaler {
-			return ec.marshalNSalesOrderLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineᚄ(ctx, selections, v)
+			return ec.marshalOSalesOrderLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_SalesOrder_lines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -6544,10 +6549,10 @@ func (ec *executionContext) _SalesOrder_invoices(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Invoice) graphql.Marshaler {
-			return ec.marshalNInvoice2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceᚄ(ctx, selections, v)
+			return ec.marshalOInvoice2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_SalesOrder_invoices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -6773,10 +6778,10 @@ func (ec *executionContext) _SalesOrderLine_salesOrder(ctx context.Context, fiel
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.SalesOrder) graphql.Marshaler {
-			return ec.marshalNSalesOrder2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrder(ctx, selections, v)
+			return ec.marshalOSalesOrder2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrder(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_SalesOrderLine_salesOrder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -6828,10 +6833,10 @@ func (ec *executionContext) _SalesOrderLine_product(ctx context.Context, field g
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Product) graphql.Marshaler {
-			return ec.marshalNProduct2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProduct(ctx, selections, v)
+			return ec.marshalOProduct2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProduct(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_SalesOrderLine_product(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7193,10 +7198,10 @@ func (ec *executionContext) _Shipment_recipient(ctx context.Context, field graph
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Party) graphql.Marshaler {
-			return ec.marshalNParty2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐParty(ctx, selections, v)
+			return ec.marshalOParty2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐParty(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Shipment_recipient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7335,10 +7340,10 @@ func (ec *executionContext) _Shipment_lines(ctx context.Context, field graphql.C
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.ShipmentLine) graphql.Marshaler {
-			return ec.marshalNShipmentLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentLineᚄ(ctx, selections, v)
+			return ec.marshalOShipmentLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentLineᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Shipment_lines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7619,10 +7624,10 @@ func (ec *executionContext) _ShipmentLine_product(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Product) graphql.Marshaler {
-			return ec.marshalNProduct2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProduct(ctx, selections, v)
+			return ec.marshalOProduct2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProduct(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_ShipmentLine_product(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7715,10 +7720,10 @@ func (ec *executionContext) _StockBalance_store(ctx context.Context, field graph
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Store) graphql.Marshaler {
-			return ec.marshalNStore2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐStore(ctx, selections, v)
+			return ec.marshalOStore2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐStore(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_StockBalance_store(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -9823,7 +9828,7 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "party":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Customer_party(ctx, field, obj)
 				})
@@ -9886,7 +9891,7 @@ func (ec *executionContext) _CustomerAccess(ctx context.Context, sel ast.Selecti
 			out.Values[i] = graphql.MarshalString("CustomerAccess")
 		case "customer":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._CustomerAccess_customer(ctx, field, obj)
 				})
@@ -10052,7 +10057,7 @@ func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "customer":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Invoice_customer(ctx, field, obj)
 				})
@@ -10074,7 +10079,7 @@ func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "lines":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Invoice_lines(ctx, field, obj)
 				})
@@ -10210,7 +10215,7 @@ func (ec *executionContext) _InvoiceLine(ctx context.Context, sel ast.SelectionS
 			}
 		case "product":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._InvoiceLine_product(ctx, field, obj)
 				})
@@ -10494,7 +10499,7 @@ func (ec *executionContext) _Product(ctx context.Context, sel ast.SelectionSet, 
 				})
 		case "stock":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Product_stock(ctx, field, obj)
 				})
@@ -10722,37 +10727,37 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				})
 		case "customers":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_customers(ctx, field)
 				})
 		case "salesOrders":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_salesOrders(ctx, field)
 				})
 		case "invoices":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_invoices(ctx, field)
 				})
 		case "shipments":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_shipments(ctx, field)
 				})
 		case "products":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_products(ctx, field)
 				})
 		case "currencies":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_currencies(ctx, field)
 				})
@@ -10825,7 +10830,7 @@ func (ec *executionContext) _SalesOrder(ctx context.Context, sel ast.SelectionSe
 			}
 		case "customer":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SalesOrder_customer(ctx, field, obj)
 				})
@@ -10868,13 +10873,13 @@ func (ec *executionContext) _SalesOrder(ctx context.Context, sel ast.SelectionSe
 			}
 		case "lines":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SalesOrder_lines(ctx, field, obj)
 				})
 		case "invoices":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SalesOrder_invoices(ctx, field, obj)
 				})
@@ -10999,7 +11004,7 @@ func (ec *executionContext) _SalesOrderLine(ctx context.Context, sel ast.Selecti
 			}
 		case "salesOrder":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SalesOrderLine_salesOrder(ctx, field, obj)
 				})
@@ -11010,7 +11015,7 @@ func (ec *executionContext) _SalesOrderLine(ctx context.Context, sel ast.Selecti
 			}
 		case "product":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SalesOrderLine_product(ctx, field, obj)
 				})
@@ -11108,7 +11113,7 @@ func (ec *executionContext) _Shipment(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "recipient":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Shipment_recipient(ctx, field, obj)
 				})
@@ -11136,7 +11141,7 @@ func (ec *executionContext) _Shipment(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "lines":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Shipment_lines(ctx, field, obj)
 				})
@@ -11272,7 +11277,7 @@ func (ec *executionContext) _ShipmentLine(ctx context.Context, sel ast.Selection
 			}
 		case "product":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ShipmentLine_product(ctx, field, obj)
 				})
@@ -11317,7 +11322,7 @@ func (ec *executionContext) _StockBalance(ctx context.Context, sel ast.Selection
 			out.Values[i] = graphql.MarshalString("StockBalance")
 		case "store":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._StockBalance_store(ctx, field, obj)
 				})
@@ -11822,22 +11827,6 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
-func (ec *executionContext) marshalNCurrency2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCurrencyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Currency) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNCurrency2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCurrency(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
 func (ec *executionContext) marshalNCurrency2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCurrency(ctx context.Context, sel ast.SelectionSet, v *model.Currency) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Currency!")
@@ -11892,14 +11881,6 @@ func (ec *executionContext) marshalNCustomerAccess2ᚖgithubᚗcomᚋerpgraphᚋ
 		return graphql.Null
 	}
 	return ec._CustomerAccess(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNCustomerConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomerConnection(ctx context.Context, sel ast.SelectionSet, v *model.CustomerConnection) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "CustomerConnection!")
-		return graphql.Null
-	}
-	return ec._CustomerConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNCustomerEdge2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomerEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CustomerEdge) graphql.Marshaler {
@@ -12061,14 +12042,6 @@ func (ec *executionContext) marshalNInvoice2ᚖgithubᚗcomᚋerpgraphᚋerpgrap
 	return ec._Invoice(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNInvoiceConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceConnection(ctx context.Context, sel ast.SelectionSet, v *model.InvoiceConnection) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "InvoiceConnection!")
-		return graphql.Null
-	}
-	return ec._InvoiceConnection(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNInvoiceEdge2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.InvoiceEdge) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -12091,22 +12064,6 @@ func (ec *executionContext) marshalNInvoiceEdge2ᚖgithubᚗcomᚋerpgraphᚋerp
 		return graphql.Null
 	}
 	return ec._InvoiceEdge(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNInvoiceLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.InvoiceLine) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNInvoiceLine2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceLine(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
 }
 
 func (ec *executionContext) marshalNInvoiceLine2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceLine(ctx context.Context, sel ast.SelectionSet, v *model.InvoiceLine) graphql.Marshaler {
@@ -12143,14 +12100,6 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋerpgraphᚋerpgra
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNParty2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐParty(ctx context.Context, sel ast.SelectionSet, v *model.Party) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Party!")
-		return graphql.Null
-	}
-	return ec._Party(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNPartyType2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐPartyType(ctx context.Context, v any) (model.PartyType, error) {
@@ -12227,14 +12176,6 @@ func (ec *executionContext) marshalNProduct2ᚖgithubᚗcomᚋerpgraphᚋerpgrap
 	return ec._Product(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNProductConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProductConnection(ctx context.Context, sel ast.SelectionSet, v *model.ProductConnection) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "ProductConnection!")
-		return graphql.Null
-	}
-	return ec._ProductConnection(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNProductEdge2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProductEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProductEdge) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -12301,14 +12242,6 @@ func (ec *executionContext) marshalNSalesOrder2ᚖgithubᚗcomᚋerpgraphᚋerpg
 	return ec._SalesOrder(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNSalesOrderConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderConnection(ctx context.Context, sel ast.SelectionSet, v *model.SalesOrderConnection) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "SalesOrderConnection!")
-		return graphql.Null
-	}
-	return ec._SalesOrderConnection(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNSalesOrderEdge2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SalesOrderEdge) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -12331,22 +12264,6 @@ func (ec *executionContext) marshalNSalesOrderEdge2ᚖgithubᚗcomᚋerpgraphᚋ
 		return graphql.Null
 	}
 	return ec._SalesOrderEdge(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNSalesOrderLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SalesOrderLine) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNSalesOrderLine2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLine(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
 }
 
 func (ec *executionContext) marshalNSalesOrderLine2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLine(ctx context.Context, sel ast.SelectionSet, v *model.SalesOrderLine) graphql.Marshaler {
@@ -12381,14 +12298,6 @@ func (ec *executionContext) marshalNShipment2ᚖgithubᚗcomᚋerpgraphᚋerpgra
 	return ec._Shipment(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNShipmentConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentConnection(ctx context.Context, sel ast.SelectionSet, v *model.ShipmentConnection) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "ShipmentConnection!")
-		return graphql.Null
-	}
-	return ec._ShipmentConnection(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNShipmentEdge2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ShipmentEdge) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -12413,22 +12322,6 @@ func (ec *executionContext) marshalNShipmentEdge2ᚖgithubᚗcomᚋerpgraphᚋer
 	return ec._ShipmentEdge(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNShipmentLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ShipmentLine) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNShipmentLine2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentLine(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
 func (ec *executionContext) marshalNShipmentLine2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentLine(ctx context.Context, sel ast.SelectionSet, v *model.ShipmentLine) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ShipmentLine!")
@@ -12437,36 +12330,12 @@ func (ec *executionContext) marshalNShipmentLine2ᚖgithubᚗcomᚋerpgraphᚋer
 	return ec._ShipmentLine(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNStockBalance2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐStockBalanceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.StockBalance) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNStockBalance2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐStockBalance(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
 func (ec *executionContext) marshalNStockBalance2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐStockBalance(ctx context.Context, sel ast.SelectionSet, v *model.StockBalance) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "StockBalance!")
 		return graphql.Null
 	}
 	return ec._StockBalance(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNStore2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐStore(ctx context.Context, sel ast.SelectionSet, v *model.Store) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Store!")
-		return graphql.Null
-	}
-	return ec._Store(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -12673,6 +12542,25 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalOCurrency2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCurrencyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Currency) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCurrency2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCurrency(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalOCurrency2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCurrency(ctx context.Context, sel ast.SelectionSet, v *model.Currency) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -12685,6 +12573,13 @@ func (ec *executionContext) marshalOCustomer2ᚖgithubᚗcomᚋerpgraphᚋerpgra
 		return graphql.Null
 	}
 	return ec._Customer(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOCustomerConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomerConnection(ctx context.Context, sel ast.SelectionSet, v *model.CustomerConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CustomerConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOCustomerFilter2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCustomerFilter(ctx context.Context, v any) (*model.CustomerFilter, error) {
@@ -12876,12 +12771,57 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
+func (ec *executionContext) marshalOInvoice2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Invoice) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNInvoice2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoice(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOInvoiceConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceConnection(ctx context.Context, sel ast.SelectionSet, v *model.InvoiceConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._InvoiceConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOInvoiceFilter2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceFilter(ctx context.Context, v any) (*model.InvoiceFilter, error) {
 	if v == nil {
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputInvoiceFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInvoiceLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.InvoiceLine) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNInvoiceLine2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐInvoiceLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalOMeasurementUnit2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐMeasurementUnit(ctx context.Context, sel ast.SelectionSet, v *model.MeasurementUnit) graphql.Marshaler {
@@ -12903,6 +12843,27 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋerpgraphᚋerpgraphᚋgr
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOParty2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐParty(ctx context.Context, sel ast.SelectionSet, v *model.Party) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Party(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOProduct2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProduct(ctx context.Context, sel ast.SelectionSet, v *model.Product) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Product(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOProductConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProductConnection(ctx context.Context, sel ast.SelectionSet, v *model.ProductConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProductConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOProductFilter2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐProductFilter(ctx context.Context, v any) (*model.ProductFilter, error) {
@@ -12942,6 +12903,13 @@ func (ec *executionContext) marshalOSalesOrder2ᚖgithubᚗcomᚋerpgraphᚋerpg
 	return ec._SalesOrder(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOSalesOrderConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderConnection(ctx context.Context, sel ast.SelectionSet, v *model.SalesOrderConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SalesOrderConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOSalesOrderFilter2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderFilter(ctx context.Context, v any) (*model.SalesOrderFilter, error) {
 	if v == nil {
 		return nil, nil
@@ -12950,12 +12918,76 @@ func (ec *executionContext) unmarshalOSalesOrderFilter2ᚖgithubᚗcomᚋerpgrap
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOSalesOrderLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SalesOrderLine) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSalesOrderLine2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOShipmentConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentConnection(ctx context.Context, sel ast.SelectionSet, v *model.ShipmentConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ShipmentConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOShipmentFilter2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentFilter(ctx context.Context, v any) (*model.ShipmentFilter, error) {
 	if v == nil {
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputShipmentFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOShipmentLine2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ShipmentLine) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNShipmentLine2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOStockBalance2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐStockBalanceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.StockBalance) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStockBalance2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐStockBalance(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalOStore2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐStore(ctx context.Context, sel ast.SelectionSet, v *model.Store) graphql.Marshaler {
