@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	erpCfg := erpclient.Config{
 		InstanceURL: cfg.InstanceURL, IdentityURL: cfg.IdentityURL, ODataURL: cfg.ODataURL,
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes,
-		Logger: a.log.With("component", "erpclient"), Audit: a.audit,
+		Scheduler: cfg.Scheduler, Logger: a.log.With("component", "erpclient"), Audit: a.audit,
 	}
 	if erpCfg.Audit == nil { // erpclient's default would be its operational log
 		erpCfg.Audit = slog.New(slog.DiscardHandler)

@@ -50,6 +50,11 @@ func (a *App) Banner() string {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", u.Login, u.Name, a.describeAccess(u))
 	}
 	_ = tw.Flush()
+	tokenCmd := "go run . token anna.petrova"
+	if a.sim.URL() != "http://"+DefaultSimAddr {
+		tokenCmd = "go run . token -sim " + a.sim.URL() + " anna.petrova"
+	}
+	fmt.Fprintf(&b, "\nA token for curl:  TOKEN=$(%s)\n", tokenCmd)
 	return b.String()
 }
 

@@ -97,6 +97,12 @@ type Config struct {
 	// SimScale multiplies erpsim's demo data in dev mode (1 = 1,000 sales
 	// orders). ERPSIM_SCALE, -sim-scale; default 1.
 	SimScale int
+	// Scheduler sets erpclient's upstream limits: ERP_MAX_IN_FLIGHT (default 1,
+	// ERP.net's SessionConcurrentRequests), ERP_REQUESTS_PER_MINUTE (540, below
+	// SessionRpm 600), ERP_BATCH_PARTS (20 GETs per $batch; 1 = no batching),
+	// ERP_BREAKER_THRESHOLD (5 failures; "off"), ERP_BREAKER_COOLDOWN (10s).
+	// Raise them only when the instance's site configuration allows more.
+	Scheduler erpclient.SchedulerConfig
 	// SimAddr is where erpsim listens in dev mode. ERPSIM_ADDR, -sim-addr.
 	// Empty means DefaultSimAddr when that port is free (so `erpgraph token`
 	// finds it), else any free loopback port; a set address must be free.
@@ -208,6 +214,11 @@ func Settings() []Setting {
 		{Env: "ERP_CLIENT_SECRET", Help: "its secret (or use ERP_CLIENT_SECRET_FILE)"},
 		{Env: "ERP_CLIENT_SECRET_FILE", Flag: "client-secret-file", Help: "file holding the secret"},
 		{Env: "ERP_SCOPES", Flag: "scopes", Default: "read", Help: "scopes of the service token"},
+		{Env: "ERP_MAX_IN_FLIGHT", Flag: "erp-max-in-flight", Default: strconv.Itoa(erpclient.DefaultMaxInFlight), Help: "ERP.net requests in flight (the site's SessionConcurrentRequests)"},
+		{Env: "ERP_REQUESTS_PER_MINUTE", Flag: "erp-requests-per-minute", Default: strconv.Itoa(erpclient.DefaultRequestsPerMinute), Help: "ERP.net requests per minute, below the site's SessionRpm (600 by default)"},
+		{Env: "ERP_BATCH_PARTS", Flag: "erp-batch-parts", Default: strconv.Itoa(erpclient.DefaultMaxBatchParts), Help: "waiting reads packed into one $batch (1 = no batching)"},
+		{Env: "ERP_BREAKER_THRESHOLD", Flag: "erp-breaker-threshold", Default: strconv.Itoa(erpclient.DefaultBreakerThreshold), Help: `consecutive ERP.net failures that open the circuit breaker ("off" to disable)`},
+		{Env: "ERP_BREAKER_COOLDOWN", Flag: "erp-breaker-cooldown", Default: erpclient.DefaultBreakerCooldown.String(), Help: "how long the breaker stays open before one probe request"},
 		{Env: "ERPGRAPH_TRUSTED_CLIENT_IDS", Flag: "trusted-client-ids", Default: "ERP_CLIENT_ID and the playground client id", Help: "comma-separated applications whose user tokens are accepted"},
 		{Env: "ERPGRAPH_AUDIENCE", Flag: "audience", Help: "required aud value of user tokens (none by default)"},
 		{Env: "ERPGRAPH_ALLOW_INTERNAL_USERS", Flag: "allow-internal-users", Default: "off", Bool: true, Help: "let internal ERP.net users in (ERP.net licensing: each needs their own session)"},
@@ -463,6 +474,11 @@ func edgeFromEnv(cfg *Config, get func(string) string) []error {
 	cfg.AuditLog = get("ERPGRAPH_AUDIT_LOG")
 	cfg.AuditVariables = strings.ToLower(get("ERPGRAPH_AUDIT_VARIABLES"))
 	cfg.TLSCertFile, cfg.TLSKeyFile = get("ERPGRAPH_TLS_CERT_FILE"), get("ERPGRAPH_TLS_KEY_FILE")
+	cfg.Scheduler = erpclient.SchedulerConfig{
+		MaxInFlight: whole("ERP_MAX_IN_FLIGHT", false), RequestsPerMinute: whole("ERP_REQUESTS_PER_MINUTE", false),
+		MaxBatchParts: whole("ERP_BATCH_PARTS", false), BreakerThreshold: whole("ERP_BREAKER_THRESHOLD", true),
+	}
+	duration("ERP_BREAKER_COOLDOWN", &cfg.Scheduler.BreakerCooldown)
 	cfg.QueryLimits = graph.Limits{
 		MaxTokens: whole("ERPGRAPH_MAX_TOKENS", true), MaxDepth: whole("ERPGRAPH_MAX_DEPTH", true),
 		MaxAliases: whole("ERPGRAPH_MAX_ALIASES", true), MaxRootFields: whole("ERPGRAPH_MAX_ROOT_FIELDS", true),

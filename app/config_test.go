@@ -205,3 +205,30 @@ func TestConfigFromEnv_QueryLimitsAndPersistedQueries(t *testing.T) {
 		t.Errorf("a broken manifest: %v", err)
 	}
 }
+
+func TestConfigFromEnv_Scheduler(t *testing.T) {
+	env := map[string]string{
+		"ERP_MAX_IN_FLIGHT":       "2",
+		"ERP_REQUESTS_PER_MINUTE": "1100",
+		"ERP_BATCH_PARTS":         "50",
+		"ERP_BREAKER_THRESHOLD":   "off",
+		"ERP_BREAKER_COOLDOWN":    "30s",
+	}
+	cfg, err := app.ConfigFromEnv(envOf(env), []string{"-erp-batch-parts", "40"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Scheduler
+	if got.MaxInFlight != 2 || got.RequestsPerMinute != 1100 || got.MaxBatchParts != 40 || got.BreakerThreshold != -1 || got.BreakerCooldown != 30*time.Second {
+		t.Errorf("Scheduler = %+v", got)
+	}
+
+	_, err = app.ConfigFromEnv(envOf(map[string]string{
+		"ERP_MAX_IN_FLIGHT": "0", "ERP_REQUESTS_PER_MINUTE": "lots", "ERP_BATCH_PARTS": "off",
+	}), nil)
+	for _, want := range []string{"ERP_MAX_IN_FLIGHT", "ERP_REQUESTS_PER_MINUTE", "ERP_BATCH_PARTS"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}
