@@ -180,8 +180,12 @@ func classifyAnswer(res *response) outcome {
 		}
 		return outcome{failed: true, class: classStatus, detail: detail}
 	}
-	if !res.ok() && statusError("", status, res.header, res.body).Is(ErrUnavailable) {
-		return outcome{failed: true, class: classStatus, detail: detail}
+	if !res.ok() {
+		// a 500 with ERP.net's envelope is an operation failure (ERPNET.md),
+		// even one worth retrying: ERP.net answered, so it is not down
+		if e := statusError("", status, res.header, res.body); e.Is(ErrUnavailable) && (status != http.StatusInternalServerError || e.noEnvelope) {
+			return outcome{failed: true, class: classStatus, detail: detail}
+		}
 	}
 	return outcome{ok: true, detail: detail}
 }
