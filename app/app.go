@@ -1,12 +1,14 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -119,7 +121,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		pg.SignInHint = "Demo sign-ins, password " + fixture.DemoPassword + ": " + strings.Join(demoLogins(), ", ")
 	}
 	a.srv, err = server.New(server.Config{
-		GraphQL: gql, Verifier: a.verifier, Readiness: a.readiness, Logger: a.log.With("component", "server"),
+		GraphQL: perUser(gql), Verifier: a.verifier, Readiness: a.readiness, Logger: a.log.With("component", "server"),
 		Playground: pg, ShutdownGrace: cfg.ShutdownGrace, ShutdownDelay: cfg.ShutdownDelay,
 		Audit: a.audit, AuditVariables: cfg.AuditVariables,
 		RateLimit: cfg.RateLimit, CORS: cfg.CORS, CSRFHeaders: cfg.CSRFHeaders,
@@ -333,4 +335,18 @@ func (a *App) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// perUser marks the ERP.net calls of each GraphQL request as its user's:
+// erpclient's scheduler then shares the one ERP.net session fairly between
+// users (and caps each user's queue), and counts upstream requests once per
+// operation. Requests without a user share one anonymous key.
+func perUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := ""
+		if u, ok := auth.FromContext(r.Context()); ok {
+			key = cmp.Or(u.ID, u.Subject)
+		}
+		next.ServeHTTP(w, r.WithContext(erpclient.WithCaller(r.Context(), key)))
+	})
 }

@@ -42,6 +42,11 @@ type SchedulerConfig struct {
 	MaxBatchParts     int           // GETs packed into one $batch; default 20; 1 disables batching
 	MaxQueue          int           // waiting calls beyond which new calls fail with ErrBusy; default 1000
 	MaxWait           time.Duration // longest a call waits in the queue before ErrBusy; default 10s
+	// MaxQueuePerCaller is how many calls one caller (WithCaller) may have
+	// waiting; beyond it that caller's new calls fail with ErrBusy at once,
+	// so one user cannot fill the queue for everyone; default 100; negative
+	// disables. Calls without a caller are bounded by MaxQueue alone.
+	MaxQueuePerCaller int
 	// AttemptTimeout bounds one upstream request, so a hung ERP.net cannot
 	// eat a caller's whole deadline; default 30s. A read's attempt is also
 	// cut to half of its most pressed caller's remaining deadline, leaving
@@ -68,6 +73,7 @@ const (
 	DefaultMaxBatchParts     = 20
 	DefaultMaxQueue          = 1000
 	DefaultMaxWait           = 10 * time.Second
+	DefaultMaxQueuePerCaller = 100
 	DefaultAttemptTimeout    = 30 * time.Second
 	DefaultSlowAfter         = 2 * time.Second
 	DefaultBreakerThreshold  = 5
@@ -89,6 +95,9 @@ func (s SchedulerConfig) withDefaults() SchedulerConfig {
 	}
 	if s.MaxWait == 0 {
 		s.MaxWait = DefaultMaxWait
+	}
+	if s.MaxQueuePerCaller == 0 {
+		s.MaxQueuePerCaller = DefaultMaxQueuePerCaller
 	}
 	if s.AttemptTimeout == 0 {
 		s.AttemptTimeout = DefaultAttemptTimeout

@@ -34,6 +34,9 @@ type call struct {
 	req      *request
 	deadline time.Time // MaxWait after it was queued
 	ctxEnd   time.Time // the caller's own deadline; zero when none
+	ctx      context.Context
+	caller   string // WithCaller's key; "" = the shared anonymous caller
+	tally    any    // who OnUpstream reports this call's upstream requests to (see callerOf)
 	done     chan struct{}
 	res      *response
 	err      error
@@ -70,8 +73,9 @@ type scheduler struct {
 
 	mu          sync.Mutex
 	queue       []*call
-	inflight    int // requests holding a slot
-	slow        int // requests in flight that gave their slot up (at most maxSlow)
+	ring        []string // callers with waiting calls, in round-robin order (see takeLocked)
+	inflight    int      // requests holding a slot
+	slow        int      // requests in flight that gave their slot up (at most maxSlow)
 	pausedUntil time.Time
 	active      map[string]*part // GETs in flight by key: identical calls join them
 	closed      bool
@@ -129,6 +133,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	calls := make([]*call, len(reqs))
 	deadline := time.Now().Add(s.cfg.MaxWait)
 	ctxEnd, _ := ctx.Deadline()
+	who, tally := callerOf(ctx)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -157,9 +162,16 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 		s.c.stats.queueFull.Add(1)
 		return fail(fmt.Errorf("%w: %d calls are already waiting", ErrBusy, n))
 	}
+	if who != "" && s.cfg.MaxQueuePerCaller > 0 {
+		if n := s.waitingLocked(who); n+len(reqs) > s.cfg.MaxQueuePerCaller {
+			s.mu.Unlock()
+			s.c.stats.queueFull.Add(1)
+			return fail(fmt.Errorf("%w: this caller already has %d calls waiting", ErrBusy, n))
+		}
+	}
 	joined := 0
 	for i, req := range reqs {
-		cl := &call{req: req, done: make(chan struct{}), deadline: deadline, ctxEnd: ctxEnd}
+		cl := &call{req: req, done: make(chan struct{}), deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, tally: tally}
 		calls[i] = cl
 		if p := s.active[req.key()]; p != nil && req.key() != "" {
 			// the same GET is in flight: share its answer
@@ -239,6 +251,17 @@ func (s *scheduler) leave(cl *call) {
 		}
 	}
 	cl.state = left
+}
+
+// waitingLocked counts the queued calls of one caller.
+func (s *scheduler) waitingLocked(who string) int {
+	n := 0
+	for _, cl := range s.queue {
+		if cl.caller == who {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *scheduler) removeLocked(cl *call) {
@@ -334,12 +357,17 @@ func (s *scheduler) loop() {
 	}
 }
 
-// takeLocked builds the next upstream request from the queue.
+// takeLocked builds the next upstream request from the queue. Callers take
+// turns: the next request starts with the oldest call of the caller whose
+// turn it is (a write goes alone), and a $batch is filled round-robin across
+// callers (each caller's calls in queue order), so a caller with many
+// waiting reads delays another caller's read by at most one request.
 func (s *scheduler) takeLocked() *unit {
 	u := &unit{}
-	head := s.queue[0]
-	if head.req.key() == "" { // a write goes alone, in queue order
-		s.queue = s.queue[1:]
+	order := s.fairOrderLocked()
+	head := order[0]
+	if head.req.key() == "" { // a write goes alone
+		s.removeLocked(head)
 		u.parts = []*part{{req: head.req, calls: []*call{head}, unit: u}}
 		head.state, head.unit = running, u
 		u.waiters = 1
@@ -347,17 +375,14 @@ func (s *scheduler) takeLocked() *unit {
 		return u
 	}
 	byKey := make(map[string]*part)
-	rest := make([]*call, 0, len(s.queue))
-	for _, cl := range s.queue {
+	for _, cl := range order {
 		k := cl.req.key()
 		if k == "" {
-			rest = append(rest, cl)
-			continue
+			continue // writes wait for their caller's turn
 		}
 		p := byKey[k]
 		if p == nil {
 			if len(u.parts) >= s.cfg.MaxBatchParts {
-				rest = append(rest, cl)
 				continue
 			}
 			p = &part{req: cl.req, unit: u}
@@ -370,12 +395,57 @@ func (s *scheduler) takeLocked() *unit {
 		cl.state, cl.unit = running, u
 		u.waiters++
 	}
+	rest := s.queue[:0]
+	for _, cl := range s.queue {
+		if cl.state == queued {
+			rest = append(rest, cl)
+		}
+	}
+	clear(s.queue[len(rest):])
 	s.queue = rest
 	for k, p := range byKey {
 		s.active[k] = p
 	}
 	s.startLocked(u)
 	return u
+}
+
+// fairOrderLocked lists the queue round-robin across callers: the first call
+// of each caller in turn order, then the second of each, and so on. It also
+// advances the turn: the caller served first now goes last, and callers new
+// to the queue join at the end.
+func (s *scheduler) fairOrderLocked() []*call {
+	byCaller := make(map[string][]*call)
+	var arrived []string
+	for _, cl := range s.queue {
+		if _, ok := byCaller[cl.caller]; !ok {
+			arrived = append(arrived, cl.caller)
+		}
+		byCaller[cl.caller] = append(byCaller[cl.caller], cl)
+	}
+	ring := s.ring[:0]
+	inRing := make(map[string]bool, len(byCaller))
+	for _, who := range s.ring {
+		if _, waiting := byCaller[who]; waiting && !inRing[who] {
+			ring = append(ring, who)
+			inRing[who] = true
+		}
+	}
+	for _, who := range arrived {
+		if !inRing[who] {
+			ring = append(ring, who)
+		}
+	}
+	order := make([]*call, 0, len(s.queue))
+	for round := 0; len(order) < len(s.queue); round++ {
+		for _, who := range ring {
+			if calls := byCaller[who]; round < len(calls) {
+				order = append(order, calls[round])
+			}
+		}
+	}
+	s.ring = append(ring[1:], ring[0])
+	return order
 }
 
 // startLocked gives u its context with the attempt timeout: at most
