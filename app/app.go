@@ -78,6 +78,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		InstanceURL: cfg.InstanceURL, IdentityURL: cfg.IdentityURL, ODataURL: cfg.ODataURL,
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes,
 		Scheduler: cfg.Scheduler, Logger: a.log.With("component", "erpclient"), Audit: a.audit,
+		OnUpstream: server.AddUpstreamRequests, // the audit log's upstream_requests per operation
 	}
 	if erpCfg.Audit == nil { // erpclient's default would be its operational log
 		erpCfg.Audit = slog.New(slog.DiscardHandler)
@@ -123,7 +124,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.srv, err = server.New(server.Config{
 		GraphQL: perUser(gql), Verifier: a.verifier, Readiness: a.readiness, Logger: a.log.With("component", "server"),
 		Playground: pg, ShutdownGrace: cfg.ShutdownGrace, ShutdownDelay: cfg.ShutdownDelay,
-		Audit: a.audit, AuditVariables: cfg.AuditVariables,
+		Audit: a.audit, AuditVariables: cfg.AuditVariables, CountsUpstream: true,
 		RateLimit: cfg.RateLimit, CORS: cfg.CORS, CSRFHeaders: cfg.CSRFHeaders,
 		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 		MaxBodyBytes: cfg.MaxBodyBytes, OperationTimeout: cfg.OperationTimeout,

@@ -50,6 +50,8 @@ type Client struct {
 	stats  counters
 	cancel context.CancelFunc
 	closed atomic.Bool
+	// onUpstream is Config.OnUpstream (nil when unset)
+	onUpstream func(ctx context.Context, n int)
 }
 
 // maxBody bounds any upstream body read into memory.
@@ -119,7 +121,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		cancel()
 	}()
-	c := &Client{http: &noRedirect, issuer: issuer, root: root, log: logger, audit: audit, cancel: cancel}
+	c := &Client{http: &noRedirect, issuer: issuer, root: root, log: logger, audit: audit, cancel: cancel, onUpstream: cfg.OnUpstream}
 	c.tokens = &tokenSource{
 		conf: &clientcredentials.Config{
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: tokenURL, Scopes: scopes,
@@ -351,6 +353,9 @@ func (c *Client) exchange(ctx context.Context, method, target, contentType strin
 			req.Header.Set("Content-Type", contentType)
 		}
 		c.stats.upstream.Add(1)
+		if n, ok := ctx.Value(sentKey{}).(*atomic.Int32); ok {
+			n.Add(1)
+		}
 		resp, err := c.http.Do(req)
 		if err != nil {
 			if ctx.Err() == nil { // not a request abandoned by all its callers

@@ -19,12 +19,11 @@ import (
 // recordedSim starts erpsim behind a proxy that logs every Domain API
 // request with its body (so the parts of a $batch can be told apart) and
 // holds the first one until released.
-func recordedSim(t *testing.T, mod func(*erpclient.Config)) (c *erpclient.Client, release func(), log func() []string) {
+func recordedSim(t *testing.T, mod func(*erpclient.Config)) (s *erpsim.Sim, c *erpclient.Client, release func(), log func() []string) {
 	t.Helper()
 	gate := make(chan struct{})
 	var mu sync.Mutex
 	var seen []string
-	var s *erpsim.Sim
 	proxy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/domain/odata/") {
 			body, _ := io.ReadAll(r.Body)
@@ -50,7 +49,7 @@ func recordedSim(t *testing.T, mod func(*erpclient.Config)) (c *erpclient.Client
 		defer mu.Unlock()
 		return append([]string(nil), seen...)
 	}
-	return simClient(t, s, mod), release, log
+	return s, simClient(t, s, mod), release, log
 }
 
 // TestScheduler_FairShareAcrossCallers: while the session's one slot is
@@ -58,7 +57,7 @@ func recordedSim(t *testing.T, mod func(*erpclient.Config)) (c *erpclient.Client
 // very next request, A's calls beyond its cap are refused, B's are not.
 func TestScheduler_FairShareAcrossCallers(t *testing.T) {
 	const parts, capA = 4, 30
-	c, release, log := recordedSim(t, func(cfg *erpclient.Config) {
+	_, c, release, log := recordedSim(t, func(cfg *erpclient.Config) {
 		cfg.Scheduler.MaxBatchParts = parts
 		cfg.Scheduler.MaxQueuePerCaller = capA
 	})
@@ -97,5 +96,64 @@ func TestScheduler_FairShareAcrossCallers(t *testing.T) {
 	}
 	if got := strings.Count(reqs[1], "A-"); got != parts-1 {
 		t.Errorf("first $batch carries %d of A's reads, want %d", got, parts-1)
+	}
+}
+
+type nameKey struct{}
+
+// TestClient_OnUpstream: every upstream request is reported once to each
+// caller whose work it carried: one $batch to each of its callers (once for
+// a caller with two parts in it), a shared GET to each waiter, and a retry
+// again.
+func TestClient_OnUpstream(t *testing.T) {
+	var mu sync.Mutex
+	told := map[string]int{}
+	s, c, release, log := recordedSim(t, func(cfg *erpclient.Config) {
+		cfg.OnUpstream = func(ctx context.Context, n int) {
+			if name, ok := ctx.Value(nameKey{}).(string); ok {
+				mu.Lock()
+				told[name] += n
+				mu.Unlock()
+			}
+		}
+	})
+	ctx := context.Background()
+	first := runConcurrently(1, func(int) error { return c.Ping(ctx) })
+	waitFor(t, "the first request held", func() bool { return c.Stats().InFlight == 1 })
+	as := func(name string) context.Context {
+		return erpclient.WithCaller(context.WithValue(ctx, nameKey{}, name), name)
+	}
+	read := func(ctx context.Context, part string) error {
+		_, err := erpclient.List[erpclient.Product](ctx, c, erpclient.Query{Set: erpclient.SetProducts,
+			Filter: erpclient.Eq("PartNumber", erpclient.String(part)), Select: []string{"PartNumber"}})
+		return err
+	}
+	a := as("a")
+	wait := runConcurrently(4, func(i int) error {
+		switch i {
+		case 0, 1:
+			return read(a, fmt.Sprint("a", i)) // two parts of one caller
+		case 2:
+			return read(as("b"), "shared")
+		default:
+			return read(as("c"), "shared") // the same GET as b's
+		}
+	})
+	waitFor(t, "all reads queued", func() bool { return c.Stats().Queued == 4 })
+	release()
+	noErrors(t, first(), wait())
+	if reqs := log(); len(reqs) != 2 {
+		t.Fatalf("%d Domain API requests, want the held one and one $batch", len(reqs))
+	}
+	// a gateway error, then the retry: two requests for d
+	s.SetFaults(erpsim.Fault{Path: "/api/domain/odata/", Status: http.StatusBadGateway, Count: 1})
+	if err := read(as("d"), "d"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := fmt.Sprint(told)
+	mu.Unlock()
+	if got != "map[a:1 b:1 c:1 d:2]" {
+		t.Errorf("reported %s, want 1 for each caller of the $batch and 2 for the retried read", got)
 	}
 }

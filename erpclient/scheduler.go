@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -62,7 +63,11 @@ type unit struct {
 	slow      bool          // ran past SlowAfter and gave its slot up (guarded by scheduler.mu)
 	slowTimer *time.Timer   // calls release after SlowAfter
 	done      bool          // answered (guarded by scheduler.mu)
+	sent      atomic.Int32  // HTTP requests made for it (a 401 repeat is a second one)
 }
+
+// sentKey carries unit.sent in the unit's context to exchange.
+type sentKey struct{}
 
 type scheduler struct {
 	cfg     SchedulerConfig
@@ -467,7 +472,7 @@ func (s *scheduler) startLocked(u *unit) {
 		}
 	}
 	u.attempt = attempt
-	u.ctx, u.cancel = context.WithTimeout(s.ctx, attempt)
+	u.ctx, u.cancel = context.WithTimeout(context.WithValue(s.ctx, sentKey{}, &u.sent), attempt)
 }
 
 // maxSlow bounds the requests that gave their slot up: ERP.net queues five
@@ -578,10 +583,29 @@ func (s *scheduler) run(u *unit) {
 	if len(refused) > 0 {
 		answer(refused, fmt.Errorf("%w after %d consecutive failures (last: %s)", ErrCircuitOpen, t.failures, t.class))
 	}
+	s.reportUpstream(u, deliver) // before the answers, so a caller's count is complete when it resumes
 	for i, calls := range deliver {
 		for _, cl := range calls {
 			cl.res, cl.err = results[i], errs[i]
 			close(cl.done)
+		}
+	}
+}
+
+// reportUpstream tells Config.OnUpstream of u's HTTP requests, once for
+// each caller whose work it carried.
+func (s *scheduler) reportUpstream(u *unit, deliver [][]*call) {
+	n := int(u.sent.Load())
+	if s.c.onUpstream == nil || n == 0 {
+		return
+	}
+	told := make(map[any]bool)
+	for _, calls := range deliver {
+		for _, cl := range calls {
+			if !told[cl.tally] {
+				told[cl.tally] = true
+				s.c.onUpstream(cl.ctx, n)
+			}
 		}
 	}
 }
