@@ -100,7 +100,8 @@ type Config struct {
 	// Scheduler sets erpclient's upstream limits: ERP_MAX_IN_FLIGHT (default 1,
 	// ERP.net's SessionConcurrentRequests), ERP_REQUESTS_PER_MINUTE (540, below
 	// SessionRpm 600), ERP_BATCH_PARTS (20 GETs per $batch; 1 = no batching),
-	// ERP_BREAKER_THRESHOLD (5 failures; "off"), ERP_BREAKER_COOLDOWN (10s).
+	// ERP_BREAKER_THRESHOLD (5 failures; "off"), ERP_BREAKER_COOLDOWN (10s),
+	// ERP_MAX_QUEUE_PER_USER (100 waiting reads per user; "off").
 	// Raise them only when the instance's site configuration allows more.
 	Scheduler erpclient.SchedulerConfig
 	// SimAddr is where erpsim listens in dev mode. ERPSIM_ADDR, -sim-addr.
@@ -217,6 +218,7 @@ func Settings() []Setting {
 		{Env: "ERP_MAX_IN_FLIGHT", Flag: "erp-max-in-flight", Default: strconv.Itoa(erpclient.DefaultMaxInFlight), Help: "ERP.net requests in flight (the site's SessionConcurrentRequests)"},
 		{Env: "ERP_REQUESTS_PER_MINUTE", Flag: "erp-requests-per-minute", Default: strconv.Itoa(erpclient.DefaultRequestsPerMinute), Help: "ERP.net requests per minute, below the site's SessionRpm (600 by default)"},
 		{Env: "ERP_BATCH_PARTS", Flag: "erp-batch-parts", Default: strconv.Itoa(erpclient.DefaultMaxBatchParts), Help: "waiting reads packed into one $batch (1 = no batching)"},
+		{Env: "ERP_MAX_QUEUE_PER_USER", Flag: "erp-max-queue-per-user", Default: strconv.Itoa(erpclient.DefaultMaxQueuePerCaller), Help: `ERP.net reads one user may have waiting (fair share of the session; excess gets UPSTREAM_UNAVAILABLE at once; "off")`},
 		{Env: "ERP_BREAKER_THRESHOLD", Flag: "erp-breaker-threshold", Default: strconv.Itoa(erpclient.DefaultBreakerThreshold), Help: `consecutive ERP.net failures that open the circuit breaker ("off" to disable)`},
 		{Env: "ERP_BREAKER_COOLDOWN", Flag: "erp-breaker-cooldown", Default: erpclient.DefaultBreakerCooldown.String(), Help: "how long the breaker stays open before one probe request"},
 		{Env: "ERPGRAPH_TRUSTED_CLIENT_IDS", Flag: "trusted-client-ids", Default: "ERP_CLIENT_ID and the playground client id", Help: "comma-separated applications whose user tokens are accepted"},
@@ -477,6 +479,7 @@ func edgeFromEnv(cfg *Config, get func(string) string) []error {
 	cfg.Scheduler = erpclient.SchedulerConfig{
 		MaxInFlight: whole("ERP_MAX_IN_FLIGHT", false), RequestsPerMinute: whole("ERP_REQUESTS_PER_MINUTE", false),
 		MaxBatchParts: whole("ERP_BATCH_PARTS", false), BreakerThreshold: whole("ERP_BREAKER_THRESHOLD", true),
+		MaxQueuePerCaller: whole("ERP_MAX_QUEUE_PER_USER", true),
 	}
 	duration("ERP_BREAKER_COOLDOWN", &cfg.Scheduler.BreakerCooldown)
 	cfg.QueryLimits = graph.Limits{

@@ -213,13 +213,14 @@ func TestConfigFromEnv_Scheduler(t *testing.T) {
 		"ERP_BATCH_PARTS":         "50",
 		"ERP_BREAKER_THRESHOLD":   "off",
 		"ERP_BREAKER_COOLDOWN":    "30s",
+		"ERP_MAX_QUEUE_PER_USER":  "off",
 	}
 	cfg, err := app.ConfigFromEnv(envOf(env), []string{"-erp-batch-parts", "40"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := cfg.Scheduler
-	if got.MaxInFlight != 2 || got.RequestsPerMinute != 1100 || got.MaxBatchParts != 40 || got.BreakerThreshold != -1 || got.BreakerCooldown != 30*time.Second {
+	if got.MaxInFlight != 2 || got.RequestsPerMinute != 1100 || got.MaxBatchParts != 40 || got.BreakerThreshold != -1 || got.BreakerCooldown != 30*time.Second || got.MaxQueuePerCaller != -1 {
 		t.Errorf("Scheduler = %+v", got)
 	}
 

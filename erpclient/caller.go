@@ -23,10 +23,11 @@ func WithCaller(ctx context.Context, key string) context.Context {
 }
 
 // callerOf returns ctx's caller key and the identity under which its
-// upstream requests are reported (the WithCaller value, else ctx itself).
+// upstream requests are reported: the WithCaller value, else one of the
+// call's own (a context is not a safe map key: some are not comparable).
 func callerOf(ctx context.Context) (key string, tally any) {
 	if c, ok := ctx.Value(callerKey{}).(*caller); ok {
 		return c.key, c
 	}
-	return "", ctx
+	return "", &caller{}
 }
