@@ -265,7 +265,8 @@ func withQuery(u string, params url.Values) string {
 }
 
 // handleEndSession signs the user out: their refresh tokens and Domain API
-// session end. A registered post_logout_redirect_uri is honoured when the
+// session end, and the applications they signed in to get a back-channel
+// logout. A registered post_logout_redirect_uri is honoured when the
 // id_token_hint names the application.
 func (s *Sim) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
@@ -290,18 +291,7 @@ func (s *Sim) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 	s.endSSO(w, r)
 	for _, sid := range sids {
-		if sid == "" {
-			continue
-		}
-		st := &s.idp
-		st.mu.Lock()
-		for h, rg := range st.refresh {
-			if rg.grant.SID == sid {
-				delete(st.refresh, h)
-			}
-		}
-		st.mu.Unlock()
-		s.sessions.end("sid:" + sid)
+		s.EndSession(r.Context(), sid) // back-channel logout to the session's applications
 	}
 	if pl := r.Form.Get("post_logout_redirect_uri"); pl != "" {
 		var app fixture.App

@@ -25,6 +25,8 @@ const (
 	tokenPath     = idPrefix + "/connect/token"
 	userinfoPath  = idPrefix + "/connect/userinfo"
 	endSessionURL = idPrefix + "/connect/endsession"
+	// revocationPath is IdentityServer's RFC 7009 endpoint.
+	revocationPath = idPrefix + "/connect/revocation"
 )
 
 // Lifetimes of the identity server's handles (ERPNET.md §1).
@@ -59,6 +61,12 @@ type idpState struct {
 	issued         map[string]uint64     // access-token jti → issue sequence number
 	seq            uint64
 	revokedThrough uint64 // tokens with sequence ≤ this are revoked
+	// clients are the applications that redeemed a code in each sid, the
+	// ones end-session notifies by back-channel logout.
+	clients map[string]map[string]bool
+	// refreshFailure, when set, is the OAuth error every refresh_token
+	// grant answers (the SetRefreshFailure knob).
+	refreshFailure string
 }
 
 func (st *idpState) init() {
@@ -66,6 +74,18 @@ func (st *idpState) init() {
 	st.refresh = map[string]*refreshGrant{}
 	st.sso = map[string]ssoSession{}
 	st.issued = map[string]uint64{}
+	st.clients = map[string]map[string]bool{}
+}
+
+// SetRefreshFailure makes every refresh_token grant fail with the OAuth
+// error code (invalid_grant: the grant is gone, as after a password change or
+// an administrator's revocation; temporarily_unavailable: a 503, the
+// identity server is down), until it is called with "".
+func (s *Sim) SetRefreshFailure(code string) {
+	st := &s.idp
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.refreshFailure = code
 }
 
 func (s *Sim) recordIssued(jti string) {
@@ -99,9 +119,10 @@ func (s *Sim) identityRoutes(mux *http.ServeMux) {
 	mux.Handle("GET "+discoveryPath, s.cors(http.HandlerFunc(s.handleDiscovery)))
 	mux.Handle("GET "+jwksPath, s.cors(http.HandlerFunc(s.handleJWKS)))
 	mux.Handle("POST "+tokenPath, s.cors(http.HandlerFunc(s.handleToken)))
+	mux.Handle("POST "+revocationPath, s.cors(http.HandlerFunc(s.handleRevocation)))
 	mux.Handle("GET "+userinfoPath, s.cors(http.HandlerFunc(s.handleUserinfo)))
 	mux.Handle("POST "+userinfoPath, s.cors(http.HandlerFunc(s.handleUserinfo)))
-	for _, p := range []string{discoveryPath, jwksPath, tokenPath, userinfoPath} {
+	for _, p := range []string{discoveryPath, jwksPath, tokenPath, userinfoPath, revocationPath} {
 		mux.HandleFunc("OPTIONS "+p, s.handlePreflight)
 	}
 	mux.HandleFunc("GET "+authorizePath, s.handleAuthorize)
@@ -186,8 +207,10 @@ func (s *Sim) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint":                        s.base + tokenPath,
 		"userinfo_endpoint":                     s.base + userinfoPath,
 		"end_session_endpoint":                  s.base + endSessionURL,
+		"revocation_endpoint":                   s.base + revocationPath,
 		"frontchannel_logout_supported":         false,
-		"backchannel_logout_supported":          false,
+		"backchannel_logout_supported":          true,
+		"backchannel_logout_session_supported":  true,
 		"scopes_supported":                      s.scopesSupported(),
 		"claims_supported":                      []string{"sub", "id", "sid", "name", "email", "email_verified", "locale", "user_type", "is_admin", "db", "auth_time", "idp", "amr"},
 		"grant_types_supported":                 []string{"authorization_code", "client_credentials", "refresh_token"},
@@ -292,6 +315,7 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var resp *tokenResponse
 	gt := r.PostForm.Get("grant_type")
+	metaFrom(r.Context()).grantType = gt
 	switch gt {
 	case "":
 		oerr = badRequest("invalid_request", "grant_type is required")
@@ -365,6 +389,14 @@ func (s *Sim) grantAuthorizationCode(app fixture.App, form url.Values) (*tokenRe
 		subtle.ConstantTimeCompare([]byte(pkceS256(verifier)), []byte(ac.challenge)) != 1):
 		return nil, badRequest("invalid_grant", "code_verifier does not match the code_challenge")
 	}
+	if ac.grant.SID != "" {
+		st.mu.Lock()
+		if st.clients[ac.grant.SID] == nil {
+			st.clients[ac.grant.SID] = map[string]bool{}
+		}
+		st.clients[ac.grant.SID][app.ClientID] = true
+		st.mu.Unlock()
+	}
 	return s.issueUserTokens(app, ac.grant, ac.grant.Scopes, ac.nonce, now, true)
 }
 
@@ -376,6 +408,17 @@ func (s *Sim) grantRefreshToken(app fixture.App, form url.Values) (*tokenRespons
 	now := s.now()
 	st := &s.idp
 	st.mu.Lock()
+	switch st.refreshFailure {
+	case "":
+	case "temporarily_unavailable", "server_error":
+		code := st.refreshFailure
+		st.mu.Unlock()
+		return nil, &oauthError{status: http.StatusServiceUnavailable, code: code, desc: "the identity server cannot refresh tokens right now"}
+	default:
+		code := st.refreshFailure
+		st.mu.Unlock()
+		return nil, badRequest(code, "the refresh token was revoked")
+	}
 	rg := st.refresh[rt]
 	if rg == nil || rg.grant.ClientID != app.ClientID {
 		st.mu.Unlock()

@@ -20,6 +20,7 @@ type Request struct {
 	Status     int    // 0 when the connection was dropped by a fault
 	Duration   time.Duration
 	BatchParts int // requests inside a $batch (changeset members counted one by one); 0 otherwise
+	GrantType  string // token endpoint: the grant_type asked for
 }
 
 // Stats counts requests since start or the last ResetRequests.
@@ -27,6 +28,11 @@ type Stats struct {
 	DomainRequests int // requests to the Domain API (a $batch counts as one)
 	BatchParts     int // parts of those $batch requests
 	TokenRequests  int // requests to /id/connect/token
+	// RefreshRequests counts token requests with grant_type=refresh_token
+	// (answered or refused), so tests can assert how often a client refreshed.
+	RefreshRequests int
+	// Revocations counts requests to the revocation endpoint.
+	Revocations int
 	Status429      int
 	Status503      int
 	Status401      int
@@ -56,6 +62,12 @@ func (l *requestLog) add(r Request) {
 	}
 	if r.Path == tokenPath {
 		l.stats.TokenRequests++
+		if r.GrantType == "refresh_token" {
+			l.stats.RefreshRequests++
+		}
+	}
+	if r.Path == revocationPath {
+		l.stats.Revocations++
 	}
 	switch r.Status {
 	case http.StatusTooManyRequests:
@@ -95,6 +107,7 @@ func (s *Sim) Stats() Stats {
 // read by the logging middleware once the request is done.
 type reqMeta struct {
 	session, clientID, login string
+	grantType                string
 	batchParts               int
 }
 
@@ -143,7 +156,7 @@ func (s *Sim) observe(next http.Handler) http.Handler {
 			s.reqlog.add(Request{
 				Time: arrived, Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 				Session: meta.session, ClientID: meta.clientID, Login: meta.login,
-				Status: sw.status, Duration: time.Since(start), BatchParts: meta.batchParts,
+				Status: sw.status, Duration: time.Since(start), BatchParts: meta.batchParts, GrantType: meta.grantType,
 			})
 		}()
 		next.ServeHTTP(sw, r)
