@@ -19,7 +19,7 @@ type Request struct {
 	Login      string // acting user or SystemUser login
 	Status     int    // 0 when the connection was dropped by a fault
 	Duration   time.Duration
-	BatchParts int // requests inside a $batch (changeset members counted one by one); 0 otherwise
+	BatchParts int    // requests inside a $batch (changeset members counted one by one); 0 otherwise
 	GrantType  string // token endpoint: the grant_type asked for
 }
 
@@ -33,9 +33,9 @@ type Stats struct {
 	RefreshRequests int
 	// Revocations counts requests to the revocation endpoint.
 	Revocations int
-	Status429      int
-	Status503      int
-	Status401      int
+	Status429   int
+	Status503   int
+	Status401   int
 }
 
 // maxLogEntries bounds the request log so long load runs do not grow memory
