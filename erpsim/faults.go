@@ -30,11 +30,15 @@ type Fault struct {
 	Delay      time.Duration // added before the request is handled (or answered by the fault)
 	Malformed  bool          // answer 200 with a truncated JSON body
 	Drop       bool          // close the connection without answering
-	Count      int           // fire at most Count times (0 = unlimited)
+	// CommitThenDrop lets the request run to its end (a write commits) and then
+	// closes the connection instead of answering: the client cannot tell
+	// whether anything was written. Like Drop, it applies to whole requests.
+	CommitThenDrop bool
+	Count          int // fire at most Count times (0 = unlimited)
 }
 
 // terminal reports whether the fault answers the request itself.
-func (f Fault) terminal() bool { return f.Status != 0 || f.Malformed || f.Drop }
+func (f Fault) terminal() bool { return f.Status != 0 || f.Malformed || f.Drop || f.CommitThenDrop }
 
 type faultSet struct {
 	mu     sync.Mutex
@@ -116,6 +120,9 @@ func (s *Sim) applyFault(w http.ResponseWriter, r *http.Request, f Fault, next h
 		return
 	}
 	switch {
+	case f.CommitThenDrop:
+		next.ServeHTTP(discardResponse{h: http.Header{}}, r)
+		dropConnection(w)
 	case f.Drop:
 		dropConnection(w)
 	case f.Malformed:
@@ -162,3 +169,11 @@ func writeFaultStatus(w http.ResponseWriter, f Fault) {
 	}
 	write(w)
 }
+
+// discardResponse swallows the answer of a request whose connection a
+// CommitThenDrop fault drops afterwards.
+type discardResponse struct{ h http.Header }
+
+func (d discardResponse) Header() http.Header         { return d.h }
+func (d discardResponse) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardResponse) WriteHeader(int)             {}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/erpgraph/erpgraph/erpsim"
+	"github.com/erpgraph/erpgraph/erpsim/fixture"
 )
 
 // A fault aimed at one entity set fires on the $batch parts that read it
@@ -102,5 +103,36 @@ func TestSim_Held(t *testing.T) {
 	}
 	if n := s.Held(); n != 0 {
 		t.Errorf("Held after release = %d", n)
+	}
+}
+
+// CommitThenDrop lets a write commit and then drops the connection: the
+// client sees a transport error, yet the order exists.
+func TestDomainAPI_CommitThenDrop(t *testing.T) {
+	s := startSim(t, erpsim.Options{Limits: erpsim.Unlimited()})
+	tok := mustServiceToken(t, s, "read", "update")
+	count := func() string {
+		t.Helper()
+		r := get(t, s.ODataURL()+"Crm_Sales_SalesOrders/$count?$filter=ReferenceDocumentNo%20eq%20'eg-drop-1'", tok)
+		return strings.TrimSpace(string(r.body))
+	}
+	if n := count(); n != "0" {
+		t.Fatalf("before: %s", n)
+	}
+	s.SetFaults(erpsim.Fault{Path: "/api/domain/odata/Crm_Sales_SalesOrders", Method: http.MethodPost, CommitThenDrop: true, Count: 1})
+	body := `{"Customer":{"@odata.id":"Crm_Sales_Customers(` + fixture.CustomerID(1) + `)"},"ReferenceDocumentNo":"eg-drop-1",` +
+		`"Lines":[{"Product":{"@odata.id":"General_Products_Products(` + fixture.ID("General_Products_Products", 1) + `)"},"Quantity":{"Value":1}}]}`
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.ODataURL()+"Crm_Sales_SalesOrders", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if resp, err := noRedirect.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the connection was not dropped: %d", resp.StatusCode)
+	}
+	if n := count(); n != "1" {
+		t.Fatalf("after the dropped answer: %s orders, want the committed one", n)
 	}
 }

@@ -10,25 +10,27 @@ import (
 // them per case; these are stable so clients and tests can tell the cases
 // apart (see the Deviations section of contracts.md).
 const (
-	codeQuery        = 1001 // malformed query option or $filter
-	codeNotSupported = 1002 // operator or feature ERP.net does not support (or, ne, gt, lt, not)
-	codeNotFound     = 1004 // unknown entity set, key or path
-	codeMethod       = 1005 // method not allowed on the resource
-	codeForbidden    = 1003 // the token lacks the "update" scope
-	codeValidation   = 2000 // invalid write: unknown property, bad value, missing reference
-	codeReadOnly     = 2029 // the document is released (or later) and cannot be changed
-	codeConcurrency  = 2106 // ObjectVersion in the body does not match the stored one
-	codeBatch        = 1006 // malformed $batch body
+	codeQuery           = 1001 // malformed query option or $filter
+	codeNotSupported    = 1002 // operator or feature ERP.net does not support (or, ne, gt, lt, not)
+	codeNotFound        = 1004 // unknown entity set, key or path
+	codeMethod          = 1005 // method not allowed on the resource
+	codeForbidden       = 1003 // the token lacks the "update" scope
+	codeValidation      = 2000 // invalid write: unknown property, bad value, missing reference
+	codeReadOnly        = 2029 // the document is released (or later) and cannot be changed
+	codeConcurrency     = 2106 // ObjectVersion in the body does not match the stored one
+	codeBatch           = 1006 // malformed $batch body
+	codeStateTransition = 2031 // ChangeState or MakeVoid not allowed from the document's state
 
-	typeQuery        = "Microsoft.OData.ODataException"
-	typeNotSupported = "System.NotSupportedException"
-	typeNotFound     = "Aloe.SystemFrameworks.Domain.ObjectNotFoundException"
-	typeMethod       = "System.NotSupportedException"
-	typeForbidden    = "System.UnauthorizedAccessException"
-	typeValidation   = "Aloe.SystemFrameworks.Domain.ValidationException"
-	typeReadOnly     = "Aloe.SystemFrameworks.Domain.BusinessLogic.ReadOnlyDocumentException"
-	typeConcurrency  = "Aloe.SystemFrameworks.Domain.ObjectVersionMismatchException"
-	typeBatch        = "Microsoft.OData.ODataException"
+	typeQuery           = "Microsoft.OData.ODataException"
+	typeNotSupported    = "System.NotSupportedException"
+	typeNotFound        = "Aloe.SystemFrameworks.Domain.ObjectNotFoundException"
+	typeMethod          = "System.NotSupportedException"
+	typeForbidden       = "System.UnauthorizedAccessException"
+	typeValidation      = "Aloe.SystemFrameworks.Domain.ValidationException"
+	typeReadOnly        = "Aloe.SystemFrameworks.Domain.BusinessLogic.ReadOnlyDocumentException"
+	typeConcurrency     = "Aloe.SystemFrameworks.Domain.ObjectVersionMismatchException"
+	typeBatch           = "Microsoft.OData.ODataException"
+	typeStateTransition = "Aloe.SystemFrameworks.Domain.BusinessLogic.InvalidStateTransitionException"
 )
 
 // apiError is an error answered with ERP.net's envelope.

@@ -62,7 +62,7 @@ func (h *handler) root(r *http.Request) string {
 type resource struct {
 	set    *entitySet
 	key    *uuid.UUID
-	action string // "", "$count", "ChangeState"
+	action string // "", "$count", "ChangeState", "MakeVoid"
 }
 
 func (h *handler) resolve(p string) (resource, error) {
@@ -90,7 +90,7 @@ func (h *handler) resolve(p string) (resource, error) {
 		res.key = &id
 	}
 	switch {
-	case rest == "", res.key == nil && rest == "$count", res.key != nil && rest == "ChangeState":
+	case rest == "", res.key == nil && rest == "$count", res.key != nil && (rest == "ChangeState" || rest == "MakeVoid"):
 		return res, nil
 	}
 	return resource{}, notFound("Resource not found for the segment '%s'.", rest)

@@ -131,6 +131,10 @@ func documentProps() []*prop {
 		ref("EnterpriseCompany", setEnterprise),
 		idxRef("ToParty", setParties),
 		ro(pp("CreationTime", kDateTime)),
+		// The other party's document number: erpgraph carries an idempotency fingerprint in it (docs/erpnet.md).
+		pp("ReferenceDocumentNo", kString),
+		ro(pp("VoidReason", kString)),
+		ro(pp("VoidTime", kDateTime)),
 	}
 }
 

@@ -135,6 +135,8 @@ func (h *handler) apply(ctx context.Context, t *tx, r *http.Request, method, p, 
 		return writeResult{status: http.StatusNoContent, entity: e}, h.s.delete(t, e)
 	case method == http.MethodPost && e != nil && res.action == "ChangeState":
 		return writeResult{status: http.StatusNoContent, entity: e}, h.s.changeState(t, e, obj)
+	case method == http.MethodPost && e != nil && res.action == "MakeVoid":
+		return writeResult{status: http.StatusNoContent, entity: e}, h.s.makeVoid(t, e, obj)
 	}
 	return writeResult{}, methodNotAllowed(method, p)
 }
@@ -522,8 +524,17 @@ func (s *Store) createOrder(t *tx, obj map[string]json.RawMessage) (*entity, err
 		return nil, invalid("A sales order needs a Customer.")
 	}
 	cs := cust.set
-	if col("ToParty").isNull() {
-		*col("ToParty") = cust.vals[cs.byName["Party"].idx]
+	if cust.vals[cs.byName["Active"].idx].n == 0 {
+		return nil, invalid("The customer %s is not active; orders cannot be placed for it.", cs.display(cust))
+	}
+	party := cust.vals[cs.byName["Party"].idx]
+	if to := col("ToParty"); to.isNull() {
+		*to = party
+	} else if to.ref != party.ref {
+		return nil, invalid("The ToParty %s does not match the party of the customer %s.", to.ref.set.display(to.ref), cs.display(cust))
+	}
+	if st := col("ShipToCustomer"); !st.isNull() && st.ref.vals[cs.byName["Active"].idx].n == 0 {
+		return nil, invalid("The ship-to customer %s is not active.", cs.display(st.ref))
 	}
 	if col("DocumentCurrency").isNull() {
 		*col("DocumentCurrency") = cust.vals[cs.byName["DefaultCurrency"].idx]
@@ -618,6 +629,9 @@ func (s *Store) createLine(t *tx, order *entity, obj map[string]json.RawMessage)
 		return nil, invalid("A sales order line needs a Product.")
 	}
 	ps := prod.set
+	if prod.vals[ps.byName["Active"].idx].n == 0 {
+		return nil, invalid("The product %s is not active and cannot be sold.", ps.display(prod))
+	}
 	unit := prod.vals[ps.byName["MeasurementUnit"].idx].ref
 	unitCode := unit.vals[unit.set.byName["Code"].idx].s
 	if q := col("Quantity"); q.isNull() || q.n <= 0 {
@@ -708,6 +722,11 @@ func (s *Store) delete(t *tx, e *entity) error {
 }
 
 // changeState is the bound action Set(id)/ChangeState {"newState":"Released"}.
+// Transition rules (erpsim's reading of ERP.net's document life cycle): the
+// state must change; Adjustment is reached only by adjustment documents, not
+// by ChangeState; a document below Released may move to any state up to
+// Released (planning back and forth included) but must be Released before it
+// can be Completed or Closed; from Released on, states only move forward.
 func (s *Store) changeState(t *tx, e *entity, obj map[string]json.RawMessage) error {
 	if !e.set.document {
 		return methodNotAllowed(http.MethodPost, e.set.name+"/ChangeState")
@@ -725,8 +744,50 @@ func (s *Store) changeState(t *tx, e *entity, obj map[string]json.RawMessage) er
 		return errorf(http.StatusInternalServerError, codeReadOnly, typeReadOnly, "The document %s is void; its state cannot change.", e.set.display(e))
 	}
 	old := e.vals[p.idx]
+	released, _ := documentState.rank("Released")
+	adjustment, _ := documentState.rank("Adjustment")
+	from := int(old.n)
+	switch {
+	case r == from:
+		return errorf(http.StatusInternalServerError, codeStateTransition, typeStateTransition, "The document %s is already in state %s.", e.set.display(e), state)
+	case r == adjustment:
+		return errorf(http.StatusInternalServerError, codeStateTransition, typeStateTransition, "The state Adjustment is set by adjustment documents, not by ChangeState.")
+	case from < released && r > released:
+		return errorf(http.StatusInternalServerError, codeStateTransition, typeStateTransition, "The document %s is in state %s; it must be Released before it becomes %s.", e.set.display(e), old.s, state)
+	case from >= released && r < from:
+		return errorf(http.StatusInternalServerError, codeStateTransition, typeStateTransition, "The document %s is in state %s; a released document cannot return to %s.", e.set.display(e), old.s, state)
+	}
 	e.vals[p.idx] = value{s: state, n: float64(r)}
 	t.onUndo(func() { e.vals[p.idx] = old })
+	bump(t, e)
+	return nil
+}
+
+// makeVoid is the bound action Set(id)/MakeVoid {"reason":"...","voidType":"..."}:
+// it annuls a document that has been planned or released (a document in state
+// New is deleted instead). voidType is accepted as given.
+func (s *Store) makeVoid(t *tx, e *entity, obj map[string]json.RawMessage) error {
+	if !e.set.document {
+		return methodNotAllowed(http.MethodPost, e.set.name+"/MakeVoid")
+	}
+	var reason string
+	if raw, ok := obj["reason"]; !ok || json.Unmarshal(raw, &reason) != nil || strings.TrimSpace(reason) == "" {
+		return invalid(`MakeVoid needs {"reason":"<why>"}.`)
+	}
+	if len(reason) > 254 {
+		return invalid("The void reason is longer than 254 characters.")
+	}
+	if e.vals[e.set.byName["Void"].idx].n != 0 {
+		return errorf(http.StatusInternalServerError, codeReadOnly, typeReadOnly, "The document %s is already void.", e.set.display(e))
+	}
+	if e.vals[e.set.byName["State"].idx].n == 0 {
+		return errorf(http.StatusInternalServerError, codeStateTransition, typeStateTransition,
+			"The document %s is in state New; delete it instead of voiding it.", e.set.display(e))
+	}
+	snapshot(t, e)
+	e.vals[e.set.byName["Void"].idx] = boolVal(true)
+	e.vals[e.set.byName["VoidReason"].idx] = strVal(reason)
+	e.vals[e.set.byName["VoidTime"].idx] = timeVal(t.now)
 	bump(t, e)
 	return nil
 }

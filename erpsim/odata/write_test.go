@@ -567,3 +567,102 @@ func TestBatch_ContentIDActionsAndAbsoluteURLs(t *testing.T) {
 		t.Errorf("outside the root: %d", res.StatusCode)
 	}
 }
+
+// Validation failures answer ERP.net's envelope (500, code 2000) and write
+// nothing: an inactive or unknown product, a non-positive quantity, an
+// inactive customer, a ToParty that is not the customer's party.
+func TestWrite_OrderValidation(t *testing.T) {
+	srv := newServer(t, freshStore())
+	before := srv.count(t, "Crm_Sales_SalesOrders", "")
+	line := func(p int, q any) map[string]any {
+		return map[string]any{"Product": productRef(p), "Quantity": map[string]any{"Value": q}}
+	}
+	cust := func(n int) map[string]string { return map[string]string{"@odata.id": customerRef(n)} }
+	for name, tc := range map[string]struct {
+		body map[string]any
+		msg  string
+	}{
+		"inactive product":  {map[string]any{"Customer": cust(1), "Lines": []any{line(1, 1), line(37, 1)}}, "Line 2: The product"},
+		"unknown product":   {newOrder(1, 1, 99999), "does not exist"},
+		"negative quantity": {map[string]any{"Customer": cust(1), "Lines": []any{line(1, -3)}}, "positive Quantity"},
+		"inactive customer": {newOrder(24, 1), "is not active"},
+		"customer mismatch": {map[string]any{"Customer": cust(1), "ToParty": map[string]string{"@odata.id": "General_Contacts_Companies(" + companyID(2) + ")"}, "Lines": []any{line(1, 1)}}, "does not match"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := srv.do(t, http.MethodPost, "Crm_Sales_SalesOrders", tc.body)
+			wantError(t, r, 500, 2000)
+			if !strings.Contains(string(r.raw), tc.msg) {
+				t.Errorf("answer %s lacks %q", r.raw, tc.msg)
+			}
+		})
+	}
+	if after := srv.count(t, "Crm_Sales_SalesOrders", ""); after != before {
+		t.Errorf("failed creates left orders: %d → %d", before, after)
+	}
+}
+
+// ChangeState follows the document life cycle; MakeVoid annuls a planned or
+// released document; a version check (PATCH with ObjectVersion alone) in the
+// same changeset as ChangeState makes the state change conditional.
+func TestWrite_StateTransitionsAndVoid(t *testing.T) {
+	srv := newServer(t, freshStore())
+	self := mustCreate(t, srv, newOrder(1, 3)).obj["@odata.id"].(string)
+	state := func(s string) response {
+		return srv.do(t, http.MethodPost, self+"/ChangeState", map[string]any{"newState": s})
+	}
+	wantError(t, state("New"), 500, 2031)
+	wantError(t, state("Completed"), 500, 2031)
+	wantError(t, state("Adjustment"), 500, 2031)
+	wantError(t, srv.do(t, http.MethodPost, self+"/MakeVoid", map[string]any{"reason": "x"}), 500, 2031)
+	for _, s := range []string{"Planned", "New", "FirmPlanned", "Released"} {
+		if r := state(s); r.status != 204 {
+			t.Fatalf("ChangeState %s: %d %s", s, r.status, r.raw)
+		}
+	}
+	wantError(t, state("Planned"), 500, 2031)
+	wantError(t, srv.do(t, http.MethodPost, self+"/MakeVoid", map[string]any{}), 500, 2000)
+	v := num(t, srv.mustGet(t, self, "$select", "ObjectVersion").obj["ObjectVersion"])
+
+	// A stale version check rolls the state change of its changeset back.
+	draft := mustCreate(t, srv, newOrder(2, 3)).obj["@odata.id"].(string)
+	conditional := func(version int) []answer {
+		body, ct := batchBody(t, []part{{changeset: []req{
+			{id: "1", method: "PATCH", url: draft, body: map[string]any{"ObjectVersion": version}},
+			{id: "2", method: "POST", url: draft + "/ChangeState", body: map[string]any{"newState": "Planned"}},
+		}}})
+		return postBatch(t, srv, body, ct)
+	}
+	if a := conditional(7); len(a) != 1 || a[0].status != 500 || !strings.Contains(a[0].body, "2106") {
+		t.Fatalf("stale conditional ChangeState: %+v", a)
+	}
+	if got := srv.mustGet(t, draft, "$select", "State").obj["State"]; got != "New" {
+		t.Fatalf("state after the failed changeset = %v", got)
+	}
+	if a := conditional(1); len(a) != 2 || a[1].status != 204 {
+		t.Fatalf("conditional ChangeState: %+v", a)
+	}
+	if got := srv.mustGet(t, draft, "$select", "State").obj["State"]; got != "Planned" {
+		t.Fatalf("state after the changeset = %v", got)
+	}
+	if r := srv.do(t, http.MethodPost, self+"/MakeVoid", map[string]any{"reason": "customer cancelled", "voidType": "Void"}); r.status != 204 {
+		t.Fatalf("MakeVoid: %d %s", r.status, r.raw)
+	}
+	got := srv.mustGet(t, self, "$select", "Void,VoidReason,ObjectVersion").obj
+	if got["Void"] != true || got["VoidReason"] != "customer cancelled" || num(t, got["ObjectVersion"]) != v+1 {
+		t.Errorf("after MakeVoid: %v", got)
+	}
+	wantError(t, srv.do(t, http.MethodPost, self+"/MakeVoid", map[string]any{"reason": "again"}), 500, 2029)
+	wantError(t, state("Completed"), 500, 2029)
+}
+
+// ReferenceDocumentNo is writable and filterable with eq (erpgraph looks
+// orders up by the idempotency fingerprint it carries).
+func TestWrite_ReferenceDocumentNo(t *testing.T) {
+	srv := newServer(t, freshStore())
+	body := newOrder(2, 1)
+	body["ReferenceDocumentNo"] = "eg-abc123"
+	mustCreate(t, srv, body)
+	if n := srv.count(t, "Crm_Sales_SalesOrders", "ReferenceDocumentNo eq 'eg-abc123' and Customer eq '"+customerRef(2)+"'"); n != 1 {
+		t.Errorf("orders by ReferenceDocumentNo = %d", n)
+	}
+}
