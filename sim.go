@@ -26,6 +26,7 @@ type simConfig struct {
 	rpm           int
 	unlimited     bool
 	tokenLifetime time.Duration
+	churn         time.Duration
 }
 
 // parseSimConfig reads the environment first and lets flags override it;
@@ -59,6 +60,7 @@ func parseSimConfig(args []string, out io.Writer, getenv func(string) string) (s
 	fs.IntVar(&c.licenses, "licenses", envInt("ERPSIM_LICENSES", 0), "concurrent sessions (licenses); 0 = ERP.net default 10, -1 = unlimited (ERPSIM_LICENSES)")
 	fs.IntVar(&c.rpm, "rpm", envInt("ERPSIM_RPM", 0), "requests per minute per session; 0 = ERP.net default 600, -1 = unlimited (ERPSIM_RPM)")
 	fs.BoolVar(&c.unlimited, "unlimited", envBool("ERPSIM_UNLIMITED"), "lift every session limit, for load tests (ERPSIM_UNLIMITED)")
+	fs.DurationVar(&c.churn, "churn", envDur("ERPSIM_CHURN", 0), "change one product and its stock every interval, 0 = never (ERPSIM_CHURN)")
 	fs.DurationVar(&c.tokenLifetime, "token-lifetime", envDur("ERPSIM_TOKEN_LIFETIME", time.Hour), "access-token lifetime (ERPSIM_TOKEN_LIFETIME)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -69,8 +71,8 @@ func parseSimConfig(args []string, out io.Writer, getenv func(string) string) (s
 	if c.scale < 1 || c.scale > 1000 {
 		errs = append(errs, fmt.Errorf("scale %d: must be between 1 and 1000", c.scale))
 	}
-	if c.latency < 0 || c.partLatency < 0 {
-		errs = append(errs, errors.New("latencies must not be negative"))
+	if c.latency < 0 || c.partLatency < 0 || c.churn < 0 {
+		errs = append(errs, errors.New("latencies and churn must not be negative"))
 	}
 	if c.licenses < -1 || c.rpm < -1 {
 		errs = append(errs, errors.New("licenses and rpm must be -1 (unlimited), 0 (default) or positive"))
@@ -124,6 +126,7 @@ func runSim(ctx context.Context, args []string, stdout io.Writer, getenv func(st
 		return fmt.Errorf("sim: %w", err)
 	}
 	sim.SetLatency(cfg.latency, cfg.partLatency)
+	go sim.Churn(ctx, cfg.churn)
 	printSimBanner(stdout, sim, cfg, time.Since(start))
 	<-ctx.Done()
 	if err := sim.Close(); err != nil {

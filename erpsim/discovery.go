@@ -8,7 +8,7 @@ import (
 )
 
 // PlatformVersion is the ERP.net version whose documented behaviour erpsim follows (/tools/ver).
-const PlatformVersion = "26.1.0.0"
+const PlatformVersion = "26.2.0.0"
 
 type webSite struct {
 	Type                 string            `json:"Type"`
@@ -41,7 +41,11 @@ func (s *Sim) handleAutoDiscovery(w http.ResponseWriter, r *http.Request) {
 // handleVersion serves /tools/ver: the platform version as plain text.
 func (s *Sim) handleVersion(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte(PlatformVersion))
+	v := PlatformVersion
+	if s.opts.Before262 {
+		v = "26.1.0.0"
+	}
+	_, _ = w.Write([]byte(v))
 }
 
 // handleProfile serves the profile site's /me for user access tokens; service

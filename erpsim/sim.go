@@ -38,6 +38,9 @@ type Options struct {
 	TokenLifetime time.Duration    // access-token lifetime; default 1h
 	Limits        Limits           // zero value → ERP.net defaults
 	Logger        *slog.Logger     // default: discard
+	// Before262 emulates an instance older than ERP.net v26.2: no set has
+	// AggregateLastUpdateTimeUtc (selecting or filtering it is an error).
+	Before262 bool
 }
 
 // Limits are ERP.net's per-session and license limits. Zero fields take the
@@ -167,6 +170,9 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	}
 
 	s.store = odata.NewStore(opts.Scale, s.now())
+	if opts.Before262 {
+		s.store.DropAggregateTimestamps()
+	}
 	kr := <-keyCh
 	if kr.err != nil {
 		_ = ln.Close()

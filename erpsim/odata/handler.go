@@ -142,7 +142,7 @@ func (h *handler) get(r *http.Request, f func() error) error {
 }
 
 // Version is what GetVersion reports: the ERP.net version erpsim emulates.
-const Version = "26.1.0.0"
+const Version = "26.2.0.0"
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", jsonContentType)

@@ -40,6 +40,12 @@ type server struct {
 
 func newServer(t testing.TB, s *odata.Store, scopes ...string) *server {
 	t.Helper()
+	return newServerAt(t, s, func() time.Time { return testNow }, scopes...)
+}
+
+// newServerAt is newServer with the clock now (write times).
+func newServerAt(t testing.TB, s *odata.Store, now func() time.Time, scopes ...string) *server {
+	t.Helper()
 	if len(scopes) == 0 {
 		scopes = []string{"read", "update"}
 	}
@@ -52,7 +58,7 @@ func newServer(t testing.TB, s *odata.Store, scopes ...string) *server {
 	}))
 	srv.Server = httptest.NewServer(mux)
 	srv.root = srv.URL + "/api/domain/odata/"
-	h = http.StripPrefix("/api/domain/odata", odata.NewHandler(s, odata.Options{ServiceRoot: srv.root, Now: func() time.Time { return testNow }}))
+	h = http.StripPrefix("/api/domain/odata", odata.NewHandler(s, odata.Options{ServiceRoot: srv.root, Now: now}))
 	t.Cleanup(srv.Close)
 	return srv
 }

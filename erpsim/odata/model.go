@@ -176,6 +176,8 @@ type entitySet struct {
 	source   *prop                  // invoice/shipment lines: hidden reference to the mirrored order line
 	document bool                   // has the General_Documents_Documents fields
 	seq      int                    // last row number used for Ids and DocumentNo
+	// updated holds AggregateLastUpdateTimeUtc (Unix seconds) of the roots changed since start-up
+	updated map[*entity]float64
 }
 
 func (es *entitySet) prop(name string) *prop { return es.byName[name] }

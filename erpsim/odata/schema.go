@@ -1,6 +1,7 @@
 package odata
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -64,6 +65,15 @@ func (s *Store) define(name string, display func(e *entity) string, props ...*pr
 	all := []*prop{
 		{name: "Id", kind: kGUID, extra: true, readOnly: true, get: func(e *entity) value { return value{s: e.id.String(), ref: e} }},
 		{name: "ObjectVersion", kind: kInt, extra: true, readOnly: true, get: func(e *entity) value { return numVal(float64(e.root().version)) }},
+		// ERP.net v26.2+: when the aggregate (the root or any of its lines) last changed; not in the default
+		// $select, filterable with ge for incremental pulls. Rows never changed report the data's creation.
+		{name: aggregateUpdated, kind: kDateTime, extra: true, readOnly: true, get: func(e *entity) value {
+			r := e.root()
+			if t, ok := r.set.updated[r]; ok {
+				return value{n: t}
+			}
+			return timeVal(s.epoch)
+		}},
 		{name: "DisplayText", kind: kString, readOnly: true, get: func(e *entity) value { return strVal(e.set.display(e)) }},
 	}
 	all = append(all, props...)
@@ -236,6 +246,19 @@ func (s *Store) defineSchema() {
 	invoiceLines.source, shipmentLines.source = invSrc, shpSrc
 	invoiceLines.parent = invoiceLines.prop("Invoice")
 	shipmentLines.parent = shipmentLines.prop("Shipment")
+	// only aggregate roots carry AggregateLastUpdateTimeUtc: not lines, not views
+	for _, es := range []*entitySet{orderLines, invoiceLines, shipmentLines, s.sets[setBalances]} {
+		es.dropProp(aggregateUpdated)
+	}
+}
+
+// aggregateUpdated is ERP.net's incremental-sync property (v26.2+).
+const aggregateUpdated = "AggregateLastUpdateTimeUtc"
+
+// dropProp removes a computed property from the set's schema.
+func (es *entitySet) dropProp(name string) {
+	delete(es.byName, name)
+	es.props = slices.DeleteFunc(es.props, func(p *prop) bool { return p.name == name })
 }
 
 // mirrored returns the properties of invoice and shipment lines that repeat

@@ -134,3 +134,58 @@ func sortAndIndex(es *entitySet) {
 		}
 	}
 }
+
+// RenameProduct sets the English name of product id as an edit in ERP.net
+// would: ObjectVersion and AggregateLastUpdateTimeUtc move with it.
+func (s *Store) RenameProduct(id uuid.UUID, name string, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.sets[setProducts].find(id)
+	if e == nil {
+		return notFound("No %s with key %s exists.", setProducts, id)
+	}
+	p := e.set.byName["Name"]
+	t := mlText(e.vals[p.idx].s)
+	e.vals[p.idx] = mlVal(name, t[1])
+	bump(&tx{now: now}, e)
+	return nil
+}
+
+// AdjustStock adds delta to the first current balance of product id (stock
+// is a view: it has no aggregate timestamp) and returns the new quantity.
+func (s *Store) AdjustStock(id uuid.UUID, delta float64) (float64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	es := s.sets[setBalances]
+	rows := es.byName["Product"].index[id]
+	if len(rows) == 0 {
+		return 0, notFound("Product %s has no current balance.", id)
+	}
+	q := es.byName["QuantityBase"]
+	v := rows[0].vals[q.idx]
+	v.n = max(0, v.n+delta)
+	rows[0].vals[q.idx] = v
+	return v.n, nil
+}
+
+// ProductIDs lists the products' Ids in Id order.
+func (s *Store) ProductIDs() []uuid.UUID {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	rows := s.sets[setProducts].rows
+	out := make([]uuid.UUID, len(rows))
+	for i, e := range rows {
+		out[i] = e.id
+	}
+	return out
+}
+
+// DropAggregateTimestamps removes AggregateLastUpdateTimeUtc from every set,
+// as on instances older than ERP.net v26.2. Call it before serving.
+func (s *Store) DropAggregateTimestamps() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, es := range s.order {
+		es.dropProp(aggregateUpdated)
+	}
+}

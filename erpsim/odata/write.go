@@ -179,11 +179,30 @@ func checkVersion(e *entity, obj map[string]json.RawMessage) error {
 	return nil
 }
 
-// bump increments the aggregate root's ObjectVersion, undoably.
+// bump increments the aggregate root's ObjectVersion and moves its
+// AggregateLastUpdateTimeUtc to now, undoably.
 func bump(t *tx, e *entity) {
 	root := e.root()
 	root.version++
 	t.onUndo(func() { root.version-- })
+	touch(t, root)
+}
+
+// touch sets the AggregateLastUpdateTimeUtc of root to t.now, undoably.
+func touch(t *tx, root *entity) {
+	es := root.set
+	if es.updated == nil {
+		es.updated = map[*entity]float64{}
+	}
+	old, had := es.updated[root]
+	es.updated[root] = float64(t.now.Unix())
+	t.onUndo(func() {
+		if had {
+			es.updated[root] = old
+		} else {
+			delete(es.updated, root)
+		}
+	})
 }
 
 // snapshot records e's values so t can restore them (and the indexes).
@@ -478,6 +497,9 @@ func (s *Store) newEntity(t *tx, set *entitySet) *entity {
 func (s *Store) insert(t *tx, e *entity) {
 	e.set.add(e)
 	t.onUndo(func() { e.set.remove(e) })
+	if e.parent == nil {
+		touch(t, e)
+	}
 }
 
 func (s *Store) firstByCode(set, code string) *entity {

@@ -1,0 +1,62 @@
+package erpsim
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// RenameProduct gives product id a new English name, as a user editing it in
+// ERP.net would: its ObjectVersion and AggregateLastUpdateTimeUtc move (to
+// the Sim's clock), so an incremental pull sees the change.
+func (s *Sim) RenameProduct(id, name string) error {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return fmt.Errorf("erpsim: rename product: %w", err)
+	}
+	if err := s.store.RenameProduct(u, name, s.now()); err != nil {
+		return fmt.Errorf("erpsim: rename product %s: %w", id, err)
+	}
+	return nil
+}
+
+// AdjustStock adds delta to the first current balance of product id (never
+// below zero) and returns the new quantity, as a goods movement would.
+func (s *Sim) AdjustStock(productID string, delta float64) (float64, error) {
+	u, err := uuid.Parse(productID)
+	if err != nil {
+		return 0, fmt.Errorf("erpsim: adjust stock: %w", err)
+	}
+	q, err := s.store.AdjustStock(u, delta)
+	if err != nil {
+		return 0, fmt.Errorf("erpsim: adjust stock of %s: %w", productID, err)
+	}
+	return q, nil
+}
+
+// Churn changes one product and one stock balance every interval until ctx
+// ends, walking the catalogue in Id order: a running instance whose
+// reference data moves, for watching a change arrive (`go run . sim -churn 5s`).
+func (s *Sim) Churn(ctx context.Context, every time.Duration) {
+	ids := s.store.ProductIDs()
+	if len(ids) == 0 || every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		id := ids[n%len(ids)]
+		_ = s.store.RenameProduct(id, fmt.Sprintf("Changed product %d", n+1), s.now())
+		_, _ = s.store.AdjustStock(id, float64(n%7-3))
+		s.log.Debug("erpsim: churn changed a product and its stock", "product", id)
+	}
+}
