@@ -13,21 +13,8 @@ import (
 	"github.com/erpgraph/erpgraph/access"
 	"github.com/erpgraph/erpgraph/auth"
 	"github.com/erpgraph/erpgraph/erpclient"
+	"github.com/erpgraph/erpgraph/errcode"
 	"github.com/erpgraph/erpgraph/graph/loader"
-)
-
-// Error codes of extensions.code (STYLE.md).
-const (
-	CodeUnauthenticated     = "UNAUTHENTICATED"
-	CodeForbidden           = "FORBIDDEN"
-	CodeBadUserInput        = "BAD_USER_INPUT"
-	CodeNotFound            = "NOT_FOUND"
-	CodeConflict            = "CONFLICT"
-	CodeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
-	CodeInternal            = "INTERNAL_SERVER_ERROR"
-	// CodeCancelled: the client went away (or the server is shutting down) before the field resolved; nobody is
-	// likely to read it, but it must not count as erpgraph's own failure.
-	CodeCancelled = "REQUEST_CANCELLED"
 )
 
 // inputError is a problem with the operation's arguments; its text is shown to the client as is.
@@ -51,27 +38,27 @@ func classify(err error) (code, msg string) {
 	var refusal *access.ForbiddenError
 	switch {
 	case errors.Is(err, errIntrospectionDisabled):
-		return CodeIntrospectionOff, "introspection is disabled on this server"
+		return errcode.IntrospectionDisabled, "introspection is disabled on this server"
 	case errors.As(err, &in):
-		return CodeBadUserInput, string(in)
+		return errcode.BadUserInput, string(in)
 	case errors.Is(err, auth.ErrUnauthenticated):
-		return CodeUnauthenticated, "authentication required: send a valid access token"
+		return errcode.Unauthenticated, "authentication required: send a valid access token"
 	case errors.As(err, &refusal):
-		return CodeForbidden, refusal.PublicMessage()
+		return errcode.Forbidden, refusal.PublicMessage()
 	case errors.Is(err, access.ErrForbidden):
-		return CodeForbidden, "you may not use this service"
+		return errcode.Forbidden, "you may not use this service"
 	case errors.Is(err, loader.ErrNotFound), errors.Is(err, erpclient.ErrNotFound),
 		errors.Is(err, access.ErrNotVisible), errors.Is(err, access.ErrNoAccess):
-		return CodeNotFound, "not found"
+		return errcode.NotFound, "not found"
 	case errors.Is(err, erpclient.ErrConflict):
-		return CodeConflict, "the data was changed by someone else or can no longer be changed"
+		return errcode.Conflict, "the data was changed by someone else or can no longer be changed"
 	case errors.Is(err, erpclient.ErrBusy), errors.Is(err, erpclient.ErrUnavailable),
 		errors.Is(err, erpclient.ErrUnauthorized), errors.Is(err, context.DeadlineExceeded):
-		return CodeUpstreamUnavailable, "the ERP system is unavailable or busy; try again later"
+		return errcode.UpstreamUnavailable, "the ERP system is unavailable or busy; try again later"
 	case errors.Is(err, context.Canceled):
-		return CodeCancelled, "the request was cancelled"
+		return errcode.Cancelled, "the request was cancelled"
 	}
-	return CodeInternal, "internal error"
+	return errcode.Internal, "internal error"
 }
 
 // presentError is the single ErrorPresenter: it keeps gqlgen's own parse and validation errors, maps everything
@@ -89,7 +76,7 @@ func (r *Resolver) presentError(ctx context.Context, err error) *gqlerror.Error 
 	}
 	code, msg := classify(cause)
 	switch code {
-	case CodeInternal, CodeUpstreamUnavailable:
+	case errcode.Internal, errcode.UpstreamUnavailable:
 		r.logger.ErrorContext(ctx, "graphql: request failed", "requestId", requestID(ctx), "code", code,
 			"path", gqlErr.Path.String(), "err", cause)
 	}

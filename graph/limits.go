@@ -10,25 +10,9 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/lexer"
 
+	"github.com/erpgraph/erpgraph/errcode"
 	"github.com/erpgraph/erpgraph/graph/generated"
 	"github.com/erpgraph/erpgraph/graph/model"
-)
-
-// Codes of operations refused before execution (and so before any ERP.net call). They are request errors: the
-// response has no data, and with Accept: application/graphql-response+json the status is 400.
-const (
-	CodeTooManyTokens        = "TOO_MANY_TOKENS"
-	CodeQueryTooDeep         = "QUERY_TOO_DEEP"
-	CodeTooManyAliases       = "TOO_MANY_ALIASES"
-	CodeTooManyRootFields    = "TOO_MANY_ROOT_FIELDS"
-	CodeTooManyDirectives    = "TOO_MANY_DIRECTIVES"
-	CodeQueryTooComplex      = "QUERY_TOO_COMPLEX"
-	CodeIntrospectionOff     = "INTROSPECTION_DISABLED"
-	CodeBadRequest           = "BAD_REQUEST"
-	CodeBatchingNotSupported = "BATCHING_NOT_SUPPORTED"
-	CodeNotAcceptable        = "NOT_ACCEPTABLE"
-	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
-	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
 )
 
 // Limits bound what one operation may ask for. A zero field takes its default (graphql-armor's production
@@ -119,7 +103,7 @@ func (l *limiter) MutateOperationParameters(_ context.Context, p *graphql.RawPar
 			return nil // a lexical error is the parser's to report
 		}
 		if n >= l.limits.MaxTokens {
-			return refuse(CodeTooManyTokens, "the document has more than %d tokens", l.limits.MaxTokens)
+			return refuse(errcode.TooManyTokens, "the document has more than %d tokens", l.limits.MaxTokens)
 		}
 	}
 }
@@ -133,7 +117,7 @@ func (l *limiter) MutateOperationContext(ctx context.Context, oc *graphql.Operat
 	m := measure(oc.Doc, op.SelectionSet, op.Directives)
 	if m.introspection {
 		if !l.introspection {
-			return refuse(CodeIntrospectionOff, "introspection is disabled on this server")
+			return refuse(errcode.IntrospectionDisabled, "introspection is disabled on this server")
 		}
 		if m.onlyIntrospection {
 			return nil // GraphiQL's introspection query is deeper than any data query; it reads no ERP data
@@ -141,17 +125,17 @@ func (l *limiter) MutateOperationContext(ctx context.Context, oc *graphql.Operat
 	}
 	switch lim := l.limits; {
 	case lim.MaxRootFields >= 0 && m.rootFields > lim.MaxRootFields:
-		return refuse(CodeTooManyRootFields, "the operation selects %d root fields; at most %d are allowed", m.rootFields, lim.MaxRootFields)
+		return refuse(errcode.TooManyRootFields, "the operation selects %d root fields; at most %d are allowed", m.rootFields, lim.MaxRootFields)
 	case lim.MaxAliases >= 0 && m.aliases > lim.MaxAliases:
-		return refuse(CodeTooManyAliases, "the operation uses %d aliases; at most %d are allowed", m.aliases, lim.MaxAliases)
+		return refuse(errcode.TooManyAliases, "the operation uses %d aliases; at most %d are allowed", m.aliases, lim.MaxAliases)
 	case lim.MaxDirectives >= 0 && m.directives > lim.MaxDirectives:
-		return refuse(CodeTooManyDirectives, "the operation uses %d directives; at most %d are allowed", m.directives, lim.MaxDirectives)
+		return refuse(errcode.TooManyDirectives, "the operation uses %d directives; at most %d are allowed", m.directives, lim.MaxDirectives)
 	case lim.MaxDepth >= 0 && m.depth > lim.MaxDepth:
-		return refuse(CodeQueryTooDeep, "the operation is nested %d levels deep; at most %d are allowed", m.depth, lim.MaxDepth)
+		return refuse(errcode.QueryTooDeep, "the operation is nested %d levels deep; at most %d are allowed", m.depth, lim.MaxDepth)
 	}
 	if l.limits.MaxCost >= 0 {
 		if cost := complexity.Calculate(ctx, l.es, op, oc.Variables); cost > l.limits.MaxCost {
-			return refuse(CodeQueryTooComplex, "the operation's estimated cost is %d; at most %d is allowed (lower `first`, or select less)", cost, l.limits.MaxCost)
+			return refuse(errcode.QueryTooComplex, "the operation's estimated cost is %d; at most %d is allowed (lower `first`, or select less)", cost, l.limits.MaxCost)
 		}
 	}
 	return nil

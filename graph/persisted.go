@@ -13,14 +13,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
-)
 
-// Codes of persisted-query refusals. PERSISTED_QUERY_NOT_FOUND is Apollo's: an automatic-persisted-query client
-// answers it by sending the document along with its hash.
-const (
-	CodePersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND"
-	CodePersistedQueryMismatch = "PERSISTED_QUERY_HASH_MISMATCH"
-	CodeOperationNotAllowed    = "OPERATION_NOT_ALLOWED"
+	"github.com/erpgraph/erpgraph/errcode"
 )
 
 // TrustedDocuments is a manifest of the operations a build of an app may send: document ids (usually the
@@ -121,7 +115,7 @@ func (p persisted) MutateOperationParameters(_ context.Context, raw *graphql.Raw
 	if p.docs != nil && id != "" {
 		if body, ok := p.docs.byID[id]; ok {
 			if raw.Query != "" && raw.Query != body {
-				return refuse(CodePersistedQueryMismatch, "the document does not match the trusted document %s", id)
+				return refuse(errcode.PersistedQueryHashMismatch, "the document does not match the trusted document %s", id)
 			}
 			raw.Query = body
 			// The id may not be the document's sha256: automatic persisted queries must not check it.
@@ -137,11 +131,11 @@ func (p persisted) MutateOperationParameters(_ context.Context, raw *graphql.Raw
 	case raw.Query == "" && p.docs != nil && p.docs.bodies[id]:
 		return nil // the sha256 of a trusted document with another id: automatic persisted queries may know it
 	case raw.Query == "" && id != "":
-		return refuse(CodeOperationNotAllowed, "this server runs only its trusted documents, and %s is not one of them", id)
+		return refuse(errcode.OperationNotAllowed, "this server runs only its trusted documents, and %s is not one of them", id)
 	case raw.Query == "":
 		return nil // the transport answers the missing document
 	case p.docs == nil || !p.docs.bodies[sha256Hex(raw.Query)]:
-		return refuse(CodeOperationNotAllowed, "this server runs only its trusted documents; send the id of one (extensions.persistedQuery.sha256Hash)")
+		return refuse(errcode.OperationNotAllowed, "this server runs only its trusted documents; send the id of one (extensions.persistedQuery.sha256Hash)")
 	}
 	// A trusted document sent in full: automatic persisted queries may still check and cache its hash.
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/errcode"
 )
 
 // Media types of GraphQL over HTTP.
@@ -56,14 +57,14 @@ type requestError struct {
 func (t *httpTransport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	media, ok := negotiate(r.Header.Values("Accept"))
 	if !ok {
-		t.fail(w, r, http.StatusNotAcceptable, mediaJSON, CodeNotAcceptable,
+		t.fail(w, r, http.StatusNotAcceptable, mediaJSON, errcode.NotAcceptable,
 			"the Accept header allows neither application/graphql-response+json nor application/json")
 		return
 	}
 	var (
 		params *graphql.RawParams
 		msg    string
-		code   = CodeBadRequest
+		code   = errcode.BadRequest
 		status = http.StatusBadRequest
 	)
 	switch r.Method {
@@ -71,7 +72,7 @@ func (t *httpTransport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		params, msg = fromURL(r.URL.RawQuery)
 	case http.MethodPost:
 		if ct := r.Header.Get("Content-Type"); !isJSONContent(ct) {
-			status, code = http.StatusUnsupportedMediaType, CodeUnsupportedMediaType
+			status, code = http.StatusUnsupportedMediaType, errcode.UnsupportedMediaType
 			msg = "POST requests must have Content-Type: application/json"
 			break
 		}
@@ -83,14 +84,14 @@ func (t *httpTransport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		params, code, msg = fromBody(body)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		status, code, msg = http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use GET or POST"
+		status, code, msg = http.StatusMethodNotAllowed, errcode.MethodNotAllowed, "use GET or POST"
 	}
 	if params == nil {
 		t.fail(w, r, status, media, code, msg)
 		return
 	}
 	if params.Query == "" && persistedID(params.Extensions) == "" {
-		t.fail(w, r, http.StatusBadRequest, media, CodeBadRequest, "the request has no query")
+		t.fail(w, r, http.StatusBadRequest, media, errcode.BadRequest, "the request has no query")
 		return
 	}
 	if r.Method == http.MethodGet && t.mutation(params) {
@@ -157,7 +158,7 @@ func (t *httpTransport) mutation(p *graphql.RawParams) bool {
 // refuseGET answers 405 to a mutation sent with GET: the specification forbids running it.
 func (t *httpTransport) refuseGET(w http.ResponseWriter, r *http.Request, media string) {
 	w.Header().Set("Allow", "POST")
-	t.fail(w, r, http.StatusMethodNotAllowed, media, CodeMethodNotAllowed, "only queries may be sent with GET; send mutations with POST")
+	t.fail(w, r, http.StatusMethodNotAllowed, media, errcode.MethodNotAllowed, "only queries may be sent with GET; send mutations with POST")
 }
 
 // cacheControl makes a successful GET query's answer cacheable: privately (the browser, never a shared cache)
@@ -184,11 +185,11 @@ func codeUncoded(e *gqlerror.Error) {
 		e.Extensions = map[string]any{}
 	}
 	if strings.Contains(e.Message, "hash does not match") {
-		e.Extensions["code"] = CodePersistedQueryMismatch
+		e.Extensions["code"] = errcode.PersistedQueryHashMismatch
 		e.Message = "the persisted query's sha256Hash does not match its document"
 		return
 	}
-	e.Extensions["code"] = CodeBadRequest
+	e.Extensions["code"] = errcode.BadRequest
 }
 
 // fail answers a request error the transport found itself.
@@ -207,7 +208,7 @@ func (t *httpTransport) writeCached(w http.ResponseWriter, status int, media str
 	b, err := json.Marshal(body)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`)
+		b = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"` + errcode.Internal + `"}}]}`)
 	}
 	if cc == "" {
 		cc = "no-store"
@@ -275,14 +276,14 @@ func isJSONContent(ct string) bool {
 func fromBody(body []byte) (*graphql.RawParams, string, string) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
-		return nil, CodeBadRequest, "the request body is empty"
+		return nil, errcode.BadRequest, "the request body is empty"
 	}
 	if trimmed[0] == '[' {
-		return nil, CodeBatchingNotSupported, "batched operations (a JSON array) are not supported: send one operation per request"
+		return nil, errcode.BatchingNotSupported, "batched operations (a JSON array) are not supported: send one operation per request"
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return nil, CodeBadRequest, "the request body is not a JSON object"
+		return nil, errcode.BadRequest, "the request body is not a JSON object"
 	}
 	p := &graphql.RawParams{}
 	var msg string
@@ -301,7 +302,7 @@ func fromBody(body []byte) (*graphql.RawParams, string, string) {
 		msg = withDocumentID(p, documentID)
 	}
 	if msg != "" {
-		return nil, CodeBadRequest, msg
+		return nil, errcode.BadRequest, msg
 	}
 	return p, "", ""
 }

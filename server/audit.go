@@ -21,15 +21,7 @@ import (
 	"github.com/vektah/gqlparser/v2/lexer"
 
 	"github.com/erpgraph/erpgraph/auth"
-)
-
-// Error codes the edge answers with itself (extensions.code), besides
-// UNAUTHENTICATED, BAD_REQUEST and INTERNAL_SERVER_ERROR.
-const (
-	codeRateLimited   = "RATE_LIMITED"   // 429: rate limit or concurrency cap; see Retry-After
-	codeCSRFPrevented = "CSRF_PREVENTED" // 400: a request a browser could send without a preflight
-	codeCORSRefused   = "CORS_REFUSED"   // 403: a preflight from an origin not on the list
-	codeBadRequest    = "BAD_REQUEST"
+	"github.com/erpgraph/erpgraph/errcode"
 )
 
 // Audit variable modes: what the audit log says about an operation's variables.
@@ -140,11 +132,11 @@ func (s *Server) prepare(next http.Handler) http.Handler {
 			if body, err = io.ReadAll(r.Body); err != nil {
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
-					s.deny(w, r, http.StatusRequestEntityTooLarge, codeBadRequest, "body",
+					s.deny(w, r, http.StatusRequestEntityTooLarge, errcode.BadRequest, "body",
 						fmt.Sprintf("request body larger than %d bytes", s.cfg.MaxBodyBytes))
 					return
 				}
-				s.deny(w, r, http.StatusBadRequest, codeBadRequest, "body", "the request body could not be read")
+				s.deny(w, r, http.StatusBadRequest, errcode.BadRequest, "body", "the request body could not be read")
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -247,11 +239,11 @@ func (s *Server) auditOperation(r *http.Request, rw *recorder, sc *requestScope,
 	denied := op.denied
 	if denied == "" {
 		switch outcome {
-		case "UNAUTHENTICATED":
+		case errcode.Unauthenticated:
 			denied = "auth"
-		case "FORBIDDEN":
+		case errcode.Forbidden:
 			denied = "access"
-		case codeRateLimited:
+		case errcode.RateLimited:
 			denied = "limits"
 		}
 	}

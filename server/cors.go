@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/erpgraph/erpgraph/errcode"
 )
 
 // CORSConfig lets browser apps on other origins call /graphql. Requests carry
@@ -63,13 +65,13 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		ok := origin != "" && allowed[origin]
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") == "" {
 			h.Set("Allow", "GET, POST")
-			writeError(w, r, http.StatusMethodNotAllowed, codeBadRequest, "use GET or POST on /graphql")
+			writeError(w, r, http.StatusMethodNotAllowed, errcode.BadRequest, "use GET or POST on /graphql")
 			return
 		}
 		if r.Method == http.MethodOptions {
 			method := r.Header.Get("Access-Control-Request-Method")
 			if !ok || (method != http.MethodGet && method != http.MethodPost) {
-				s.deny(w, r, http.StatusForbidden, codeCORSRefused, "cors",
+				s.deny(w, r, http.StatusForbidden, errcode.CORSRefused, "cors",
 					"cross-origin requests from this origin are not allowed")
 				return
 			}
@@ -116,7 +118,7 @@ func (s *Server) preventCSRF(next http.Handler) http.Handler {
 				return
 			}
 		}
-		s.deny(w, r, http.StatusBadRequest, codeCSRFPrevented, "csrf",
+		s.deny(w, r, http.StatusBadRequest, errcode.CSRFPrevented, "csrf",
 			"this request has been blocked as a potential cross-site request forgery (CSRF): send Content-Type: application/json, or a non-empty "+
 				strings.Join(s.cfg.CSRFHeaders, " or ")+" header")
 	})

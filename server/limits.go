@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/errcode"
 )
 
 // RateLimitConfig bounds what one client may ask of the edge, so that one
@@ -185,7 +186,7 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		if c == nil {
 			secs := int(math.Ceil(wait.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-			s.deny(w, r, http.StatusTooManyRequests, codeRateLimited, "rate",
+			s.deny(w, r, http.StatusTooManyRequests, errcode.RateLimited, "rate",
 				fmt.Sprintf("too many requests; retry after %d s", max(secs, 1)))
 			return
 		}
@@ -193,7 +194,7 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		release, ok := s.limits.slot(r.Context(), c)
 		if !ok {
 			w.Header().Set("Retry-After", "1")
-			s.deny(w, r, http.StatusTooManyRequests, codeRateLimited, "concurrency",
+			s.deny(w, r, http.StatusTooManyRequests, errcode.RateLimited, "concurrency",
 				fmt.Sprintf("too many operations at the same time (at most %d)", s.cfg.RateLimit.MaxConcurrent))
 			return
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/errcode"
 )
 
 // RequestIDHeader carries the request ID in both directions. The server
@@ -141,7 +142,7 @@ func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 				}
 				s.log.Error("server: panic", "request_id", sc.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if rw.status == 0 {
-					writeError(rw, r, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal server error")
+					writeError(rw, r, http.StatusInternalServerError, errcode.Internal, "internal server error")
 				}
 			}
 			attrs := []slog.Attr{
@@ -178,7 +179,7 @@ func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.cfg.MaxBodyBytes {
-			s.deny(w, r, http.StatusRequestEntityTooLarge, codeBadRequest, "body",
+			s.deny(w, r, http.StatusRequestEntityTooLarge, errcode.BadRequest, "body",
 				fmt.Sprintf("request body larger than %d bytes", s.cfg.MaxBodyBytes))
 			return
 		}
@@ -229,5 +230,5 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	s.deny(w, r, http.StatusUnauthorized, "UNAUTHENTICATED", "auth", msg)
+	s.deny(w, r, http.StatusUnauthorized, errcode.Unauthenticated, "auth", msg)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/errcode"
 	"github.com/erpgraph/erpgraph/server/playground"
 )
 
@@ -172,7 +173,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("OPTIONS /graphql", graphql)
 	mux.HandleFunc("/graphql", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST")
-		writeError(w, r, http.StatusMethodNotAllowed, "BAD_REQUEST", "use GET or POST on /graphql")
+		writeError(w, r, http.StatusMethodNotAllowed, errcode.BadRequest, "use GET or POST on /graphql")
 	})
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)

@@ -4,10 +4,9 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-)
 
-// codeShuttingDown answers requests that arrive while the server drains.
-const codeShuttingDown = "SHUTTING_DOWN"
+	"github.com/erpgraph/erpgraph/errcode"
+)
 
 // shutdownRetryAfter is the Retry-After of a SHUTTING_DOWN answer: another
 // instance (or this one, restarted) is expected to answer at once.
@@ -72,7 +71,7 @@ func (s *Server) admit(next http.Handler) http.Handler {
 		if !s.gate.enter() {
 			w.Header().Set("Connection", "close")
 			w.Header().Set("Retry-After", strconv.Itoa(shutdownRetryAfter))
-			s.deny(w, r, http.StatusServiceUnavailable, codeShuttingDown, "shutdown", "the server is shutting down; retry the request")
+			s.deny(w, r, http.StatusServiceUnavailable, errcode.ShuttingDown, "shutdown", "the server is shutting down; retry the request")
 			return
 		}
 		defer s.gate.leave()

@@ -10,24 +10,9 @@ import (
 	"strings"
 
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/errcode"
 	"github.com/erpgraph/erpgraph/graph/model"
 )
-
-// documentedCodes are the extensions.code values erpgraph may answer
-// (STYLE.md's table, gqlgen's own, the edge's refusals, and the query limits
-// and transport codes listed in contracts.md). Anything else,
-// or an error without a code, is an untyped error: an invariant violation.
-var documentedCodes = map[string]bool{
-	"UNAUTHENTICATED": true, "FORBIDDEN": true, "BAD_USER_INPUT": true, "NOT_FOUND": true, "CONFLICT": true,
-	"RATE_LIMITED": true, "UPSTREAM_UNAVAILABLE": true, "INTERNAL_SERVER_ERROR": true, "REQUEST_CANCELLED": true,
-	"GRAPHQL_PARSE_FAILED": true, "GRAPHQL_VALIDATION_FAILED": true,
-	"SHUTTING_DOWN": true, "BAD_REQUEST": true, "CSRF_PREVENTED": true, "CORS_REFUSED": true,
-	// query limits, persisted queries and the GraphQL-over-HTTP transport
-	"TOO_MANY_TOKENS": true, "QUERY_TOO_DEEP": true, "TOO_MANY_ALIASES": true, "TOO_MANY_ROOT_FIELDS": true,
-	"TOO_MANY_DIRECTIVES": true, "QUERY_TOO_COMPLEX": true, "INTROSPECTION_DISABLED": true,
-	"PERSISTED_QUERY_NOT_FOUND": true, "PERSISTED_QUERY_HASH_MISMATCH": true, "OPERATION_NOT_ALLOWED": true,
-	"BATCHING_NOT_SUPPORTED": true, "METHOD_NOT_ALLOWED": true, "NOT_ACCEPTABLE": true, "UNSUPPORTED_MEDIA_TYPE": true,
-}
 
 // owners is the oracle for wrong-user data: for each sales order, invoice and
 // shipment, whom it belongs to, read straight from the Domain API with
@@ -140,7 +125,7 @@ func (o *owners) judge(login string, resp *gqlResponse, status int, err error) v
 	for _, e := range resp.Errors {
 		code, _ := e.Extensions["code"].(string)
 		v.codes = append(v.codes, code)
-		if !documentedCodes[code] {
+		if !errcode.Known(code) { // anything outside the registry is an untyped error: an invariant violation
 			v.untyped = append(v.untyped, fmt.Sprintf("HTTP %d error %q without a documented code (%q)", status, e.Message, code))
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+
+	"github.com/erpgraph/erpgraph/errcode"
 )
 
 // logWatch reads erpgraph's own log while it passes through: it counts
@@ -66,7 +68,7 @@ func (h *watchHandler) Handle(ctx context.Context, r slog.Record) error {
 			}
 			return true
 		})
-		if code == "INTERNAL_SERVER_ERROR" {
+		if code == errcode.Internal {
 			h.w.mu.Lock()
 			if _, ok := h.w.causes[cause]; ok || len(h.w.causes) < maxCauses {
 				h.w.causes[cause]++

@@ -41,6 +41,7 @@ import (
 	"github.com/erpgraph/erpgraph/app"
 	"github.com/erpgraph/erpgraph/erpsim"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/errcode"
 	"github.com/erpgraph/erpgraph/server"
 )
 
@@ -464,7 +465,7 @@ func judge(o options, r *result, out io.Writer) error {
 	if r.panics > 0 {
 		failed = append(failed, fmt.Sprintf("%d recovered panics in erpgraph's log", r.panics))
 	}
-	if n := r.codes["INTERNAL_SERVER_ERROR"]; n > 0 {
+	if n := r.codes[errcode.Internal]; n > 0 {
 		failed = append(failed, fmt.Sprintf("%d INTERNAL_SERVER_ERROR errors (%d of them recovered panics); erpgraph logged as causes:%s",
 			n, r.panics, causeList(r.internalCauses)))
 	}
