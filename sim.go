@@ -20,6 +20,7 @@ type simConfig struct {
 	addr          string
 	publicURL     string
 	scale         int
+	users         int
 	latency       time.Duration
 	partLatency   time.Duration
 	licenses      int
@@ -55,6 +56,7 @@ func parseSimConfig(args []string, out io.Writer, getenv func(string) string) (s
 	fs.StringVar(&c.addr, "addr", envStr("ERPSIM_ADDR", "127.0.0.1:8089"), "listen address (ERPSIM_ADDR)")
 	fs.StringVar(&c.publicURL, "public-url", envStr("ERPSIM_PUBLIC_URL", ""), "externally visible base URL, default http://<addr> (ERPSIM_PUBLIC_URL)")
 	fs.IntVar(&c.scale, "scale", envInt("ERPSIM_SCALE", 1), "demo data multiplier: 1 = 1,000 sales orders, 100 = 100,000 (ERPSIM_SCALE)")
+	fs.IntVar(&c.users, "users", envInt("ERPSIM_USERS", 0), "generated portal users portal.user001, ... (password demo), each with a customer of their own (ERPSIM_USERS)")
 	fs.DurationVar(&c.latency, "latency", envDur("ERPSIM_LATENCY", 0), "simulated processing time per Domain API request (ERPSIM_LATENCY)")
 	fs.DurationVar(&c.partLatency, "part-latency", envDur("ERPSIM_PART_LATENCY", 0), "simulated processing time per $batch part (ERPSIM_PART_LATENCY)")
 	fs.IntVar(&c.licenses, "licenses", envInt("ERPSIM_LICENSES", 0), "concurrent sessions (licenses); 0 = ERP.net default 10, -1 = unlimited (ERPSIM_LICENSES)")
@@ -70,6 +72,9 @@ func parseSimConfig(args []string, out io.Writer, getenv func(string) string) (s
 	}
 	if c.scale < 1 || c.scale > 1000 {
 		errs = append(errs, fmt.Errorf("scale %d: must be between 1 and 1000", c.scale))
+	}
+	if c.users < 0 || c.users > fixture.MaxGeneratedUsers {
+		errs = append(errs, fmt.Errorf("users %d: must be between 0 and %d", c.users, fixture.MaxGeneratedUsers))
 	}
 	if c.latency < 0 || c.partLatency < 0 || c.churn < 0 {
 		errs = append(errs, errors.New("latencies and churn must not be negative"))
@@ -119,7 +124,7 @@ func runSim(ctx context.Context, args []string, stdout io.Writer, getenv func(st
 	}
 	start := time.Now()
 	sim, err := erpsim.Start(ctx, erpsim.Options{
-		Addr: cfg.addr, PublicURL: cfg.publicURL, Scale: cfg.scale,
+		Addr: cfg.addr, PublicURL: cfg.publicURL, Scale: cfg.scale, Users: cfg.users,
 		TokenLifetime: cfg.tokenLifetime, Limits: cfg.limits(),
 	})
 	if err != nil {
@@ -183,6 +188,10 @@ func printSimBanner(w io.Writer, sim *erpsim.Sim, cfg simConfig, took time.Durat
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", u.Login, u.Name, u.UserType, describeAccess(u))
 	}
 	_ = tw.Flush()
+	if n := sim.Users(); n > 0 {
+		fmt.Fprintf(w, "  and %d generated portal users %s ... %s, each with a customer of their own (mostly Owner)\n",
+			n, fixture.GeneratedLogin(1), fixture.GeneratedLogin(n))
+	}
 	fmt.Fprintln(w, "\nPress Ctrl-C to stop.")
 }
 

@@ -163,7 +163,7 @@ func (a *App) startSim(ctx context.Context) (*erpsim.Sim, error) {
 			apps[i].AllowedOrigins = appendNew(apps[i].AllowedOrigins, o)
 		}
 	}
-	opts := erpsim.Options{Addr: a.cfg.SimAddr, Apps: apps, Scale: a.cfg.SimScale, Logger: a.log.With("component", "erpsim")}
+	opts := erpsim.Options{Addr: a.cfg.SimAddr, Apps: apps, Scale: a.cfg.SimScale, Users: a.cfg.SimUsers, Logger: a.log.With("component", "erpsim")}
 	if opts.Addr == "" {
 		opts.Addr = DefaultSimAddr
 	}

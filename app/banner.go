@@ -50,6 +50,10 @@ func (a *App) Banner() string {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", u.Login, u.Name, a.describeAccess(u))
 	}
 	_ = tw.Flush()
+	if n := a.cfg.SimUsers; n > 0 {
+		fmt.Fprintf(&b, "  and %d generated portal users %s ... %s, each with a customer of their own (mostly Owner)\n",
+			n, fixture.GeneratedLogin(1), fixture.GeneratedLogin(n))
+	}
 	tokenCmd := "go run . token anna.petrova"
 	if a.sim.URL() != "http://"+DefaultSimAddr {
 		tokenCmd = "go run . token -sim " + a.sim.URL() + " anna.petrova"

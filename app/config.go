@@ -97,6 +97,10 @@ type Config struct {
 	// SimScale multiplies erpsim's demo data in dev mode (1 = 1,000 sales
 	// orders). ERPSIM_SCALE, -sim-scale; default 1.
 	SimScale int
+	// SimUsers is how many portal users erpsim generates in dev mode besides
+	// the demo users (portal.user001..., password demo, each the customer
+	// contact of a customer of their own). ERPSIM_USERS, -sim-users; default 0.
+	SimUsers int
 	// Scheduler sets erpclient's upstream limits: ERP_MAX_IN_FLIGHT (default 1,
 	// ERP.net's SessionConcurrentRequests), ERP_REQUESTS_PER_MINUTE (540, below
 	// SessionRpm 600), ERP_BATCH_PARTS (20 GETs per $batch; 1 = no batching),
@@ -232,6 +236,7 @@ func Settings() []Setting {
 		{Env: "ERPGRAPH_SHUTDOWN_DELAY", Flag: "shutdown-delay", Default: "0s", Help: "time the server keeps serving after SIGTERM with /readyz already 503, before it drains"},
 		{Env: "ERPSIM_ADDR", Flag: "sim-addr", Default: DefaultSimAddr + " if free, else any free port", Help: "dev mode: where the in-process erpsim listens (`erpgraph token` signs in there)"},
 		{Env: "ERPSIM_SCALE", Flag: "sim-scale", Default: "1", Help: "dev mode: erpsim demo data multiplier (1 = 1,000 sales orders)"},
+		{Env: "ERPSIM_USERS", Flag: "sim-users", Default: "0", Help: "dev mode: extra erpsim portal users portal.user001, ... (password demo), each with a customer and 24×scale orders of their own"},
 		{Env: "ERPGRAPH_MAX_BODY_BYTES", Flag: "max-body-bytes", Default: strconv.Itoa(server.DefaultMaxBodyBytes), Help: "request body limit in bytes (413 beyond)"},
 		{Env: "ERPGRAPH_OPERATION_TIMEOUT", Flag: "operation-timeout", Default: server.DefaultOperationTimeout.String(), Help: "deadline of one GraphQL request, inherited by its ERP.net calls"},
 		{Env: "ERPGRAPH_READ_HEADER_TIMEOUT", Flag: "read-header-timeout", Default: server.DefaultReadHeaderTimeout.String(), Help: "time a client has to send the request headers (slow clients are cut off)"},
@@ -389,6 +394,17 @@ func ConfigFromEnv(getenv func(string) string, args []string) (Config, error) {
 			errs = append(errs, errors.New("ERPSIM_SCALE applies only in dev mode (no ERP.net instance configured)"))
 		default:
 			cfg.SimScale = n
+		}
+	}
+	if v := get("ERPSIM_USERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("ERPSIM_USERS=%q is not a whole number", v))
+		case !dev:
+			errs = append(errs, errors.New("ERPSIM_USERS applies only in dev mode (no ERP.net instance configured)"))
+		default:
+			cfg.SimUsers = n
 		}
 	}
 	errs = append(errs, edgeFromEnv(&cfg, get)...)
@@ -583,6 +599,9 @@ func (c Config) Validate() error {
 		}
 		if c.SimScale < 1 || c.SimScale > 1000 {
 			add("ERPSIM_SCALE=%d is outside 1..1000", c.SimScale)
+		}
+		if c.SimUsers < 0 || c.SimUsers > fixture.MaxGeneratedUsers {
+			add("ERPSIM_USERS=%d is outside 0..%d", c.SimUsers, fixture.MaxGeneratedUsers)
 		}
 	} else {
 		// erpclient owns the rules for instance URLs, client id and secret;

@@ -145,7 +145,7 @@ func TestSettings_CoverEveryVariable(t *testing.T) {
 	for _, env := range []string{"ERPGRAPH_ADDR", "ERP_INSTANCE_URL", "ERP_IDENTITY_URL", "ERP_ODATA_URL", "ERP_CLIENT_ID",
 		"ERP_CLIENT_SECRET", "ERP_CLIENT_SECRET_FILE", "ERP_SCOPES", "ERPGRAPH_TRUSTED_CLIENT_IDS", "ERPGRAPH_AUDIENCE",
 		"ERPGRAPH_ALLOW_INTERNAL_USERS", "ERPGRAPH_PLAYGROUND", "ERPGRAPH_PLAYGROUND_CLIENT_ID", "ERPGRAPH_INTROSPECTION",
-		"ERPGRAPH_LOG_LEVEL", "ERPGRAPH_SHUTDOWN_GRACE", "ERPSIM_SCALE", "ERPGRAPH_MAX_BODY_BYTES", "ERPGRAPH_OPERATION_TIMEOUT",
+		"ERPGRAPH_LOG_LEVEL", "ERPGRAPH_SHUTDOWN_GRACE", "ERPSIM_SCALE", "ERPSIM_USERS", "ERPGRAPH_MAX_BODY_BYTES", "ERPGRAPH_OPERATION_TIMEOUT",
 		"ERPGRAPH_READ_HEADER_TIMEOUT", "ERPGRAPH_READ_TIMEOUT", "ERPGRAPH_WRITE_TIMEOUT", "ERPGRAPH_IDLE_TIMEOUT",
 		"ERPGRAPH_RATE_LIMIT", "ERPGRAPH_RATE_BURST", "ERPGRAPH_ANON_RATE_LIMIT", "ERPGRAPH_ANON_RATE_BURST",
 		"ERPGRAPH_MAX_CONCURRENT", "ERPGRAPH_CONCURRENCY_WAIT", "ERPGRAPH_TRUSTED_PROXIES", "ERPGRAPH_CORS_ORIGINS",
@@ -230,6 +230,21 @@ func TestConfigFromEnv_Scheduler(t *testing.T) {
 	for _, want := range []string{"ERP_MAX_IN_FLIGHT", "ERP_REQUESTS_PER_MINUTE", "ERP_BATCH_PARTS"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}
+
+func TestConfigFromEnv_SimUsers(t *testing.T) {
+	cfg, err := app.ConfigFromEnv(envOf(map[string]string{"ERPSIM_USERS": "5"}), nil)
+	if err != nil || cfg.SimUsers != 5 {
+		t.Errorf("ERPSIM_USERS=5: %d, %v", cfg.SimUsers, err)
+	}
+	if cfg, err := app.ConfigFromEnv(envOf(map[string]string{"ERPSIM_USERS": "5"}), []string{"-sim-users", "7"}); err != nil || cfg.SimUsers != 7 {
+		t.Errorf("-sim-users 7: %d, %v", cfg.SimUsers, err)
+	}
+	for _, v := range []string{"many", "-1", "10000"} {
+		if _, err := app.ConfigFromEnv(envOf(map[string]string{"ERPSIM_USERS": v}), nil); err == nil || !strings.Contains(err.Error(), "ERPSIM_USERS") {
+			t.Errorf("ERPSIM_USERS=%s: %v", v, err)
 		}
 	}
 }

@@ -175,7 +175,7 @@ func (s *Sim) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	login := strings.TrimSpace(r.PostForm.Get("login"))
-	u, ok := fixture.UserByLogin(login)
+	u, ok := s.user(login)
 	if !ok || u.Password == "" || r.PostForm.Get("password") != u.Password {
 		s.loginPage(w, http.StatusUnauthorized, req, login, "Invalid login or password.")
 		return
@@ -341,6 +341,7 @@ type loginData struct {
 	Login   string
 	Error   string
 	Users   []loginUser
+	Portal  string // "portal.user001 … portal.user050" when erpsim generated portal users
 	Scopes  string
 	DBName  string
 	BaseURL string
@@ -355,6 +356,9 @@ func (s *Sim) loginPage(w http.ResponseWriter, status int, req *authzRequest, lo
 		}
 		refusal := signInRefusal(req.app, u)
 		d.Users = append(d.Users, loginUser{Login: u.Login, Name: u.Name, Type: u.UserType, Password: u.Password, Allowed: refusal == "", Refusal: refusal})
+	}
+	if n := s.opts.Users; n > 0 {
+		d.Portal = fixture.GeneratedLogin(1) + " … " + fixture.GeneratedLogin(n)
 	}
 	pageHeaders(w)
 	w.WriteHeader(status)
@@ -387,6 +391,7 @@ var loginTmpl = template.Must(template.Must(template.New("login").Parse(
 {{range .Users}}<tr><td><code>{{.Login}}</code></td><td>{{.Name}}</td><td>{{.Type}}</td><td><code>{{.Password}}</code></td>
 <td>{{if .Allowed}}<form method="post" action="{{$.Action}}">{{template "fields" $.Fields}}<input type="hidden" name="login" value="{{.Login}}"><input type="hidden" name="password" value="{{.Password}}"><button type="submit">Sign in as {{.Login}}</button></form>{{else}}<span class="muted">{{.Refusal}}</span>{{end}}</td></tr>
 {{end}}</table>
+{{if .Portal}}<p class="muted">Generated portal users (external, each with a customer of their own): {{.Portal}}, password <code>demo</code>.</p>{{end}}
 </body></html>`))
 
 var errorTmpl = template.Must(template.New("error").Parse(`<!doctype html>

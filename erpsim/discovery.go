@@ -57,7 +57,7 @@ func (s *Sim) handleProfile(w http.ResponseWriter, r *http.Request) {
 	}
 	meta := metaFrom(r.Context())
 	meta.clientID, meta.login = claims.ClientID, claims.login()
-	u, found := fixture.UserByLogin(claims.Subject)
+	u, found := s.user(claims.Subject)
 	if claims.isService() || !found {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "The profile site accepts user tokens only."})
 		return

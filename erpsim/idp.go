@@ -487,7 +487,7 @@ func (s *Sim) grantClientCredentials(app fixture.App, form url.Values) (*tokenRe
 	if !app.SystemUserAllowed || app.SystemUserLogin == "" {
 		return nil, badRequest("unauthorized_client", "the application may not use client credentials (SystemUserAllowed is off)")
 	}
-	sys, ok := fixture.UserByLogin(app.SystemUserLogin)
+	sys, ok := s.user(app.SystemUserLogin)
 	if !ok || !sys.Active {
 		return nil, badRequest("unauthorized_client", "the application's SystemUser is missing or inactive")
 	}
@@ -534,7 +534,7 @@ func (s *Sim) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	meta := metaFrom(r.Context())
 	meta.clientID, meta.login = claims.ClientID, claims.login()
-	u, found := fixture.UserByLogin(claims.Subject)
+	u, found := s.user(claims.Subject)
 	if claims.isService() || !found || !slices.Contains(claims.Scope, scopeOpenID) {
 		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
 		w.WriteHeader(http.StatusForbidden)

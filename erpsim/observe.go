@@ -27,7 +27,11 @@ type Request struct {
 type Stats struct {
 	DomainRequests int // requests to the Domain API (a $batch counts as one)
 	BatchParts     int // parts of those $batch requests
-	TokenRequests  int // requests to /id/connect/token
+	Batches        int // $batch requests among DomainRequests
+	// Reads is what ERP.net executes as separate reads: every $batch part
+	// (real ERP.net runs each part as its own request) plus every plain GET.
+	Reads         int
+	TokenRequests int // requests to /id/connect/token
 	// RefreshRequests counts token requests with grant_type=refresh_token
 	// (answered or refused), so tests can assert how often a client refreshed.
 	RefreshRequests int
@@ -59,6 +63,13 @@ func (l *requestLog) add(r Request) {
 	if strings.HasPrefix(r.Path, domainPrefix) {
 		l.stats.DomainRequests++
 		l.stats.BatchParts += r.BatchParts
+		switch {
+		case r.BatchParts > 0:
+			l.stats.Batches++
+			l.stats.Reads += r.BatchParts
+		case r.Method == http.MethodGet:
+			l.stats.Reads++
+		}
 	}
 	if r.Path == tokenPath {
 		l.stats.TokenRequests++

@@ -34,6 +34,7 @@ type Options struct {
 	PublicURL     string           // externally visible base URL; default http://<listen addr>
 	Apps          []fixture.App    // trusted applications; default fixture.Apps()
 	Scale         int              // demo data multiplier; default 1 (1,000 sales orders)
+	Users         int              // generated portal users portal.user001.. (fixture.GeneratedUser), 0..fixture.MaxGeneratedUsers
 	Clock         func() time.Time // default time.Now; token times, sessions and demo dates
 	TokenLifetime time.Duration    // access-token lifetime; default 1h
 	Limits        Limits           // zero value → ERP.net defaults
@@ -120,6 +121,9 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	if opts.Scale <= 0 {
 		opts.Scale = 1
 	}
+	if opts.Users < 0 || opts.Users > fixture.MaxGeneratedUsers {
+		return nil, fmt.Errorf("erpsim: %d generated users: want 0..%d", opts.Users, fixture.MaxGeneratedUsers)
+	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
@@ -169,7 +173,7 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 		s.base = "http://" + ln.Addr().String()
 	}
 
-	s.store = odata.NewStore(opts.Scale, s.now())
+	s.store = odata.NewStoreWithUsers(opts.Scale, opts.Users, s.now())
 	if opts.Before262 {
 		s.store.DropAggregateTimestamps()
 	}
@@ -198,7 +202,7 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 		case <-s.done:
 		}
 	}()
-	s.log.Info("erpsim: started", "url", s.base, "scale", opts.Scale)
+	s.log.Info("erpsim: started", "url", s.base, "scale", opts.Scale, "users", opts.Users)
 	return s, nil
 }
 
@@ -234,6 +238,12 @@ func (s *Sim) SetLimits(l Limits) {
 	l = l.withDefaults()
 	s.limits.Store(&l)
 }
+
+// user finds a demo user or one of the generated portal users by login.
+func (s *Sim) user(login string) (fixture.User, bool) { return fixture.UserIn(login, s.opts.Users) }
+
+// Users is the number of generated portal users (Options.Users).
+func (s *Sim) Users() int { return s.opts.Users }
 
 // currentLimits returns the limits with defaults applied.
 func (s *Sim) currentLimits() Limits { return *s.limits.Load() }

@@ -20,6 +20,9 @@ type generator struct {
 	currencies                                                      map[string]*entity
 	units                                                           map[string]*entity
 	stores, products, customers, companies                          []*entity
+
+	portalUsers     int       // generated portal users (fixture.GeneratedUser 1..portalUsers)
+	portalCustomers []*entity // their customers, portalCustomers[k-1] for user k
 }
 
 func newGenerator(s *Store, scale int) *generator {
@@ -175,11 +178,39 @@ func (g *generator) makeCustomers() {
 			"CreditLimit", amountVal(float64(5000*(1+n%7)), cur), "DefaultCurrency", refVal(g.currencies[cur]),
 			"DefaultPaymentTermDays", numVal(float64([]int{0, 14, 30, 45, 60}[n%5]))))
 	}
+	// Each generated portal user's customer is a company of its own. Nothing here
+	// draws from g.rnd, so the demo rows stay the same whatever portalUsers is.
+	for k := 1; k <= g.portalUsers; k++ {
+		n := fixture.GeneratedN(k)
+		name := named{"", fmt.Sprintf("Portal Customer %03d", k), fmt.Sprintf("Портален клиент %03d", k)}
+		reg := fmt.Sprintf("%09d", 301000000+k*7919)
+		company := g.row(setCompanies, n, "PartyCode", strVal(fmt.Sprintf("W-%04d", k)),
+			"PartyName", mlVal(name.en, name.bg), "PartyType", enumVal(partyType, "Company"), "IsActive", boolVal(true),
+			"PartyUniqueNumber", strVal(reg), "Name", mlVal(name.en, name.bg), "RegistrationNumber", strVal(reg),
+			"RegistrationVATNumber", strVal("BG"+reg))
+		g.portalCustomers = append(g.portalCustomers, g.row(setCustomers, n, "Number", strVal(fmt.Sprintf("W%05d", k)),
+			"Party", refVal(company), "EnterpriseCompany", refVal(g.enterprise), "Active", boolVal(true),
+			"CreditLimit", amountVal(10000, "BGN"), "DefaultCurrency", refVal(g.currencies["BGN"]),
+			"DefaultPaymentTermDays", numVal(30)))
+	}
+}
+
+// customerN is customer row n: a demo customer (1-based) or a generated
+// portal user's (fixture.GeneratedN).
+func (g *generator) customerN(n int) *entity {
+	if n > fixture.GeneratedBase {
+		return g.portalCustomers[n-fixture.GeneratedBase-1]
+	}
+	return g.customers[n-1]
 }
 
 func (g *generator) users() {
 	users := map[string]*entity{}
-	for _, u := range fixture.Users() {
+	all := fixture.Users()
+	for k := 1; k <= g.portalUsers; k++ {
+		all = append(all, fixture.GeneratedUser(k))
+	}
+	for _, u := range all {
 		person := null
 		if u.PersonN > 0 {
 			person = refVal(g.s.sets[setPersons].rows[u.PersonN-1])
@@ -187,10 +218,10 @@ func (g *generator) users() {
 		users[u.Login] = g.row(setUsers, u.N, "Login", strVal(u.Login), "Name", mlVal(u.Name, u.NameBG), "Email", strVal(u.Email),
 			"UserType", enumVal(userType, u.UserType), "Active", boolVal(u.Active), "IsAdmin", boolVal(u.IsAdmin), "Person", person)
 	}
-	for _, a := range fixture.Accesses() {
+	for _, a := range fixture.AccessesIn(g.portalUsers) {
 		shipTo, days := null, null
 		if a.ShipToCustomerN > 0 {
-			shipTo = refVal(g.customers[a.ShipToCustomerN-1])
+			shipTo = refVal(g.customerN(a.ShipToCustomerN))
 		}
 		if a.DaysBackAccess != nil {
 			days = numVal(float64(*a.DaysBackAccess))
@@ -199,7 +230,7 @@ func (g *generator) users() {
 		if a.Notes != "" {
 			notes = strVal(a.Notes)
 		}
-		g.row(setAccess, a.N, "Customer", refVal(g.customers[a.CustomerN-1]), "ShipToCustomer", shipTo,
+		g.row(setAccess, a.N, "Customer", refVal(g.customerN(a.CustomerN)), "ShipToCustomer", shipTo,
 			"User", refVal(users[a.UserLogin]), "Role", enumVal(accessRole, a.Role), "DaysBackAccess", days, "Notes", notes)
 	}
 }

@@ -3,6 +3,7 @@ package odata
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"time"
 
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
@@ -82,21 +83,9 @@ func (g *generator) documents() {
 	}
 
 	nLine, nInv, nInvLine, nShp, nShpLine := 0, 0, 0, 0, 0
-	total := 1000 * g.scale
-	for n := 1; n <= total; n++ {
-		var c *entity
-		var age int
-		fixed := n <= 4*len(fixtureAges)
-		if fixed {
-			c, age = g.customers[(n-1)/len(fixtureAges)], fixtureAges[(n-1)%len(fixtureAges)]
-		} else {
-			if k := g.rnd.IntN(10); k < 4 {
-				c = g.customers[k] // the fixture customers get 40% of the orders
-			} else {
-				c = g.customers[4+g.rnd.IntN(len(g.customers)-4)]
-			}
-			age = g.rnd.IntN(365 * demoYears)
-		}
+	// order makes sales order n of customer c, age days old, with its lines and
+	// (once released) its invoice and shipment; fixed orders are the fixture's.
+	order := func(n int, c *entity, age int, fixed bool) {
 		date := s.today.AddDate(0, 0, -age)
 		state, void := orderState(age, g.rnd.IntN(100)), !fixed && g.rnd.IntN(100) < 3
 		if fixed {
@@ -149,7 +138,7 @@ func (g *generator) documents() {
 			o.lines = append(o.lines, l)
 		}
 		if void || o.vals[od[2]].n < released {
-			continue // only released, not voided orders are invoiced and shipped
+			return // only released, not voided orders are invoiced and shipped
 		}
 		if fixed || g.rnd.IntN(10) < 7 {
 			nInv++
@@ -193,8 +182,42 @@ func (g *generator) documents() {
 			}
 		}
 	}
+	total := 1000 * g.scale
+	for n := 1; n <= total; n++ {
+		var c *entity
+		var age int
+		fixed := n <= 4*len(fixtureAges)
+		if fixed {
+			c, age = g.customers[(n-1)/len(fixtureAges)], fixtureAges[(n-1)%len(fixtureAges)]
+		} else {
+			if k := g.rnd.IntN(10); k < 4 {
+				c = g.customers[k] // the fixture customers get 40% of the orders
+			} else {
+				c = g.customers[4+g.rnd.IntN(len(g.customers)-4)]
+			}
+			age = g.rnd.IntN(365 * demoYears)
+		}
+		order(n, c, age, fixed)
+	}
+	// Generated portal users' orders come after the demo orders and draw from
+	// a source of their own, so the demo rows do not depend on how many
+	// users were generated. Their orders lie within the last 300 days (inside
+	// the one-year window of the order roles).
+	demo := g.rnd
+	for k, c := range g.portalCustomers {
+		g.rnd = rand.New(rand.NewPCG(20261201, uint64(k)<<8|uint64(g.scale)))
+		for range portalOrders * g.scale {
+			total++
+			order(total, c, g.rnd.IntN(300), false)
+		}
+	}
+	g.rnd = demo
 	g.agreements()
 }
+
+// portalOrders is how many sales orders each generated portal user's
+// customer has per unit of scale: more than a dashboard page (20).
+const portalOrders = 24
 
 // orderState spreads states by age: recent orders are still being planned,
 // old ones are completed or closed.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/erpgraph/erpgraph/erpsim/fixture"
 )
 
 // Store is the in-memory database of the emulated instance. It is safe for
@@ -25,14 +27,22 @@ type Store struct {
 // NewStore builds the deterministic demo data. scale multiplies the number
 // of sales orders (1 → 1,000; 100 → 100,000); dates are spread over the two
 // years before now's date, so equal (scale, date) give equal stores.
-func NewStore(scale int, now time.Time) *Store {
+func NewStore(scale int, now time.Time) *Store { return NewStoreWithUsers(scale, 0, now) }
+
+// NewStoreWithUsers is NewStore plus the first users generated portal users
+// of package fixture (fixture.GeneratedUser), each with a customer of their
+// own and 24×scale sales orders with lines, most of them invoiced and
+// shipped. The demo rows are the same as NewStore's.
+func NewStoreWithUsers(scale, users int, now time.Time) *Store {
 	if scale < 1 {
 		scale = 1
 	}
 	today := dayStart(now)
 	s := &Store{today: today, epoch: today.AddDate(-3, 0, 0), sets: map[string]*entitySet{}}
 	s.defineSchema()
-	newGenerator(s, scale).run()
+	g := newGenerator(s, scale)
+	g.portalUsers = min(max(users, 0), fixture.MaxGeneratedUsers)
+	g.run()
 	s.finish()
 	s.rowSlab, s.valSlab = nil, nil
 	return s

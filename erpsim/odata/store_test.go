@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
+	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/erpsim/odata"
 )
 
@@ -55,5 +57,31 @@ func TestNewStore_Scale(t *testing.T) {
 	}
 	if got := string(dump(t, s, "/Crm_Sales_Customers/$count")); got != string(dump(t, readStore(), "/Crm_Sales_Customers/$count")) {
 		t.Errorf("scale changes the customers: %s", got)
+	}
+}
+
+// Generated portal users add their own customers and orders; the demo rows
+// stay as they are, and the same options give the same store.
+func TestNewStoreWithUsers(t *testing.T) {
+	demo, a, b := readStore(), odata.NewStoreWithUsers(1, 3, testNow), odata.NewStoreWithUsers(1, 3, testNow)
+	of := func(n int) string {
+		return url.QueryEscape("Customer eq 'Crm_Sales_Customers(" + fixture.CustomerID(n) + ")'")
+	}
+	for _, target := range []string{
+		"/Crm_Sales_SalesOrders?$select=default,Id&$expand=Lines($select=default,Id)&$filter=" + of(1),
+		"/Crm_Sales_SalesOrders?$select=default,Id&$filter=" + of(7),
+		"/Crm_Invoicing_Invoices?$select=default,Id&$filter=" + of(2),
+		"/Logistics_Inventory_CurrentBalances",
+	} {
+		if !bytes.Equal(dump(t, demo, target), dump(t, a, target)) {
+			t.Errorf("%s: generated users change the demo rows", target)
+		}
+	}
+	all := "/Crm_Sales_SalesOrders?$select=default,Id&$expand=Lines($select=default,Id)"
+	if !bytes.Equal(dump(t, a, all), dump(t, b, all)) {
+		t.Error("two stores with the same generated users differ")
+	}
+	if got := string(dump(t, a, "/Crm_Sales_SalesOrders/$count")); got != "1072" {
+		t.Errorf("%s orders, want 1000 demo + 3×24 generated", got)
 	}
 }
