@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}
 	gql := graph.NewHandler(graph.Config{
-		ERP: a.erp, Access: resolver, Logger: a.log.With("component", "graph"), Dev: cfg.Introspection,
+		ERP: a.erp, Access: resolver, Logger: a.log.With("component", "graph"), Introspection: cfg.Introspection,
 		Limits: cfg.QueryLimits, APQCacheSize: cfg.APQCacheSize, TrustedDocuments: trusted,
 		TrustedDocumentsOnly: cfg.TrustedDocumentsOnly, CacheMaxAge: cfg.CacheMaxAge,
 	})

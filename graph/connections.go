@@ -36,13 +36,13 @@ func docKeyOf(e erpclient.Entity, d erpclient.Document) docKey {
 	return k
 }
 
-func salesOrders(ctx context.Context, first *int, after *string, f *model.SalesOrderFilter, o *model.DocumentOrder) (*model.SalesOrderConnection, error) {
+func (r *Resolver) salesOrders(ctx context.Context, first *int, after *string, f *model.SalesOrderFilter, o *model.DocumentOrder) (*model.SalesOrderConnection, error) {
 	q, err := salesOrderQuery(f, o)
 	if err != nil {
 		return nil, err
 	}
 	q.first, q.after = first, after
-	p, err := list(ctx, q, func(e *erpclient.SalesOrder) string { return e.ID },
+	p, err := list(ctx, r.erp, q, func(e *erpclient.SalesOrder) string { return e.ID },
 		func(e *erpclient.SalesOrder) docKey { return docKeyOf(e.Entity, e.Document) })
 	if err != nil {
 		return nil, err
@@ -56,13 +56,13 @@ func salesOrders(ctx context.Context, first *int, after *string, f *model.SalesO
 		})}, nil
 }
 
-func invoices(ctx context.Context, first *int, after *string, f *model.InvoiceFilter, o *model.DocumentOrder) (*model.InvoiceConnection, error) {
+func (r *Resolver) invoices(ctx context.Context, first *int, after *string, f *model.InvoiceFilter, o *model.DocumentOrder) (*model.InvoiceConnection, error) {
 	q, err := invoiceQuery(f, o)
 	if err != nil {
 		return nil, err
 	}
 	q.first, q.after = first, after
-	p, err := list(ctx, q, func(e *erpclient.Invoice) string { return e.ID },
+	p, err := list(ctx, r.erp, q, func(e *erpclient.Invoice) string { return e.ID },
 		func(e *erpclient.Invoice) docKey { return docKeyOf(e.Entity, e.Document) })
 	if err != nil {
 		return nil, err
@@ -76,13 +76,13 @@ func invoices(ctx context.Context, first *int, after *string, f *model.InvoiceFi
 		})}, nil
 }
 
-func shipments(ctx context.Context, first *int, after *string, f *model.ShipmentFilter, o *model.DocumentOrder) (*model.ShipmentConnection, error) {
+func (r *Resolver) shipments(ctx context.Context, first *int, after *string, f *model.ShipmentFilter, o *model.DocumentOrder) (*model.ShipmentConnection, error) {
 	q, err := shipmentQuery(ctx, f, o)
 	if err != nil {
 		return nil, err
 	}
 	q.first, q.after = first, after
-	p, err := list(ctx, q, func(e *erpclient.Shipment) string { return e.ID },
+	p, err := list(ctx, r.erp, q, func(e *erpclient.Shipment) string { return e.ID },
 		func(e *erpclient.Shipment) docKey { return docKeyOf(e.Entity, e.Document) })
 	if err != nil {
 		return nil, err
@@ -96,18 +96,18 @@ func shipments(ctx context.Context, first *int, after *string, f *model.Shipment
 		})}, nil
 }
 
-func customers(ctx context.Context, first *int, after *string, f *model.CustomerFilter) (*model.CustomerConnection, error) {
+func (r *Resolver) customers(ctx context.Context, first *int, after *string, f *model.CustomerFilter) (*model.CustomerConnection, error) {
 	q, err := customerQuery(f)
 	if err != nil {
 		return nil, err
 	}
 	q.first, q.after = first, after
-	p, err := list[erpclient.Customer](ctx, q, func(e *erpclient.Customer) string { return e.ID }, nil)
+	p, err := list[erpclient.Customer](ctx, r.erp, q, func(e *erpclient.Customer) string { return e.ID }, nil)
 	if err != nil {
 		return nil, err
 	}
 	prime(ctx, loader.For(ctx).CustomerByID, p.items, func(e *erpclient.Customer) string { return e.ID })
-	loader.For(ctx).PrefetchParties(ctx, p.items)
+	prefetchParties(ctx, p.items)
 	nodes, info := connection(p, toCustomer)
 	return &model.CustomerConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
 		Edges: edges(nodes, p.cursors, func(c string, n *model.Customer) *model.CustomerEdge {
@@ -115,13 +115,13 @@ func customers(ctx context.Context, first *int, after *string, f *model.Customer
 		})}, nil
 }
 
-func products(ctx context.Context, first *int, after *string, f *model.ProductFilter, o *model.ProductOrder) (*model.ProductConnection, error) {
+func (r *Resolver) products(ctx context.Context, first *int, after *string, f *model.ProductFilter, o *model.ProductOrder) (*model.ProductConnection, error) {
 	q, err := productQuery(f, o)
 	if err != nil {
 		return nil, err
 	}
 	q.first, q.after, q.selectProps = first, after, loader.ProductProps()
-	p, err := list[erpclient.Product](ctx, q, func(e *erpclient.Product) string { return e.ID }, nil)
+	p, err := list[erpclient.Product](ctx, r.erp, q, func(e *erpclient.Product) string { return e.ID }, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -96,10 +96,7 @@ func (r *Resolver) recoverPanic(ctx context.Context, p any) error {
 }
 
 func requestID(ctx context.Context) string {
-	if l, ok := loader.Lookup(ctx); ok {
-		return l.RequestID()
-	}
-	return ""
+	return requestFrom(ctx).id
 }
 
 // discardLogger is the default logger.

@@ -51,7 +51,7 @@ func loadList[T, M any](ctx context.Context, ld *dataloader.Loader[string, []*T]
 
 // scope is the signed-in user's access scope.
 func scope(ctx context.Context) (*access.Scope, error) {
-	return loader.For(ctx).Scope(ctx)
+	return requestFrom(ctx).Scope(ctx)
 }
 
 // pricesFor reports whether the user may see prices of customerID's documents.
@@ -183,9 +183,9 @@ func resolveNodes(ctx context.Context, ids []string) ([]model.Node, error) {
 
 // viewer describes the signed-in user from their token.
 func viewer(ctx context.Context) (*model.Viewer, error) {
-	u := loader.For(ctx).User()
+	u := requestFrom(ctx).user
 	if u == nil {
-		return nil, loader.ErrNoUser
+		return nil, errNoUser
 	}
 	var t model.UserType
 	switch u.UserType {
@@ -247,7 +247,7 @@ func customerRole(ctx context.Context, customerID string) (*model.CustomerRole, 
 }
 
 // currencies lists every currency, ordered by code.
-func currencies(ctx context.Context) ([]*model.Currency, error) {
+func (r *Resolver) currencies(ctx context.Context) ([]*model.Currency, error) {
 	s, err := scope(ctx)
 	if err != nil {
 		return nil, err
@@ -258,7 +258,7 @@ func currencies(ctx context.Context) ([]*model.Currency, error) {
 	q := erpclient.Query{Set: erpclient.SetCurrencies, Select: []string{"CurrencySign", "Name"},
 		OrderBy: []erpclient.OrderBy{{Prop: "CurrencySign"}}}
 	s.Apply(&q)
-	rows, err := erpclient.All[erpclient.Currency](ctx, loader.For(ctx).ERP(), q)
+	rows, err := erpclient.All[erpclient.Currency](ctx, r.erp, q)
 	if err != nil {
 		return nil, err
 	}

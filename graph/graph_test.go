@@ -15,7 +15,7 @@ import (
 
 func TestHandler_Anonymous(t *testing.T) {
 	prod := newEnv(t, envOptions{})
-	dev := newEnv(t, envOptions{dev: true})
+	dev := newEnv(t, envOptions{introspection: true})
 	tests := []struct {
 		name     string
 		env      *env

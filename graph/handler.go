@@ -25,9 +25,9 @@ type Config struct {
 	ERP    *erpclient.Client
 	Access *access.Resolver
 	Logger *slog.Logger
-	// Dev allows introspection (also without a user) and field suggestions ("Did you mean ...") in validation
-	// errors; off, introspection is refused with INTROSPECTION_DISABLED and suggestions are left out.
-	Dev bool
+	// Introspection allows introspection (also without a user) and field suggestions ("Did you mean ...") in
+	// validation errors; off, introspection is refused with INTROSPECTION_DISABLED and suggestions are left out.
+	Introspection bool
 	// RefCacheTTL is how long reference data (products, units, currencies, stores, stock) is reused across
 	// requests; 0 means 60 s, negative disables the cache.
 	RefCacheTTL time.Duration
@@ -71,19 +71,19 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.APQCacheSize == 0 {
 		cfg.APQCacheSize = 1000
 	}
-	r := &Resolver{logger: cfg.Logger, dev: cfg.Dev}
+	r := &Resolver{erp: cfg.ERP, access: cfg.Access, logger: cfg.Logger, introspection: cfg.Introspection}
 	exec := executor.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Complexity: complexityRoot()}))
 	// Caches keep small documents only: 1000 entries of documents near the body limit would hold a gigabyte.
 	exec.SetQueryCache(smallOnly[*ast.QueryDocument]{lru.New[*ast.QueryDocument](1000), func(q string, _ *ast.QueryDocument) int { return len(q) }})
-	exec.SetDisableSuggestion(!cfg.Dev)
-	if cfg.Dev {
+	exec.SetDisableSuggestion(!cfg.Introspection)
+	if cfg.Introspection {
 		exec.Use(extension.Introspection{})
 	}
 	// Order matters: trusted documents resolve their ids first; tokens are counted before automatic persisted
 	// queries store a document, so every document they hand out later was counted once.
 	limits = limits.withDefaults()
 	exec.Use(persisted{docs: cfg.TrustedDocuments, only: cfg.TrustedDocumentsOnly})
-	exec.Use(&limiter{limits: limits, introspection: cfg.Dev})
+	exec.Use(&limiter{limits: limits, introspection: cfg.Introspection})
 	if cfg.APQCacheSize > 0 {
 		exec.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{lru.New[string](cfg.APQCacheSize), func(_, q string) int { return len(q) }}})
 	}
@@ -99,10 +99,10 @@ func NewHandler(cfg Config) http.Handler {
 		if id == "" {
 			id = uuid.NewString()
 		}
-		p := &plans{}
-		l := loader.New(loader.Config{ERP: cfg.ERP, Access: cfg.Access, Select: p.selectFor, Ref: ref},
-			loader.Request{User: u, Languages: acceptLanguages(req), RequestID: id})
-		srv.ServeHTTP(w, req.WithContext(loader.NewContext(req.Context(), l)))
+		rq := &request{user: u, languages: acceptLanguages(req), id: id, access: r.access}
+		l := loader.New(loader.Deps{ERP: r.erp, Scope: rq.Scope, Select: rq.Select, Ref: ref})
+		ctx := loader.NewContext(withRequest(req.Context(), rq), l)
+		srv.ServeHTTP(w, req.WithContext(ctx))
 	})
 }
 
@@ -130,13 +130,13 @@ func (r *Resolver) requireUser(ctx context.Context, next graphql.Resolver) (any,
 		return next(ctx)
 	}
 	if fc.Field.Name == "__schema" || fc.Field.Name == "__type" {
-		if !r.dev {
+		if !r.introspection {
 			return nil, errIntrospectionDisabled
 		}
 		return next(ctx)
 	}
-	if loader.For(ctx).User() == nil {
-		return nil, loader.ErrNoUser
+	if requestFrom(ctx).user == nil {
+		return nil, errNoUser
 	}
 	return next(ctx)
 }

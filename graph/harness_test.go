@@ -32,7 +32,7 @@ type env struct {
 
 type envOptions struct {
 	allowInternal bool
-	dev           bool
+	introspection bool
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -58,7 +58,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatalf("verifier: %v", err)
 	}
 	h := graph.NewHandler(graph.Config{
-		ERP: erp, Access: access.NewResolver(erp, access.Config{AllowInternalUsers: o.allowInternal}), Dev: o.dev,
+		ERP: erp, Access: access.NewResolver(erp, access.Config{AllowInternalUsers: o.allowInternal}), Introspection: o.introspection,
 	})
 	srv := httptest.NewServer(bearer(ver, h))
 	t.Cleanup(srv.Close)

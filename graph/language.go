@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/text/language"
 
-	"github.com/erpgraph/erpgraph/graph/loader"
 	"github.com/erpgraph/erpgraph/graph/model"
 )
 
@@ -61,9 +60,9 @@ func localize(ctx context.Context, t model.Texts, arg *string) (string, error) {
 		}
 		prefs = append(prefs, *arg)
 	}
-	l := loader.For(ctx)
-	prefs = append(prefs, l.Languages()...)
-	if u := l.User(); u != nil && u.Locale != "" {
+	rq := requestFrom(ctx)
+	prefs = append(prefs, rq.languages...)
+	if u := rq.user; u != nil && u.Locale != "" {
 		base, _, _ := strings.Cut(u.Locale, "-")
 		prefs = append(prefs, base)
 	}

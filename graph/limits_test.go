@@ -140,7 +140,7 @@ func TestLimits_FragmentChainIsNotExpanded(t *testing.T) {
 }
 
 func TestLimits_IntrospectionInDevMode(t *testing.T) {
-	srv := limitsServer(t, graph.Config{Dev: true})
+	srv := limitsServer(t, graph.Config{Introspection: true})
 	r := postQuery(t, srv.URL, introspectionQuery)
 	if len(r.Errors) > 0 || !bytes.Contains(r.Data, []byte(`"SalesOrder"`)) {
 		t.Fatalf("GraphiQL's introspection query in dev mode: %+v", r.Errors)

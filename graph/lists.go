@@ -11,7 +11,6 @@ import (
 
 	"github.com/erpgraph/erpgraph/access"
 	"github.com/erpgraph/erpgraph/erpclient"
-	"github.com/erpgraph/erpgraph/graph/loader"
 	"github.com/erpgraph/erpgraph/graph/model"
 )
 
@@ -76,13 +75,13 @@ func wantsTotal(ctx context.Context) bool {
 // list reads one page of q for the signed-in user: one ERP.net query carrying the scope when the user's grants
 // form one group, else one per group merged in order (key orders documents; nil for sets that never split).
 // Every row is checked before it is returned.
-func list[T any](ctx context.Context, q listQuery, id func(*T) string, key func(*T) docKey) (page[T], error) {
+func list[T any](ctx context.Context, erp *erpclient.Client, q listQuery, id func(*T) string, key func(*T) docKey) (page[T], error) {
 	first, err := pageSize(q.first)
 	if err != nil {
 		return page[T]{}, err
 	}
-	l := loader.For(ctx)
-	scope, err := l.Scope(ctx)
+	rq := requestFrom(ctx)
+	scope, err := rq.Scope(ctx)
 	if err != nil {
 		return page[T]{}, err
 	}
@@ -98,15 +97,15 @@ func list[T any](ctx context.Context, q listQuery, id func(*T) string, key func(
 	}
 	sel := q.selectProps
 	if sel == nil {
-		sel = l.Select(ctx, q.set)
+		sel = rq.Select(ctx, q.set)
 	}
 	base := erpclient.Query{Set: q.set, Filter: q.filter, Select: sel, OrderBy: q.orderBy, Count: wantsTotal(ctx)}
 	if !exact {
-		return listSplit(ctx, l, scope, base, pos, first, id, key)
+		return listSplit(ctx, erp, scope, base, pos, first, id, key)
 	}
 	base.Top, base.Cursor = first, pos.cursor()
 	scope.Apply(&base)
-	res, err := erpclient.List[T](ctx, l.ERP(), base)
+	res, err := erpclient.List[T](ctx, erp, base)
 	if isNoAccess(err) {
 		return empty, nil
 	}
@@ -136,7 +135,7 @@ func list[T any](ctx context.Context, q listQuery, id func(*T) string, key func(
 // listSplit serves users whose grants differ in days-back window (or ship-to customer): no single ERP.net filter
 // expresses their access exactly, so each grant group is queried with its own exact filter and the ordered
 // results are merged. Pages are offsets into the merged order.
-func listSplit[T any](ctx context.Context, l *loader.Loaders, scope *access.Scope, base erpclient.Query, pos position,
+func listSplit[T any](ctx context.Context, erp *erpclient.Client, scope *access.Scope, base erpclient.Query, pos position,
 	first int, id func(*T) string, key func(*T) docKey) (page[T], error) {
 	if pos.offset > maxSplitOffset {
 		return page[T]{}, inputErrorf("after: paging deeper than %d is not supported for this account; narrow the list with a filter (customerIds or documentDate)", maxSplitOffset)
@@ -153,7 +152,7 @@ func listSplit[T any](ctx context.Context, l *loader.Loaders, scope *access.Scop
 	for _, sub := range scope.Split(base.Set) {
 		q := base
 		sub.Apply(&q)
-		res, err := erpclient.List[T](ctx, l.ERP(), q)
+		res, err := erpclient.List[T](ctx, erp, q)
 		if isNoAccess(err) {
 			continue
 		}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
@@ -94,4 +95,16 @@ func prefetchShipments(ctx context.Context, rows []*erpclient.Shipment) {
 		"recipient": func() { startLoads(ctx, l.PartyByID, parties) },
 		"customer":  func() { startLoads(ctx, l.CustomerByParty, parties) },
 	})
+}
+
+// prefetchParties starts loading the parties of a list of customers when the operation selects them.
+func prefetchParties(ctx context.Context, customers []*erpclient.Customer) {
+	if !slices.Contains(requestFrom(ctx).Select(ctx, erpclient.SetCustomers), "Party") {
+		return
+	}
+	ids := make([]string, len(customers))
+	for i, c := range customers {
+		ids[i] = refID(c.Party)
+	}
+	startLoads(ctx, loader.For(ctx).PartyByID, ids)
 }

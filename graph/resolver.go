@@ -2,11 +2,19 @@
 // that read through the per-request loaders, and the one error presenter.
 package graph
 
-import "log/slog"
+import (
+	"log/slog"
 
-// Resolver holds what every resolver shares; the ERP.net client, the user's access scope and the per-request
-// loaders are reached through loader.For(ctx).
+	"github.com/erpgraph/erpgraph/access"
+	"github.com/erpgraph/erpgraph/erpclient"
+)
+
+// Resolver holds what every resolver shares: the ERP.net client (root lists query it; the per-request loaders,
+// reached through loader.For(ctx), batch nested reads on it), the access resolver (each request's scope comes from
+// it, once, see request.Scope), the logger, and whether introspection is allowed.
 type Resolver struct {
-	logger *slog.Logger
-	dev    bool
+	erp           *erpclient.Client
+	access        *access.Resolver
+	logger        *slog.Logger
+	introspection bool
 }

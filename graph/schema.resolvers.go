@@ -131,27 +131,27 @@ func (r *queryResolver) Me(ctx context.Context) (*model.Viewer, error) {
 }
 
 func (r *queryResolver) Customers(ctx context.Context, first *int, after *string, filter *model.CustomerFilter) (*model.CustomerConnection, error) {
-	return customers(ctx, first, after, filter)
+	return r.customers(ctx, first, after, filter)
 }
 
 func (r *queryResolver) SalesOrders(ctx context.Context, first *int, after *string, filter *model.SalesOrderFilter, orderBy *model.DocumentOrder) (*model.SalesOrderConnection, error) {
-	return salesOrders(ctx, first, after, filter, orderBy)
+	return r.salesOrders(ctx, first, after, filter, orderBy)
 }
 
 func (r *queryResolver) Invoices(ctx context.Context, first *int, after *string, filter *model.InvoiceFilter, orderBy *model.DocumentOrder) (*model.InvoiceConnection, error) {
-	return invoices(ctx, first, after, filter, orderBy)
+	return r.invoices(ctx, first, after, filter, orderBy)
 }
 
 func (r *queryResolver) Shipments(ctx context.Context, first *int, after *string, filter *model.ShipmentFilter, orderBy *model.DocumentOrder) (*model.ShipmentConnection, error) {
-	return shipments(ctx, first, after, filter, orderBy)
+	return r.shipments(ctx, first, after, filter, orderBy)
 }
 
 func (r *queryResolver) Products(ctx context.Context, first *int, after *string, filter *model.ProductFilter, orderBy *model.ProductOrder) (*model.ProductConnection, error) {
-	return products(ctx, first, after, filter, orderBy)
+	return r.products(ctx, first, after, filter, orderBy)
 }
 
 func (r *queryResolver) Currencies(ctx context.Context) ([]*model.Currency, error) {
-	return currencies(ctx)
+	return r.currencies(ctx)
 }
 
 func (r *salesOrderResolver) Customer(ctx context.Context, obj *model.SalesOrder) (*model.Customer, error) {

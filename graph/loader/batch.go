@@ -17,15 +17,15 @@ import (
 // byIDs returns a batch function that reads set by `Id in (...)` under the user's scope, checks every row, and
 // answers in key order with a per-key NOT_FOUND for rows that are missing or not visible. then, when given, runs
 // on the visible rows before any caller sees them (to start the next level's loads with every key at once).
-func byIDs[T any](l *Loaders, set string, id func(*T) string, then ...func(context.Context, []*T)) dataloader.BatchFunc[string, *T] {
+func byIDs[T any](b *batcher, set string, id func(*T) string, then ...func(context.Context, []*T)) dataloader.BatchFunc[string, *T] {
 	return func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
-		scope, err := l.Scope(ctx)
+		scope, err := b.Scope(ctx)
 		if err != nil {
 			return fail[*T](len(keys), err)
 		}
-		q := erpclient.Query{Set: set, Select: l.Select(ctx, set)}
+		q := erpclient.Query{Set: set, Select: b.Select(ctx, set)}
 		scope.Apply(&q)
-		rows, err := erpclient.ByIDs[T](ctx, l.cfg.ERP, q, keys)
+		rows, err := erpclient.ByIDs[T](ctx, b.ERP, q, keys)
 		if err != nil && !noAccess(err) {
 			return fail[*T](len(keys), err)
 		}
@@ -59,30 +59,30 @@ func Start[V any](ctx context.Context, ld *dataloader.Loader[string, V], keys []
 	return thunks
 }
 
-// PrefetchParties starts loading the parties of customers when the operation selects them, before anyone asks
+// prefetchParties starts loading the parties of customers when the operation selects them, before anyone asks
 // for one: customers resolve concurrently, and their party loads would otherwise straddle batches.
-func (l *Loaders) PrefetchParties(ctx context.Context, customers []*erpclient.Customer) {
-	if !slices.Contains(l.Select(ctx, erpclient.SetCustomers), "Party") {
+func (b *batcher) prefetchParties(ctx context.Context, customers []*erpclient.Customer) {
+	if !slices.Contains(b.Select(ctx, erpclient.SetCustomers), "Party") {
 		return
 	}
 	ids := make([]string, 0, len(customers))
 	for _, c := range customers {
 		ids = append(ids, refID(c.Party))
 	}
-	Start(ctx, l.PartyByID, ids)
+	Start(ctx, b.l.PartyByID, ids)
 }
 
 // byRef returns a batch function that reads set by `prop in ('refSet(key)', ...)`: one row per key (the first
 // visible one), for references that point the other way (a party's customer).
-func byRef[T any](l *Loaders, set, prop, refSet string, key func(*T) string) dataloader.BatchFunc[string, *T] {
+func byRef[T any](b *batcher, set, prop, refSet string, key func(*T) string) dataloader.BatchFunc[string, *T] {
 	return func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
-		scope, err := l.Scope(ctx)
+		scope, err := b.Scope(ctx)
 		if err != nil {
 			return fail[*T](len(keys), err)
 		}
-		q := erpclient.Query{Set: set, Select: appendUnique(l.Select(ctx, set), prop)}
+		q := erpclient.Query{Set: set, Select: appendUnique(b.Select(ctx, set), prop)}
 		scope.Apply(&q)
-		rows, err := allByRefs[T](ctx, l, q, prop, refSet, keys)
+		rows, err := allByRefs[T](ctx, b, q, prop, refSet, keys)
 		if err != nil && !noAccess(err) {
 			return fail[*T](len(keys), err)
 		}
@@ -102,19 +102,19 @@ func byRef[T any](l *Loaders, set, prop, refSet string, key func(*T) string) dat
 // check (lines are reached only through them); every line is checked and must name one of the requested parents.
 // When the operation selects the lines' products, they are expanded into the same query and primed into
 // ProductByID, so products cost no request of their own.
-func childrenOf[T any](l *Loaders, set, parentProp, parentSet string, parent func(*T) (string, int)) dataloader.BatchFunc[string, []*T] {
+func childrenOf[T any](b *batcher, set, parentProp, parentSet string, parent func(*T) (string, int)) dataloader.BatchFunc[string, []*T] {
 	return func(ctx context.Context, keys []string) []*dataloader.Result[[]*T] {
-		scope, err := l.Scope(ctx)
+		scope, err := b.Scope(ctx)
 		if err != nil {
 			return fail[[]*T](len(keys), err)
 		}
-		sel := appendUnique(l.Select(ctx, set), parentProp, "LineNo")
+		sel := appendUnique(b.Select(ctx, set), parentProp, "LineNo")
 		q := erpclient.Query{Set: set, Select: sel}
 		if slices.Contains(sel, "Product") {
 			q.Expand = []erpclient.Expand{{Prop: "Product", Select: productProps}}
 		}
 		scope.Apply(&q)
-		rows, err := allByRefs[withProduct[T]](ctx, l, q, parentProp, parentSet, keys)
+		rows, err := allByRefs[withProduct[T]](ctx, b, q, parentProp, parentSet, keys)
 		out := make([]*dataloader.Result[[]*T], len(keys))
 		if err != nil && !noAccess(err) {
 			return fail[[]*T](len(keys), err)
@@ -124,7 +124,7 @@ func childrenOf[T any](l *Loaders, set, parentProp, parentSet string, parent fun
 			r := &rows[i].line
 			if p, _ := parent(r); p != "" && scope.Check(set, r) == nil {
 				byParent[p] = append(byParent[p], r)
-				l.primeProduct(ctx, scope, rows[i].product)
+				b.primeProduct(ctx, scope, rows[i].product)
 			}
 		}
 		for i, k := range keys {
@@ -164,12 +164,12 @@ func (w *withProduct[T]) UnmarshalJSON(b []byte) error {
 }
 
 // primeProduct stores an expanded product in ProductByID and the reference cache.
-func (l *Loaders) primeProduct(ctx context.Context, scope *access.Scope, p *erpclient.Product) {
+func (b *batcher) primeProduct(ctx context.Context, scope *access.Scope, p *erpclient.Product) {
 	if p == nil || p.ID == "" || scope.Check(erpclient.SetProducts, p) != nil {
 		return
 	}
-	l.ProductByID.Prime(ctx, p.ID, p)
-	l.cfg.Ref.put(erpclient.SetProducts, p.ID, p)
+	b.l.ProductByID.Prime(ctx, p.ID, p)
+	b.Ref.put(erpclient.SetProducts, p.ID, p)
 }
 
 func refIn(prop, set string, ids []string) erpclient.Filter {
@@ -198,7 +198,7 @@ const refsPerQuery = 20
 
 // allByRefs reads every row of q whose prop references one of ids in set, in chunks of refsPerQuery that run
 // concurrently (erpclient's scheduler packs concurrent reads into one $batch).
-func allByRefs[T any](ctx context.Context, l *Loaders, q erpclient.Query, prop, set string, ids []string) ([]T, error) {
+func allByRefs[T any](ctx context.Context, b *batcher, q erpclient.Query, prop, set string, ids []string) ([]T, error) {
 	var chunks [][]string
 	for len(ids) > 0 {
 		n := min(refsPerQuery, len(ids))
@@ -215,7 +215,7 @@ func allByRefs[T any](ctx context.Context, l *Loaders, q erpclient.Query, prop, 
 			cq.Filter = refIn(prop, set, chunk)
 		}
 		g.Go(func() error {
-			rows, err := erpclient.All[T](gctx, l.cfg.ERP, cq)
+			rows, err := erpclient.All[T](gctx, b.ERP, cq)
 			results[i] = rows
 			return err
 		})

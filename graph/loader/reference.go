@@ -83,16 +83,16 @@ func (c *RefCache) put(set, id string, v any) {
 
 // refByIDs is byIDs for reference data: cached rows are answered without a query, the rest are read with the
 // fixed selection props.
-func refByIDs[T any](l *Loaders, set string, props []string, id func(*T) string) dataloader.BatchFunc[string, *T] {
+func refByIDs[T any](b *batcher, set string, props []string, id func(*T) string) dataloader.BatchFunc[string, *T] {
 	return func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
-		scope, err := l.Scope(ctx)
+		scope, err := b.Scope(ctx)
 		if err != nil {
 			return fail[*T](len(keys), err)
 		}
 		found := make(map[string]*T, len(keys))
 		var missing []string
 		for _, k := range keys {
-			if v, ok := l.cfg.Ref.get(set, k); ok {
+			if v, ok := b.Ref.get(set, k); ok {
 				found[k] = v.(*T)
 			} else {
 				missing = append(missing, k)
@@ -101,14 +101,14 @@ func refByIDs[T any](l *Loaders, set string, props []string, id func(*T) string)
 		if len(missing) > 0 {
 			q := erpclient.Query{Set: set, Select: props}
 			scope.Apply(&q)
-			rows, err := erpclient.ByIDs[T](ctx, l.cfg.ERP, q, missing)
+			rows, err := erpclient.ByIDs[T](ctx, b.ERP, q, missing)
 			if err != nil && !noAccess(err) {
 				return fail[*T](len(keys), err)
 			}
 			for i := range rows {
 				r := &rows[i]
 				found[id(r)] = r
-				l.cfg.Ref.put(set, id(r), r)
+				b.Ref.put(set, id(r), r)
 			}
 		}
 		for k, r := range found {
@@ -122,16 +122,16 @@ func refByIDs[T any](l *Loaders, set string, props []string, id func(*T) string)
 
 // stockByProduct reads the current balances of the products (keys) with one `Product in (...)` query; cached
 // per product briefly like other reference data.
-func (l *Loaders) stockByProduct(ctx context.Context, keys []string) []*dataloader.Result[[]*erpclient.CurrentBalance] {
+func (b *batcher) stockByProduct(ctx context.Context, keys []string) []*dataloader.Result[[]*erpclient.CurrentBalance] {
 	type balances = []*erpclient.CurrentBalance
-	scope, err := l.Scope(ctx)
+	scope, err := b.Scope(ctx)
 	if err != nil {
 		return fail[balances](len(keys), err)
 	}
 	found := make(map[string]balances, len(keys))
 	var missing []string
 	for _, k := range keys {
-		if v, ok := l.cfg.Ref.get(erpclient.SetCurrentBalances, k); ok {
+		if v, ok := b.Ref.get(erpclient.SetCurrentBalances, k); ok {
 			found[k] = v.(balances)
 		} else {
 			missing = append(missing, k)
@@ -140,7 +140,7 @@ func (l *Loaders) stockByProduct(ctx context.Context, keys []string) []*dataload
 	if len(missing) > 0 {
 		q := erpclient.Query{Set: erpclient.SetCurrentBalances, Select: balanceProps}
 		scope.Apply(&q)
-		rows, err := allByRefs[erpclient.CurrentBalance](ctx, l, q, "Product", erpclient.SetProducts, missing)
+		rows, err := allByRefs[erpclient.CurrentBalance](ctx, b, q, "Product", erpclient.SetProducts, missing)
 		if err != nil && !noAccess(err) {
 			return fail[balances](len(keys), err)
 		}
@@ -155,7 +155,7 @@ func (l *Loaders) stockByProduct(ctx context.Context, keys []string) []*dataload
 			if found[k] == nil {
 				found[k] = balances{}
 			}
-			l.cfg.Ref.put(erpclient.SetCurrentBalances, k, found[k])
+			b.Ref.put(erpclient.SetCurrentBalances, k, found[k])
 		}
 	}
 	out := make([]*dataloader.Result[balances], len(keys))

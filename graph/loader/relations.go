@@ -12,15 +12,15 @@ import (
 // invoicesBySalesOrder finds the invoices billing each order (keys: order GUIDs): one query on invoice lines
 // (`SalesOrder in (...)`) for the invoice references, then the invoices themselves through InvoiceByID, which
 // checks them. Users whose role has no billing get empty lists without a query.
-func (l *Loaders) invoicesBySalesOrder(ctx context.Context, keys []string) []*dataloader.Result[[]*erpclient.Invoice] {
+func (b *batcher) invoicesBySalesOrder(ctx context.Context, keys []string) []*dataloader.Result[[]*erpclient.Invoice] {
 	type invoices = []*erpclient.Invoice
-	scope, err := l.Scope(ctx)
+	scope, err := b.Scope(ctx)
 	if err != nil {
 		return fail[invoices](len(keys), err)
 	}
 	q := erpclient.Query{Set: erpclient.SetInvoiceLines, Select: []string{"Invoice", "SalesOrder"}}
 	scope.Apply(&q)
-	rows, err := allByRefs[erpclient.InvoiceLine](ctx, l, q, "SalesOrder", erpclient.SetSalesOrders, keys)
+	rows, err := allByRefs[erpclient.InvoiceLine](ctx, b, q, "SalesOrder", erpclient.SetSalesOrders, keys)
 	if err != nil && !noAccess(err) {
 		return fail[invoices](len(keys), err)
 	}
@@ -38,7 +38,7 @@ func (l *Loaders) invoicesBySalesOrder(ctx context.Context, keys []string) []*da
 		invoiceIDs = append(invoiceIDs, inv)
 	}
 	loaded := map[string]*erpclient.Invoice{}
-	for _, thunk := range Start(ctx, l.InvoiceByID, invoiceIDs) {
+	for _, thunk := range Start(ctx, b.l.InvoiceByID, invoiceIDs) {
 		inv, err := thunk()
 		switch {
 		case err == nil:
