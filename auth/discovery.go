@@ -17,6 +17,7 @@ type Provider struct {
 	AuthorizationEndpoint string `json:"authorization_endpoint"`
 	TokenEndpoint         string `json:"token_endpoint"`
 	EndSessionEndpoint    string `json:"end_session_endpoint"`
+	RevocationEndpoint    string `json:"revocation_endpoint"` // RFC 7009; empty when the server has none
 }
 
 // maxDiscoveryBytes bounds the discovery document; real ones are a few KiB.

@@ -27,6 +27,7 @@ const (
 	ReasonClient          Reason = "client"           // client_id is not a trusted application
 	ReasonNotUserToken    Reason = "not_user_token"   // no sub/id: a service (client credentials) token
 	ReasonKeysUnavailable Reason = "keys_unavailable" // no signing keys could be obtained at all
+	ReasonNonce           Reason = "nonce"            // id_token nonce is not the authorization request's
 )
 
 var descriptions = map[Reason]string{
@@ -42,6 +43,7 @@ var descriptions = map[Reason]string{
 	ReasonClient:          "the access token was issued to an application this API does not trust",
 	ReasonNotUserToken:    "the access token does not identify a user",
 	ReasonKeysUnavailable: "the access token cannot be verified right now",
+	ReasonNonce:           "the sign-in response does not belong to this sign-in",
 }
 
 // Error is a refused token: the reason, and the underlying cause for logs.

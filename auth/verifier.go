@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -209,6 +210,27 @@ func (v *Verifier) Ping(ctx context.Context) error {
 // Verify checks raw, a compact JWS access token, and returns its user. Every
 // refusal is an *Error that matches ErrUnauthenticated.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*User, error) {
+	// RFC 9068: access tokens are typed at+jwt; id_tokens ("JWT") must not
+	// pass as access tokens.
+	tok, err := v.verifySigned(ctx, raw, "at+jwt", "application/at+jwt")
+	if err != nil {
+		return nil, err
+	}
+	opts := []jwt.ValidateOption{jwt.WithRequiredClaim(jwt.ExpirationKey)}
+	if v.audience != "" {
+		opts = append(opts, jwt.WithAudience(v.audience))
+	}
+	if err := v.validate(tok, opts...); err != nil {
+		return nil, err
+	}
+	return v.user(tok)
+}
+
+// verifySigned checks everything about raw that does not depend on what kind
+// of token it is: size, compact JWS with one signature, an allowed alg, a typ
+// header among typs, the exact issuer, and the signature by a key of the
+// identity server. The claims are parsed but not validated.
+func (v *Verifier) verifySigned(ctx context.Context, raw string, typs ...string) (jwt.Token, error) {
 	if raw == "" || len(raw) > maxTokenBytes {
 		return nil, refuse(ReasonMalformed, fmt.Errorf("token length %d", len(raw)))
 	}
@@ -225,9 +247,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*User, error) {
 	if _, ok := allowedAlgs[alg]; !ok {
 		return nil, refuse(ReasonAlgorithm, fmt.Errorf("alg %q", alg))
 	}
-	// RFC 9068: access tokens are typed at+jwt; id_tokens ("JWT") must not
-	// pass as access tokens.
-	if typ := strings.ToLower(hdr.Type()); typ != "at+jwt" && typ != "application/at+jwt" {
+	if typ := strings.ToLower(hdr.Type()); !slices.Contains(typs, typ) {
 		return nil, refuse(ReasonType, fmt.Errorf("typ %q", hdr.Type()))
 	}
 	// Refuse foreign issuers before looking up keys: their unknown kids
@@ -254,19 +274,20 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*User, error) {
 	if err != nil {
 		return nil, refuse(ReasonSignature, err)
 	}
-	opts := []jwt.ValidateOption{
+	return tok, nil
+}
+
+// validate checks the time claims (with the leeway) and the issuer, plus opts.
+func (v *Verifier) validate(tok jwt.Token, opts ...jwt.ValidateOption) error {
+	opts = append([]jwt.ValidateOption{
 		jwt.WithClock(jwt.ClockFunc(v.now)),
 		jwt.WithAcceptableSkew(v.leeway),
 		jwt.WithIssuer(v.issuer),
-		jwt.WithRequiredClaim(jwt.ExpirationKey),
-	}
-	if v.audience != "" {
-		opts = append(opts, jwt.WithAudience(v.audience))
-	}
+	}, opts...)
 	if err := jwt.Validate(tok, opts...); err != nil {
-		return nil, refuse(validationReason(err), err)
+		return refuse(validationReason(err), err)
 	}
-	return v.user(tok)
+	return nil
 }
 
 func validationReason(err error) Reason {

@@ -458,7 +458,7 @@ func (s *Sim) issueUserTokens(app fixture.App, g userGrant, scopes []string, non
 	if err != nil {
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", desc: "could not sign the token"}
 	}
-	resp := &tokenResponse{AccessToken: at.token, ExpiresIn: int(s.opts.TokenLifetime.Seconds()), TokenType: "Bearer", Scope: strings.Join(scopes, " ")}
+	resp := &tokenResponse{AccessToken: at.token, ExpiresIn: int(s.tokenLifetime().Seconds()), TokenType: "Bearer", Scope: strings.Join(scopes, " ")}
 	if slices.Contains(scopes, scopeOpenID) {
 		if resp.IDToken, err = s.mintIDToken(g, nonce, at.token, "", "", now); err != nil {
 			return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", desc: "could not sign the id_token"}
@@ -506,7 +506,7 @@ func (s *Sim) grantClientCredentials(app fixture.App, form url.Values) (*tokenRe
 	if err != nil {
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", desc: "could not sign the token"}
 	}
-	return &tokenResponse{AccessToken: at.token, ExpiresIn: int(s.opts.TokenLifetime.Seconds()), TokenType: "Bearer", Scope: strings.Join(scopes, " ")}, nil
+	return &tokenResponse{AccessToken: at.token, ExpiresIn: int(s.tokenLifetime().Seconds()), TokenType: "Bearer", Scope: strings.Join(scopes, " ")}, nil
 }
 
 func dedupe(in []string) []string {

@@ -93,6 +93,7 @@ type Sim struct {
 	handler http.Handler
 
 	clock   atomic.Pointer[func() time.Time]
+	tokLife atomic.Int64 // access-token lifetime (time.Duration)
 	limits  atomic.Pointer[Limits]
 	latency latencyKnob
 	faults  faultSet
@@ -146,6 +147,7 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	}
 	clock := opts.Clock
 	s.clock.Store(&clock)
+	s.tokLife.Store(int64(opts.TokenLifetime))
 	s.SetLimits(opts.Limits)
 	s.latency.init()
 	s.idp.init()
@@ -257,6 +259,18 @@ func (s *Sim) SetClock(now func() time.Time) {
 }
 
 func (s *Sim) now() time.Time { return (*s.clock.Load())() }
+
+// SetTokenLifetime changes the lifetime of the access tokens issued from now
+// on (0 restores Options.TokenLifetime), so a test can hand out a token that
+// is about to expire and then let its refresh bring a normal one.
+func (s *Sim) SetTokenLifetime(d time.Duration) {
+	if d <= 0 {
+		d = s.opts.TokenLifetime
+	}
+	s.tokLife.Store(int64(d))
+}
+
+func (s *Sim) tokenLifetime() time.Duration { return time.Duration(s.tokLife.Load()) }
 
 // RotateKey adds a new signing key and returns its kid. Older keys stay in the
 // JWKS, and tokens they signed stay valid until they expire.

@@ -94,7 +94,7 @@ func (s *Sim) mintUserAccess(g userGrant, now time.Time) (issued, error) {
 	}
 	jti := randomHex(16)
 	claims := map[string]any{
-		"iss": iss, "nbf": now.Unix(), "iat": now.Unix(), "exp": now.Add(s.opts.TokenLifetime).Unix(),
+		"iss": iss, "nbf": now.Unix(), "iat": now.Unix(), "exp": now.Add(s.tokenLifetime()).Unix(),
 		"aud": audClaim(aud), "scope": g.Scopes, "amr": []string{"pwd"},
 		"client_id": g.ClientID, "sub": g.User.Login, "auth_time": g.AuthTime.Unix(), "idp": "local",
 		"id": g.User.ID(), "name": g.User.Name, "email": g.User.Email,
@@ -155,7 +155,7 @@ func (s *Sim) mintServiceAccess(app fixture.App, sys fixture.User, scopes []stri
 	iss := s.IdentityURL()
 	jti := randomHex(16)
 	claims := map[string]any{
-		"iss": iss, "nbf": now.Unix(), "iat": now.Unix(), "exp": now.Add(s.opts.TokenLifetime).Unix(),
+		"iss": iss, "nbf": now.Unix(), "iat": now.Unix(), "exp": now.Add(s.tokenLifetime()).Unix(),
 		"aud": append(slices.Clone(serviceAudiences), iss+"/resources"), "scope": scopes,
 		"client_id": app.ClientID, "client_system_user": sys.Login, "client_system_user_type": sys.UserType,
 		"client_system_user_id": sys.ID(), "client_db": fixture.DBName, "jti": jti,
