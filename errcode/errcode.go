@@ -64,6 +64,10 @@ var (
 	NotAcceptable        = add(Entry{Code: "NOT_ACCEPTABLE", Status: http.StatusNotAcceptable, Meaning: "`Accept` allows neither `application/graphql-response+json` nor `application/json`"})
 	CSRFPrevented        = add(Entry{Code: "CSRF_PREVENTED", Status: http.StatusBadRequest, Meaning: "a browser could have sent the request without a CORS preflight: send `Content-Type: application/json` or a CSRF header"})
 	CORSRefused          = add(Entry{Code: "CORS_REFUSED", Status: http.StatusForbidden, Meaning: "a preflight from an origin outside `ERPGRAPH_CORS_ORIGINS`"})
+
+	// Server-side sessions (the session cookie, /auth/*).
+	CSRFHeaderMissing = add(Entry{Code: "CSRF_HEADER_MISSING", Status: http.StatusUnauthorized, Meaning: "a request with the session cookie (to `/graphql` or `/auth/user`, `/auth/logout`) lacks the CSRF header: send `X-CSRF: 1`"})
+	LoginFailed       = add(Entry{Code: "LOGIN_FAILED", Status: http.StatusBadRequest, Meaning: "the sign-in round trip at `/auth/callback` failed (state, nonce, code, tokens, or the identity server refused): start again at `/auth/login`"})
 )
 
 var (

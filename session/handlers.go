@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/errcode"
 )
 
 // Handler serves the session endpoints under Prefix.
@@ -28,7 +29,7 @@ func (m *Manager) Handler() http.Handler {
 	mux.HandleFunc("POST "+m.paths.Logout, m.handleLogout)
 	mux.HandleFunc("POST "+m.paths.BackChannelLogout, m.handleBackChannelLogout)
 	mux.HandleFunc(m.cfg.Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
-		m.writeError(w, r, &Error{Status: http.StatusNotFound, Code: "NOT_FOUND", Reason: "route", Msg: "no such endpoint (or wrong method)"})
+		m.writeError(w, r, &Error{Status: http.StatusNotFound, Code: errcode.NotFound, Reason: "route", Msg: "no such endpoint (or wrong method)"})
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/errcode"
 )
 
 // Session is one signed-in browser, as the store keeps it.
@@ -108,21 +109,21 @@ func (e *Error) Is(target error) bool {
 	return target == auth.ErrUnauthenticated && e.Code == CodeUnauthenticated
 }
 
-// Codes of the session refusals (extensions.code).
-const (
+// Codes of the session refusals (extensions.code), from the errcode registry.
+var (
 	// CodeUnauthenticated: no session, an unknown, expired or ended one, or
 	// a refresh the identity server refused; the frontend signs in again.
-	CodeUnauthenticated = "UNAUTHENTICATED"
+	CodeUnauthenticated = errcode.Unauthenticated
 	// CodeCSRFHeaderMissing: a cookie-authenticated request without the
 	// CSRF header (X-CSRF: 1).
-	CodeCSRFHeaderMissing = "CSRF_HEADER_MISSING"
+	CodeCSRFHeaderMissing = errcode.CSRFHeaderMissing
 	// CodeUpstreamUnavailable: the access token expired and the identity
 	// server could not refresh it right now; the session stays.
-	CodeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
+	CodeUpstreamUnavailable = errcode.UpstreamUnavailable
 	// CodeLoginFailed: the sign-in round trip failed (state, nonce, code,
 	// tokens); the user starts again at the login endpoint.
-	CodeLoginFailed = "LOGIN_FAILED"
+	CodeLoginFailed = errcode.LoginFailed
 	// CodeBadRequest: a malformed request to a login endpoint (returnTo
-	// not a local path, a back-channel logout without a valid logout_token).
-	CodeBadRequest = "BAD_REQUEST"
+	// not a local path).
+	CodeBadRequest = errcode.BadRequest
 )
