@@ -12,11 +12,7 @@ import (
 // flags, the wired application, the startup banner, and serving until ctx
 // ends (SIGINT/SIGTERM), with a graceful shutdown.
 func runServe(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
-	cfg, err := app.ConfigFromEnv(getenv, args)
-	if err != nil {
-		return err
-	}
-	a, err := app.New(ctx, cfg)
+	a, err := app.NewFromEnv(ctx, getenv, args)
 	if err != nil {
 		return err
 	}

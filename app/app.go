@@ -47,10 +47,29 @@ type App struct {
 // until Close, not until ctx ends: when ctx ends Serve drains in-flight
 // requests, and those still need ERP.net.
 func New(ctx context.Context, cfg Config) (*App, error) {
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	cfg, files, err := cfg.resolve()
+	if err != nil {
 		return nil, err
 	}
+	return build(ctx, cfg, files)
+}
+
+// NewFromEnv is ConfigFromEnv and New in one, validating the configuration
+// (and reading its files) once: what `erpgraph serve` runs.
+func NewFromEnv(ctx context.Context, getenv func(string) string, args []string) (*App, error) {
+	cfg, problems, err := parseEnv(getenv, args)
+	if err != nil {
+		return nil, err
+	}
+	cfg, files, err := cfg.resolve(problems...)
+	if err != nil {
+		return nil, err
+	}
+	return build(ctx, cfg, files)
+}
+
+// build wires a resolved configuration.
+func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
 	abortSetup := context.AfterFunc(ctx, stop)
 	defer abortSetup()
@@ -102,15 +121,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	resolver := access.NewResolver(a.erp, access.Config{
 		AllowInternalUsers: cfg.AllowInternalUsers, Logger: a.log.With("component", "access"),
 	})
-	var trusted *graph.TrustedDocuments
-	if cfg.TrustedDocuments != "" {
-		if trusted, err = graph.LoadTrustedDocuments(cfg.TrustedDocuments); err != nil {
-			return nil, fmt.Errorf("app: %w", err)
-		}
-	}
 	gql := graph.NewHandler(graph.Config{
 		ERP: a.erp, Access: resolver, Logger: a.log.With("component", "graph"), Introspection: cfg.Introspection,
-		Limits: cfg.QueryLimits, APQCacheSize: cfg.APQCacheSize, TrustedDocuments: trusted,
+		Limits: cfg.QueryLimits, APQCacheSize: cfg.APQCacheSize, TrustedDocuments: files.trusted,
 		TrustedDocumentsOnly: cfg.TrustedDocumentsOnly, CacheMaxAge: cfg.CacheMaxAge,
 	})
 	p := a.verifier.Provider()
@@ -126,8 +139,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Playground: pg, ShutdownGrace: cfg.ShutdownGrace, ShutdownDelay: cfg.ShutdownDelay,
 		Audit: a.audit, AuditVariables: cfg.AuditVariables, CountsUpstream: true,
 		RateLimit: cfg.RateLimit, CORS: cfg.CORS, CSRFHeaders: cfg.CSRFHeaders,
-		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
-		MaxBodyBytes: cfg.MaxBodyBytes, OperationTimeout: cfg.OperationTimeout,
+		TLSCertificate: files.cert,
+		MaxBodyBytes:   cfg.MaxBodyBytes, OperationTimeout: cfg.OperationTimeout,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
 		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout,
 	})

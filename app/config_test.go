@@ -248,3 +248,56 @@ func TestConfigFromEnv_SimUsers(t *testing.T) {
 		}
 	}
 }
+
+// The ready log shows the values in force: a limit left at its default shows
+// the default, one turned off shows "off" (not 0, which reads as "no limit").
+func TestConfig_LogValueShowsValuesInForce(t *testing.T) {
+	cfg, err := app.ConfigFromEnv(envOf(map[string]string{"ERPGRAPH_MAX_ALIASES": "off", "ERPGRAPH_RATE_BURST": "50"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range cfg.LogValue().Group() {
+		got[a.Key] = a.Value.String()
+	}
+	for key, want := range map[string]string{
+		"rate_limit": "10", "rate_burst": "50", "anon_rate_limit": "2", "max_concurrent": "6", "max_depth": "6",
+		"max_aliases": "off", "max_cost": "5000", "apq_cache_size": "1000", "erp_max_in_flight": "1",
+		"erp_requests_per_minute": "540", "operation_timeout": "15s", "max_body_bytes": "1048576",
+		"csrf_headers": "X-Apollo-Operation-Name,Apollo-Require-Preflight", "client_secret_set": "true",
+	} {
+		if got[key] != want {
+			t.Errorf("ready log %s = %q, want %q", key, got[key], want)
+		}
+	}
+	for key, v := range got {
+		if strings.Contains(v, fixture.BFFSecret) {
+			t.Errorf("ready log %s shows the secret", key)
+		}
+	}
+}
+
+// A start-up error names the environment variable and its flag, also for
+// the client id and the secret (which erpclient's rules report).
+func TestConfigFromEnv_ErrorsNameVariableAndFlag(t *testing.T) {
+	_, err := app.ConfigFromEnv(envOf(map[string]string{"ERP_INSTANCE_URL": "https://demo.my.erp.net", "ERPGRAPH_MAX_DEPTH": "deep"}), nil)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`ERPGRAPH_MAX_DEPTH="deep" (-max-depth)`,
+		"ERP_CLIENT_ID (-client-id): the client id",
+		"ERP_CLIENT_SECRET or ERP_CLIENT_SECRET_FILE (-client-secret-file): the client secret is missing",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}
+
+// erpsim registers the playground application under erpgraph's default id.
+func TestDefaultPlaygroundClientID(t *testing.T) {
+	if app.DefaultPlaygroundClientID != fixture.PlaygroundClientID {
+		t.Errorf("erpgraph's default %q, erpsim's %q", app.DefaultPlaygroundClientID, fixture.PlaygroundClientID)
+	}
+}

@@ -123,65 +123,79 @@ func (s SchedulerConfig) withDefaults() SchedulerConfig {
 	return s
 }
 
-// Validate reports every problem of the configuration at once, in plain words.
+// A FieldError is a problem with one field of Config (Field is the field's
+// name, e.g. "ClientID"). Its message is the plain problem; a caller that
+// reads the configuration from its own settings maps Field to their names.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate reports every problem of the configuration at once, in plain
+// words; each problem with one field is a *FieldError.
 func (c Config) Validate() error {
 	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
+	}
 
 	switch {
 	case c.InstanceURL != "":
 		if err := checkURL(c.InstanceURL, c.AllowInsecure); err != nil {
-			add("instance URL: %w", err)
+			add("InstanceURL", "instance URL: %w", err)
 		}
 		if c.IdentityURL != "" || c.ODataURL != "" {
-			add("give either the instance URL (auto-discovery) or the identity and OData URLs, not both")
+			add("InstanceURL", "give either the instance URL (auto-discovery) or the identity and OData URLs, not both")
 		}
 	case c.IdentityURL == "" && c.ODataURL == "":
-		add("the ERP.net instance URL is missing (or give both the identity URL and the OData URL)")
+		add("InstanceURL", "the ERP.net instance URL is missing (or give both the identity URL and the OData URL)")
 	default:
 		if c.IdentityURL == "" {
-			add("the identity URL is missing (it is needed with an explicit OData URL)")
+			add("IdentityURL", "the identity URL is missing (it is needed with an explicit OData URL)")
 		} else if err := checkURL(c.IdentityURL, c.AllowInsecure); err != nil {
-			add("identity URL: %w", err)
+			add("IdentityURL", "identity URL: %w", err)
 		}
 		if c.ODataURL == "" {
-			add("the OData URL is missing (it is needed with an explicit identity URL)")
+			add("ODataURL", "the OData URL is missing (it is needed with an explicit identity URL)")
 		} else if err := checkURL(c.ODataURL, c.AllowInsecure); err != nil {
-			add("OData URL: %w", err)
+			add("ODataURL", "OData URL: %w", err)
 		}
 	}
 	if strings.TrimSpace(c.ClientID) == "" {
-		add("the client id (the Trusted Application's ApplicationUri) is missing")
+		add("ClientID", "the client id (the Trusted Application's ApplicationUri) is missing")
 	}
 	if c.ClientSecret == "" {
-		add("the client secret is missing")
+		add("ClientSecret", "the client secret is missing")
 	}
 	for _, s := range c.Scopes {
 		if s == "" || strings.ContainsAny(s, " \t\r\n\"") {
-			add("scope %q is not a single scope name", s)
+			add("Scopes", "scope %q is not a single scope name", s)
 		}
 	}
 	s := c.Scheduler
 	if s.MaxInFlight < 0 {
-		add("scheduler: max in flight must not be negative")
+		add("Scheduler", "scheduler: max in flight must not be negative")
 	}
 	if s.RequestsPerMinute < 0 {
-		add("scheduler: requests per minute must not be negative")
+		add("Scheduler", "scheduler: requests per minute must not be negative")
 	}
 	if s.MaxBatchParts < 0 || s.MaxBatchParts > 100 {
-		add("scheduler: max batch parts must be between 1 and 100")
+		add("Scheduler", "scheduler: max batch parts must be between 1 and 100")
 	}
 	if s.MaxQueue < 0 {
-		add("scheduler: max queue must not be negative")
+		add("Scheduler", "scheduler: max queue must not be negative")
 	}
 	if s.MaxWait < 0 {
-		add("scheduler: max wait must not be negative")
+		add("Scheduler", "scheduler: max wait must not be negative")
 	}
 	if s.AttemptTimeout < 0 {
-		add("scheduler: attempt timeout must not be negative")
+		add("Scheduler", "scheduler: attempt timeout must not be negative")
 	}
 	if s.BreakerCooldown < 0 {
-		add("scheduler: breaker cool-down must not be negative")
+		add("Scheduler", "scheduler: breaker cool-down must not be negative")
 	}
 	if len(errs) == 0 {
 		return nil

@@ -57,6 +57,9 @@ const requestIDHeader = "X-Request-ID"
 // presenter and panic recovery. The user comes from auth.FromContext
 // and may be absent: every root field except __typename (and introspection in dev mode) then answers
 // UNAUTHENTICATED.
+// DefaultAPQCacheSize is how many automatic persisted queries are remembered by default.
+const DefaultAPQCacheSize = 1000
+
 func NewHandler(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger
@@ -69,7 +72,7 @@ func NewHandler(cfg Config) http.Handler {
 		limits.MaxCost = cfg.ComplexityLimit
 	}
 	if cfg.APQCacheSize == 0 {
-		cfg.APQCacheSize = 1000
+		cfg.APQCacheSize = DefaultAPQCacheSize
 	}
 	r := &Resolver{erp: cfg.ERP, access: cfg.Access, logger: cfg.Logger, introspection: cfg.Introspection}
 	exec := executor.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Complexity: complexityRoot()}))

@@ -247,8 +247,6 @@ func TestNew_EdgeConfigErrors(t *testing.T) {
 		{CORS: server.CORSConfig{Origins: []string{"*"}}},
 		{CORS: server.CORSConfig{Origins: []string{"https://a.example.com/"}}},
 		{AuditVariables: "values"},
-		{TLSCertFile: "cert.pem"},
-		{TLSCertFile: "missing.pem", TLSKeyFile: "missing.key"},
 		{RateLimit: server.RateLimitConfig{ConcurrencyWait: -1}},
 	} {
 		cfg.GraphQL, cfg.Verifier = http.NotFoundHandler(), refuseAll{}

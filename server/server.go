@@ -57,9 +57,9 @@ type Config struct {
 	// CSRFHeaders: a GET or a simple-content-type POST must carry one of them
 	// (non-empty); default DefaultCSRFHeaders.
 	CSRFHeaders []string
-	// TLSCertFile and TLSKeyFile (PEM) make the server speak HTTPS only
-	// (TLS 1.2 or later). Both or neither.
-	TLSCertFile, TLSKeyFile string
+	// TLSCertificate makes the server speak HTTPS only (TLS 1.2 or later).
+	// The caller loads it (app reads the PEM files once, at start-up).
+	TLSCertificate *tls.Certificate
 
 	MaxBodyBytes     int64         // request body limit; default 1 MiB
 	OperationTimeout time.Duration // deadline of one GraphQL request, inherited by ERP.net calls; default 15s
@@ -131,14 +131,8 @@ func New(cfg Config) (*Server, error) {
 		errs = append(errs, fmt.Errorf("audit variables %q is not %q or %q", cfg.AuditVariables, AuditVariablesNone, AuditVariablesNames))
 	}
 	var tlsCfg *tls.Config
-	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
-		errs = append(errs, errors.New("TLS needs both a certificate file and a key file"))
-	} else if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("TLS certificate: %w", err))
-		}
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if cfg.TLSCertificate != nil {
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cfg.TLSCertificate}}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("server: config: %w", err)
