@@ -1,25 +1,32 @@
 // Command erpload measures erpgraph under concurrent users: it starts erpsim in-process with ERP.net's default
-// session limits, runs erpgraph (the real program, app.New) against it, signs the demo users in, and has N
-// concurrent clients run the portal dashboard query for a fixed time. It prints operations per second, latency
-// percentiles, upstream requests per operation and how often erpsim answered 429.
+// session limits, runs erpgraph (the real program, app.New) against it, signs users in, and has N concurrent
+// clients run the portal dashboard query for a fixed time. It prints operations per second, latency percentiles,
+// upstream requests and reads per operation, how often erpsim answered 429, the CPU time erpgraph spent per 1000
+// operations, erpgraph's memory, and how many users completed an operation.
+//
+// With -distinct every client signs in as a different user (erpsim's generated portal users, each with a
+// customer of their own), so no client's read answers another's: that is the honest multi-user figure. Without
+// it the clients share the two demo users with orders, as earlier figures did.
+//
+// erpgraph runs in a child process (this program started again) unless -inprocess is given, so its CPU time and
+// RSS are its own: erpsim and the load clients stay in the parent. The child reports getrusage(RUSAGE_SELF) at
+// the start and the end of the measured window; -cpuprofile profiles that window in the child.
 //
 // Usage:
 //
-//	go run ./cmd/erpload -users 20 -duration 15s
+//	go run ./cmd/erpload -distinct -latency 20ms -part-latency 5ms -users 200 -duration 20s
 //
 // All traffic stays on 127.0.0.1; the run ends by itself after -duration.
 package main
 
 import (
-	"bytes"
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -28,29 +35,24 @@ import (
 	"time"
 
 	"github.com/erpgraph/erpgraph/app"
+	"github.com/erpgraph/erpgraph/cmd/internal/loadclient"
 	"github.com/erpgraph/erpgraph/erpclient"
 	"github.com/erpgraph/erpgraph/erpsim"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/server"
 )
 
-// dashboardQuery is the portal start page: 20 orders with customer and party, lines with products, and invoices.
-const dashboardQuery = `query Dashboard {
-  salesOrders(first: 20) {
-    totalCount
-    nodes {
-      id documentNo documentDate state
-      customer { id number party { name } }
-      lines { lineNo quantity { value unit } unitPrice { amount currency } product { id partNumber name } }
-      invoices { id documentNo documentDate }
-    }
-  }
-}`
-
 // maxDuration bounds a run, so a typo cannot load the machine for hours.
 const maxDuration = 10 * time.Minute
 
 func main() {
+	if os.Getenv(childEnv) != "" {
+		if err := runChild(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "erpload child:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "erpload:", err)
@@ -60,39 +62,88 @@ func main() {
 }
 
 type options struct {
-	users    int
-	duration time.Duration
-	latency  time.Duration
-	scale    int
-	logins   []string
+	users       int
+	duration    time.Duration
+	latency     time.Duration
+	partLatency time.Duration
+	scale       int
+	distinct    bool
+	inprocess   bool
+	cpuprofile  string
+	logins      []string
+	generate    int // portal users erpsim generates
 }
 
 func parse(args []string) (options, error) {
 	fs := flag.NewFlagSet("erpload", flag.ContinueOnError)
 	var o options
-	fs.IntVar(&o.users, "users", 20, "concurrent clients, signed in alternately as anna.petrova and boris.georgiev (the demo users with orders)")
+	fs.IntVar(&o.users, "users", 20, "concurrent clients")
 	fs.DurationVar(&o.duration, "duration", 15*time.Second, "how long to run (at most 10m)")
 	fs.DurationVar(&o.latency, "latency", 0, "erpsim latency added to every Domain API request (a remote ERP.net is 20-100ms away)")
+	fs.DurationVar(&o.partLatency, "part-latency", 0, "erpsim latency added per $batch part (real ERP.net runs each part as its own request)")
 	fs.IntVar(&o.scale, "scale", 1, "erpsim demo data multiplier")
+	fs.BoolVar(&o.distinct, "distinct", false, "each client signs in as a different user (erpsim's generated portal users, each with a customer of their own); "+
+		"without it the clients share anna.petrova and boris.georgiev")
+	fs.BoolVar(&o.inprocess, "inprocess", false, "run erpgraph in this process instead of a child process (CPU time then includes erpsim and the clients)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of erpgraph during the measured window to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	var errs []error
-	if o.users < 1 || o.users > 1000 {
-		errs = append(errs, fmt.Errorf("-users %d: want 1..1000", o.users))
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	if o.users < 1 || o.users > 2000 {
+		errs = append(errs, fmt.Errorf("-users %d: want 1..2000", o.users))
 	}
 	if o.duration <= 0 || o.duration > maxDuration {
 		errs = append(errs, fmt.Errorf("-duration %v: want up to %v", o.duration, maxDuration))
 	}
-	if o.latency < 0 || o.latency > 5*time.Second {
-		errs = append(errs, fmt.Errorf("-latency %v: want 0..5s", o.latency))
+	if o.latency < 0 || o.latency > 5*time.Second || o.partLatency < 0 || o.partLatency > time.Second {
+		errs = append(errs, fmt.Errorf("-latency %v, -part-latency %v: want 0..5s and 0..1s", o.latency, o.partLatency))
 	}
 	if o.scale < 1 || o.scale > 100 {
 		errs = append(errs, fmt.Errorf("-scale %d: want 1..100", o.scale))
 	}
-	// the demo users with sales orders; the others' dashboards are empty and would only measure the edge
-	o.logins = []string{fixture.OwnerLogin, fixture.MultiLogin}
+	if o.distinct {
+		o.logins, o.generate = loadclient.DistinctLogins(o.users)
+	} else {
+		// the demo users with sales orders; the others' dashboards are empty and would only measure the edge
+		o.logins = []string{fixture.OwnerLogin, fixture.MultiLogin}
+	}
 	return o, errors.Join(errs...)
+}
+
+// erpgraphConfig is how erpload runs erpgraph, in this process or in the child.
+type erpgraphConfig struct {
+	InstanceURL string
+	Distinct    bool
+	CPUProfile  string
+}
+
+func (c erpgraphConfig) appConfig(logger *slog.Logger) app.Config {
+	cfg := app.Config{
+		Addr: "127.0.0.1:0", InstanceURL: c.InstanceURL, ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
+		Logger: logger,
+	}
+	if !c.Distinct {
+		// The clients share two demo users, so one "user" has dozens of operations in flight: the edge's per-user
+		// rate limit, concurrency cap and share of the ERP.net queue (meant for real users, whose operations the edge
+		// caps at 6) would only measure their own refill rates.
+		cfg.RateLimit = server.RateLimitConfig{UserRate: -1, AnonRate: -1, MaxConcurrent: -1}
+		cfg.Scheduler = erpclient.SchedulerConfig{MaxQueuePerCaller: -1}
+	}
+	return cfg
+}
+
+// target is erpgraph as the load generator sees it: its URL, its usage, its profile.
+type target interface {
+	URL() string
+	Usage() (loadclient.Usage, bool)
+	RSS() int64
+	StartProfile() error
+	StopProfile() error
+	Close() error
 }
 
 func run(args []string, out io.Writer) error {
@@ -103,120 +154,169 @@ func run(args []string, out io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	sim, err := erpsim.Start(ctx, erpsim.Options{Scale: o.scale}) // zero Limits: ERP.net's defaults
+	sim, err := erpsim.Start(ctx, erpsim.Options{Scale: o.scale, Users: o.generate}) // zero Limits: ERP.net's defaults
 	if err != nil {
 		return err
 	}
 	defer sim.Close()
-	sim.SetLatency(o.latency, 0)
-	// The edge's per-user rate limit and concurrency cap are off: this command measures what erpgraph and
-	// ERP.net sustain, and a few simulated users would otherwise only measure the limits' refill rate.
-	a, err := app.New(ctx, app.Config{
-		Addr: "127.0.0.1:0", InstanceURL: sim.URL(), ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
-		Logger:    slog.New(slog.DiscardHandler),
-		RateLimit: server.RateLimitConfig{UserRate: -1, AnonRate: -1, MaxConcurrent: -1},
-		// erpload's clients share two demo users, so one "user" has dozens of operations in flight; the per-user
-		// share of the ERP.net queue (meant for real users, whose operations the edge caps at 6) is off too.
-		Scheduler: erpclient.SchedulerConfig{MaxQueuePerCaller: -1},
-	})
+	sim.SetLatency(o.latency, o.partLatency)
+	gc := erpgraphConfig{InstanceURL: sim.URL(), Distinct: o.distinct, CPUProfile: o.cpuprofile}
+	var tg target
+	if o.inprocess {
+		tg, err = startInProcess(ctx, gc)
+	} else {
+		tg, err = startChild(ctx, gc)
+	}
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	serveCtx, stopServe := context.WithCancel(ctx)
-	defer stopServe()
-	go a.Serve(serveCtx)
-	url := a.URL() + "/graphql"
+	defer tg.Close()
+	url := tg.URL() + "/graphql"
 
-	tokens := map[string]string{}
-	for _, login := range o.logins {
-		tk, err := sim.Login(ctx, fixture.PlaygroundClientID, login, fixture.DemoPassword, "openid", "profile", "read")
-		if err != nil {
-			return fmt.Errorf("sign in %s: %w", login, err)
-		}
-		tokens[login] = tk.AccessToken
+	users, err := loadclient.SignInAll(ctx, sim, o.logins)
+	if err != nil {
+		return err
 	}
-	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.users}}
+	client := loadclient.NewHTTPClient(o.users)
 
-	// one warm-up operation per user: scopes cached, reference data cached, service session open
-	for _, login := range o.logins {
-		if _, err := dashboard(ctx, client, url, tokens[login]); err != nil {
-			return fmt.Errorf("warm-up as %s: %w", login, err)
+	// Warm-up: the service session open, reference data cached. In -distinct mode only the first user warms up:
+	// every other user's first operation (scope resolution included) is part of the measurement, as a real
+	// user's is.
+	warm := users
+	if o.distinct {
+		warm = users[:1]
+	}
+	for _, u := range warm {
+		if r, err := loadclient.Post(ctx, client, url, u, loadclient.DashboardQuery, nil); err != nil || len(r.Errors) > 0 {
+			return fmt.Errorf("warm-up as %s: %v %v", u.Login, err, r)
 		}
 	}
 	sim.ResetRequests()
 
-	fmt.Fprintf(out, "erpload: %d users, %v, erpsim latency %v, scale %d, ERP.net default session limits\n",
-		o.users, o.duration, o.latency, o.scale)
-	fmt.Fprintln(out, "erpload: erpgraph's per-user rate limit, concurrency cap and ERP.net queue share are off (measuring erpgraph + ERP.net, not the edge)")
+	who := "clients share anna.petrova and boris.georgiev (two demo users)"
+	if o.distinct {
+		who = fmt.Sprintf("each client a different user (portal.user*, %d generated)", o.generate)
+	}
+	fmt.Fprintf(out, "erpload: %d clients, %v, erpsim latency %v + %v per $batch part, scale %d, ERP.net default session limits\n",
+		o.users, o.duration, o.latency, o.partLatency, o.scale)
+	fmt.Fprintf(out, "erpload: %s\n", who)
+	if o.distinct {
+		fmt.Fprintln(out, "erpload: erpgraph at its defaults (per-user rate limit, concurrency cap and ERP.net queue share on)")
+	} else {
+		fmt.Fprintln(out, "erpload: erpgraph's per-user rate limit, concurrency cap and ERP.net queue share are off (measuring erpgraph + ERP.net, not the edge)")
+	}
 	runCtx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
+	if o.cpuprofile != "" {
+		if err := tg.StartProfile(); err != nil {
+			return err
+		}
+	}
+	before, _ := tg.Usage()
 	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		failures  = map[string]int{}
-		wg        sync.WaitGroup
+		mu       sync.Mutex
+		res      = results{failures: map[string]int{}, perUser: make([]int, o.users)}
+		wg       sync.WaitGroup
+		memPeak  int64
+		memStop  = make(chan struct{})
+		memDone  = make(chan struct{})
+		interval = 250 * time.Millisecond
 	)
+	go func() { // erpgraph's RSS, sampled through the run
+		defer close(memDone)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			memPeak = max(memPeak, tg.RSS())
+			select {
+			case <-t.C:
+			case <-memStop:
+				return
+			}
+		}
+	}()
 	start := time.Now()
 	for i := range o.users {
-		token := tokens[o.logins[i%len(o.logins)]]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		u := users[i%len(users)]
+		wg.Go(func() {
 			// Operations started before the deadline run to the end (and the elapsed time includes them), so
-			// every result is a whole operation and a short run still completes one per user.
+			// every result is a whole operation and a short run still completes one per client.
 			for runCtx.Err() == nil {
 				t0 := time.Now()
-				code, err := dashboard(ctx, client, url, token)
+				r, err := loadclient.Post(ctx, client, url, u, loadclient.DashboardQuery, nil)
 				d := time.Since(t0)
 				mu.Lock()
-				if err != nil {
-					failures[code]++
-				} else {
-					latencies = append(latencies, d)
-				}
+				res.record(i, d, r, err)
 				mu.Unlock()
+				if r != nil && r.Code() == codeBusy {
+					// a refused client waits as it was told to, like a real one (at most a second here)
+					loadclient.Pause(runCtx, time.Second)
+				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	st := sim.Stats()
-	report(out, latencies, failures, elapsed, st)
+	res.elapsed = time.Since(start)
+	after, cpuOK := tg.Usage()
+	close(memStop)
+	<-memDone
+	if o.cpuprofile != "" {
+		if err := tg.StopProfile(); err != nil {
+			return err
+		}
+	}
+	res.upstream = sim.Stats()
+	res.cpuOK, res.cpu, res.rss, res.rssPeak, res.rssMax = cpuOK, after.CPU-before.CPU, tg.RSS(), memPeak, after.PeakRSS
+	res.inprocess = o.inprocess
+	report(out, &res)
+	if o.cpuprofile != "" {
+		fmt.Fprintf(out, "cpu profile:       %s (go tool pprof -top %s)\n", o.cpuprofile, o.cpuprofile)
+	}
 	return nil
 }
 
-// dashboard runs the dashboard query once; code is the first error code (or "HTTP n", "transport").
-func dashboard(ctx context.Context, c *http.Client, url, token string) (code string, err error) {
-	body, _ := json.Marshal(map[string]string{"query": dashboardQuery})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return "request", err
+// codeBusy is the code of an operation refused because the ERP.net session's queue is longer than it can wait.
+const codeBusy = "UPSTREAM_BUSY"
+
+// results is what a run measured.
+type results struct {
+	latencies []time.Duration // of successful operations
+	refusals  []time.Duration // of UPSTREAM_BUSY answers
+	refusedRA int             // refusals that said when to retry
+	failures  map[string]int  // by code ("HTTP n", "transport")
+	perUser   []int           // successful operations per client
+	elapsed   time.Duration
+	upstream  erpsim.Stats
+
+	inprocess            bool
+	cpuOK                bool
+	cpu                  time.Duration
+	rss, rssPeak, rssMax int64
+}
+
+func (r *results) record(client int, d time.Duration, resp *loadclient.Response, err error) {
+	switch {
+	case err != nil:
+		code := "transport"
+		if resp != nil {
+			code = fmt.Sprintf("HTTP %d", resp.Status)
+		}
+		r.failures[code]++
+	case len(resp.Errors) > 0:
+		code := cmp.Or(resp.Code(), "(no code)")
+		r.failures[code]++
+		if code == codeBusy {
+			r.refusals = append(r.refusals, d)
+			if resp.HasRetryAfter() {
+				r.refusedRA++
+			}
+		}
+	case resp.Status != 200:
+		r.failures[fmt.Sprintf("HTTP %d", resp.Status)]++
+	default:
+		r.latencies = append(r.latencies, d)
+		r.perUser[client]++
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := c.Do(req)
-	if err != nil {
-		return "transport", err
-	}
-	defer resp.Body.Close()
-	var r struct {
-		Errors []struct {
-			Message    string         `json:"message"`
-			Extensions map[string]any `json:"extensions"`
-		} `json:"errors"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return fmt.Sprintf("HTTP %d", resp.StatusCode), err
-	}
-	if len(r.Errors) > 0 {
-		code, _ := r.Errors[0].Extensions["code"].(string)
-		return code, fmt.Errorf("%s: %s", code, r.Errors[0].Message)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Sprintf("HTTP %d", resp.StatusCode), fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	return "", nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -227,37 +327,82 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(i-1, 0), len(sorted)-1)]
 }
 
-func report(out io.Writer, lat []time.Duration, failures map[string]int, elapsed time.Duration, st erpsim.Stats) {
+func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+
+func report(out io.Writer, r *results) {
+	lat := r.latencies
 	slices.Sort(lat)
 	ok := len(lat)
 	failed := 0
-	for _, n := range failures {
+	for _, n := range r.failures {
 		failed += n
 	}
 	total := ok + failed
+	st := r.upstream
 	perOp := func(n int) float64 {
 		if total == 0 {
 			return 0
 		}
 		return float64(n) / float64(total)
 	}
-	fmt.Fprintf(out, "operations:        %d ok, %d failed in %.1fs\n", ok, failed, elapsed.Seconds())
-	fmt.Fprintf(out, "throughput:        %.1f ops/s\n", float64(ok)/elapsed.Seconds())
+	fmt.Fprintf(out, "operations:        %d ok, %d failed in %.1fs\n", ok, failed, r.elapsed.Seconds())
+	fmt.Fprintf(out, "throughput:        %.1f ops/s\n", float64(ok)/r.elapsed.Seconds())
 	fmt.Fprintf(out, "latency:           p50 %v  p90 %v  p99 %v  max %v\n",
-		percentile(lat, 0.50).Round(time.Millisecond), percentile(lat, 0.90).Round(time.Millisecond),
-		percentile(lat, 0.99).Round(time.Millisecond), percentile(lat, 1).Round(time.Millisecond))
+		ms(percentile(lat, 0.50)), ms(percentile(lat, 0.90)), ms(percentile(lat, 0.99)), ms(percentile(lat, 1)))
 	fmt.Fprintf(out, "upstream:          %.2f HTTP requests/op (%d), %.2f $batch parts/op (%d)\n",
 		perOp(st.DomainRequests), st.DomainRequests, perOp(st.BatchParts), st.BatchParts)
+	fmt.Fprintf(out, "reads:             %.2f per op (%d: $batch parts + plain GETs, what ERP.net executes)\n", perOp(st.Reads), st.Reads)
 	fmt.Fprintf(out, "erpsim answers:    %d × 429, %d × 503, %d × 401; %d token requests\n",
 		st.Status429, st.Status503, st.Status401, st.TokenRequests)
+	switch {
+	case !r.cpuOK:
+		fmt.Fprintln(out, "cpu:               not available on this system")
+	case r.inprocess:
+		fmt.Fprintf(out, "cpu:               %.2f s per 1000 ops, whole process: erpgraph + erpsim + load clients (-inprocess; %.1fs in %.1fs)\n",
+			perThousand(r.cpu, total), r.cpu.Seconds(), r.elapsed.Seconds())
+	default:
+		fmt.Fprintf(out, "erpgraph cpu:      %.2f s per 1000 ops (its own process, getrusage user+system; %.1fs in %.1fs)\n",
+			perThousand(r.cpu, total), r.cpu.Seconds(), r.elapsed.Seconds())
+	}
+	who := "erpgraph"
+	if r.inprocess {
+		who = "process"
+	}
+	fmt.Fprintf(out, "memory:            %s RSS %s at the end, %s sampled peak, %s peak since start\n",
+		who, loadclient.FormatBytes(r.rss), loadclient.FormatBytes(r.rssPeak), loadclient.FormatBytes(r.rssMax))
+	done, least, most := 0, -1, 0
+	for _, n := range r.perUser {
+		if n > 0 {
+			done++
+		}
+		if least < 0 || n < least {
+			least = n
+		}
+		most = max(most, n)
+	}
+	fmt.Fprintf(out, "clients:           %d of %d completed at least one op (ops per client: min %d, max %d)\n",
+		done, len(r.perUser), least, most)
+	if len(r.refusals) > 0 {
+		slices.Sort(r.refusals)
+		fmt.Fprintf(out, "refusals:          %d × %s answered in p50 %v  p99 %v  max %v; %d with Retry-After\n",
+			len(r.refusals), codeBusy, ms(percentile(r.refusals, 0.5)), ms(percentile(r.refusals, 0.99)),
+			ms(percentile(r.refusals, 1)), r.refusedRA)
+	}
 	if failed > 0 {
-		codes := make([]string, 0, len(failures))
-		for c := range failures {
+		codes := make([]string, 0, len(r.failures))
+		for c := range r.failures {
 			codes = append(codes, c)
 		}
 		sort.Strings(codes)
 		for _, c := range codes {
-			fmt.Fprintf(out, "failures:          %d × %s\n", failures[c], c)
+			fmt.Fprintf(out, "failures:          %d × %s\n", r.failures[c], c)
 		}
 	}
+}
+
+func perThousand(d time.Duration, ops int) float64 {
+	if ops == 0 {
+		return 0
+	}
+	return d.Seconds() * 1000 / float64(ops)
 }

@@ -27,7 +27,8 @@ type owners struct {
 }
 
 // loadOwners reads the oracle from the Domain API at odataURL.
-func loadOwners(ctx context.Context, odataURL, token string) (*owners, error) {
+// portalUsers is how many generated portal users erpsim has.
+func loadOwners(ctx context.Context, odataURL, token string, portalUsers int) (*owners, error) {
 	o := &owners{docCustomer: map[string]string{}, docParty: map[string]string{},
 		customers: map[string]map[string]bool{}, parties: map[string]map[string]bool{}}
 	customerParty := map[string]string{}
@@ -45,7 +46,7 @@ func loadOwners(ctx context.Context, odataURL, token string) (*owners, error) {
 			return nil, err
 		}
 	}
-	for _, a := range fixture.Accesses() {
+	for _, a := range fixture.AccessesIn(portalUsers) {
 		c := fixture.CustomerID(a.CustomerN)
 		if o.customers[a.UserLogin] == nil {
 			o.customers[a.UserLogin], o.parties[a.UserLogin] = map[string]bool{}, map[string]bool{}

@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -39,6 +40,7 @@ import (
 	"time"
 
 	"github.com/erpgraph/erpgraph/app"
+	"github.com/erpgraph/erpgraph/cmd/internal/loadclient"
 	"github.com/erpgraph/erpgraph/erpsim"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/errcode"
@@ -181,9 +183,23 @@ func parse(args []string) (options, error) {
 	return o, errors.Join(errs...)
 }
 
-// logins are the demo external users the simulated users sign in as: owners,
-// multi-customer, basic and no-access users, so every access shape is exercised.
+// logins are the demo external users the first simulated users sign in as:
+// owners, multi-customer, basic and no-access users, so every access shape is
+// exercised. Every further simulated user is one of erpsim's generated portal
+// users (portal.user001, ...), each a different person with a customer of
+// their own, so users do not answer each other's reads.
 var logins = []string{fixture.OwnerLogin, fixture.MultiLogin, fixture.BasicLogin, fixture.NoAccessLogin}
+
+// loginOf is simulated user i's login, and generated is how many portal users
+// erpsim must generate for n simulated users.
+func loginOf(i int) string {
+	if i < len(logins) {
+		return logins[i]
+	}
+	return fixture.GeneratedLogin(i - len(logins) + 1)
+}
+
+func generated(n int) int { return max(0, n-len(logins)) }
 
 // result is what a run measured; run prints it and judges the invariants.
 type result struct {
@@ -222,7 +238,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 func soak(ctx context.Context, o options, out io.Writer) (*result, error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
-	sim, err := erpsim.Start(ctx, erpsim.Options{Scale: o.scale, TokenLifetime: o.tokenLifetime}) // zero Limits: ERP.net's defaults
+	sim, err := erpsim.Start(ctx, erpsim.Options{Scale: o.scale, Users: generated(o.users), TokenLifetime: o.tokenLifetime}) // zero Limits: ERP.net's defaults
 	if err != nil {
 		return nil, err
 	}
@@ -253,21 +269,24 @@ func soak(ctx context.Context, o options, out io.Writer) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oracle service token: %w", err)
 	}
-	oracle, err := loadOwners(ctx, sim.ODataURL(), svc.AccessToken)
+	oracle, err := loadOwners(ctx, sim.ODataURL(), svc.AccessToken, generated(o.users))
 	if err != nil {
 		return nil, err
 	}
 
-	transport := &http.Transport{MaxIdleConnsPerHost: o.users}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Timeout: time.Minute, Transport: transport}
+	client := loadclient.NewHTTPClient(o.users)
+	defer client.CloseIdleConnections()
+	names := make([]string, o.users)
+	for i := range names {
+		names[i] = loginOf(i)
+	}
+	signedIn, err := loadclient.SignInAll(ctx, sim, names)
+	if err != nil {
+		return nil, err
+	}
 	users := make([]*user, o.users)
-	for i := range users {
-		users[i] = &user{login: logins[i%len(logins)], sim: sim, url: a.URL() + "/graphql", http: client,
-			rnd: rand.New(rand.NewPCG(o.seed, uint64(i)))}
-		if err := users[i].signIn(ctx); err != nil {
-			return nil, err
-		}
+	for i, si := range signedIn {
+		users[i] = &user{User: si, url: a.URL() + "/graphql", http: client, rnd: rand.New(rand.NewPCG(o.seed, uint64(i)))}
 	}
 	// Warm-up, healthy: scopes and reference data cached, the service session open.
 	for _, u := range users[:min(len(users), len(logins))] {
@@ -326,11 +345,11 @@ func soak(ctx context.Context, o options, out io.Writer) (*result, error) {
 					if runCtx.Err() != nil && err != nil {
 						return // cut off by the end of the run: not a result
 					}
-					record(u.login, time.Since(t0), resp, status, err)
+					record(u.Login, time.Since(t0), resp, status, err)
 					t0 = time.Now()
 				})
 				if o.think > 0 {
-					pause(runCtx, time.Duration(u.rnd.Int64N(2*int64(o.think))))
+					loadclient.Pause(runCtx, time.Duration(u.rnd.Int64N(2*int64(o.think))))
 				}
 			}
 		})
@@ -340,7 +359,7 @@ func soak(ctx context.Context, o options, out io.Writer) (*result, error) {
 	defer every.Stop()
 	defer sampleTick.Stop()
 	takeSample := func() {
-		s := sample{at: time.Since(start), rss: rss(), goroutines: goroutines()}
+		s := sample{at: time.Since(start), rss: loadclient.RSS(), goroutines: runtime.NumGoroutine()}
 		mu.Lock()
 		res.samples = append(res.samples, s)
 		mu.Unlock()
@@ -372,16 +391,6 @@ func soak(ctx context.Context, o options, out io.Writer) (*result, error) {
 	return res, nil
 }
 
-// pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
 func appendFew(list []string, more ...string) []string {
 	for _, m := range more {
 		if len(list) < 5 {
@@ -396,7 +405,7 @@ func appendFew(list []string, more ...string) []string {
 func progress(out io.Writer, at, interval time.Duration, r *result, lastOps, lastLat int, st erpsim.Stats) {
 	lat := slices.Clone(r.latencies[lastLat:])
 	slices.Sort(lat)
-	s := sample{rss: rss(), goroutines: goroutines()}
+	s := sample{rss: loadclient.RSS(), goroutines: runtime.NumGoroutine()}
 	fmt.Fprintf(out, "[%4.0fs] %6.1f ops/s  p50 %-7v p95 %-7v p99 %-7v | ops %d (ok %d, partial %d, failed %d) | upstream %d req, %d 429, %d 503 | RSS %.0f MiB, %d goroutines | %s\n",
 		at.Seconds(), float64(r.ops-lastOps)/interval.Seconds(),
 		pct(lat, 0.50), pct(lat, 0.95), pct(lat, 0.99), r.ops, r.okOps, r.partialOps, r.failedOps,
@@ -441,10 +450,24 @@ func judge(o options, r *result, out io.Writer) error {
 	fmt.Fprintf(out, "latency:      p50 %v  p95 %v  p99 %v  max %v (requests that served data)\n",
 		pct(lat, 0.50), pct(lat, 0.95), pct(lat, 0.99), pct(lat, 1))
 	fmt.Fprintf(out, "errors:       %s\n", codeList(r.codes))
+	var portal [3]int
+	portalUsers := 0
+	for l, pl := range r.perLogin {
+		if !slices.Contains(logins, l) {
+			portalUsers++
+			for i := range portal {
+				portal[i] += pl[i]
+			}
+		}
+	}
 	for _, l := range logins {
 		if pl := r.perLogin[l]; pl != nil {
 			fmt.Fprintf(out, "  %-16s %6d ok, %5d partial, %5d failed\n", l+":", pl[0], pl[1], pl[2])
 		}
+	}
+	if portalUsers > 0 {
+		fmt.Fprintf(out, "  %-16s %6d ok, %5d partial, %5d failed (%d generated portal users, each their own customer)\n",
+			"portal.user*:", portal[0], portal[1], portal[2], portalUsers)
 	}
 	st := r.upstream
 	fmt.Fprintf(out, "upstream:     %d Domain API requests (%.2f per request), %d $batch parts; erpsim answered %d × 429, %d × 503, %d × 401; %d token requests\n",

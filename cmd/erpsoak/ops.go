@@ -1,34 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"sync"
 	"time"
 
-	"github.com/erpgraph/erpgraph/erpsim"
-	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/cmd/internal/loadclient"
 )
 
 // The operations a simulated portal user runs, with their weights in the mix.
 const (
-	dashboardQuery = `query Dashboard {
-  salesOrders(first: 20) {
-    totalCount
-    nodes {
-      id documentNo documentDate state
-      customer { id number party { name } }
-      lines { lineNo quantity { value unit } unitPrice { amount currency } product { id partNumber name } }
-      invoices { id documentNo documentDate }
-    }
-  }
-}`
-	ordersQuery = `query Orders($after: String, $filter: SalesOrderFilter) {
+	dashboardQuery = loadclient.DashboardQuery
+	ordersQuery    = `query Orders($after: String, $filter: SalesOrderFilter) {
   salesOrders(first: 10, after: $after, filter: $filter, orderBy: {field: DOCUMENT_DATE, direction: DESC}) {
     totalCount
     pageInfo { hasNextPage endCursor }
@@ -84,47 +69,16 @@ func orderFilters(today time.Time) []map[string]any {
 	}
 }
 
-// user is one simulated portal user: a signed-in session of a demo login,
-// the IDs it has seen (for node lookups) and its own random source.
+// user is one simulated portal user: a signed-in session (loadclient.User,
+// which refreshes its token), the IDs it has seen (for node lookups) and its
+// own random source.
 type user struct {
-	login string
-	sim   *erpsim.Sim
-	url   string
-	http  *http.Client
-	rnd   *rand.Rand
-
-	mu        sync.Mutex // token is replaced by refresh while ops read it
-	token     string
-	refreshAt time.Time
+	*loadclient.User
+	url  string
+	http *http.Client
+	rnd  *rand.Rand
 
 	seen []string // global IDs from earlier answers, bounded
-}
-
-// signIn gets a fresh token and schedules its refresh at 80% of its lifetime.
-func (u *user) signIn(ctx context.Context) error {
-	tk, err := u.sim.Login(ctx, fixture.PlaygroundClientID, u.login, fixture.DemoPassword, "openid", "profile", "read")
-	if err != nil {
-		return fmt.Errorf("sign in %s: %w", u.login, err)
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.token = tk.AccessToken
-	u.refreshAt = time.Now().Add(time.Duration(tk.ExpiresIn) * time.Second * 4 / 5)
-	return nil
-}
-
-func (u *user) currentToken(ctx context.Context) (string, error) {
-	u.mu.Lock()
-	due := time.Now().After(u.refreshAt)
-	u.mu.Unlock()
-	if due {
-		if err := u.signIn(ctx); err != nil {
-			return "", err
-		}
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.token, nil
 }
 
 func (u *user) pick() string {
@@ -208,51 +162,25 @@ func (u *user) remember(r *gqlResponse) {
 	})
 }
 
-type gqlError struct {
-	Message    string         `json:"message"`
-	Path       []any          `json:"path"`
-	Extensions map[string]any `json:"extensions"`
-}
-
-type gqlResponse struct {
-	Data   json.RawMessage `json:"data"`
-	Errors []gqlError      `json:"errors"`
-}
+type (
+	gqlError    = loadclient.Error
+	gqlResponse = loadclient.Response
+)
 
 // post sends one GraphQL request; the decoded answer (nil if none) goes to
 // check and is returned.
 func (u *user) post(ctx context.Context, query string, vars map[string]any, check func(*gqlResponse, int, error)) *gqlResponse {
-	token, err := u.currentToken(ctx)
+	r, err := loadclient.Post(ctx, u.http, u.url, u.User, query, vars)
 	if err != nil {
-		check(nil, 0, err)
+		status := 0
+		if r != nil {
+			status = r.Status
+		}
+		check(nil, status, err)
 		return nil
 	}
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.url, bytes.NewReader(body))
-	if err != nil {
-		check(nil, 0, err)
-		return nil
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := u.http.Do(req)
-	if err != nil {
-		check(nil, 0, err)
-		return nil
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
-	if err != nil {
-		check(nil, res.StatusCode, err)
-		return nil
-	}
-	var r gqlResponse
-	if err := json.Unmarshal(raw, &r); err != nil {
-		check(nil, res.StatusCode, fmt.Errorf("HTTP %d, not JSON: %w", res.StatusCode, err))
-		return nil
-	}
-	check(&r, res.StatusCode, nil)
-	return &r
+	check(r, r.Status, nil)
+	return r
 }
 
 // walk calls fn for every JSON object in v, depth first.

@@ -1,16 +1,16 @@
-package main
+package loadclient
 
 import (
 	"bufio"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// rss is the process's resident set size in bytes (VmRSS of
+// RSS is the process's resident set size in bytes (VmRSS of
 // /proc/self/status), or 0 where /proc is not available.
-func rss() int64 {
+func RSS() int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0
@@ -31,4 +31,9 @@ func rss() int64 {
 	return 0
 }
 
-func goroutines() int { return runtime.NumGoroutine() }
+// Usage is what the process has used so far: CPU time in user and kernel
+// mode (all threads) and its peak RSS.
+type Usage struct {
+	CPU     time.Duration
+	PeakRSS int64 // bytes; 0 where unknown
+}
