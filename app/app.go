@@ -19,6 +19,7 @@ import (
 	"github.com/erpgraph/erpgraph/erpsim"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/graph"
+	"github.com/erpgraph/erpgraph/metrics"
 	"github.com/erpgraph/erpgraph/server"
 )
 
@@ -34,6 +35,8 @@ type App struct {
 	erp      *erpclient.Client
 	verifier *auth.Verifier
 	srv      *server.Server
+	metrics  *metrics.Registry  // nil when metrics are off
+	metLn    net.Listener       // the metrics listener, when on
 	audit    *slog.Logger       // nil when the audit log is off
 	auditOut io.Closer          // the audit file, if any
 	stop     context.CancelFunc // ends the components' lifetime (Close)
@@ -92,6 +95,12 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		return nil, fmt.Errorf("app: listen on %s: %w", cfg.Addr, err)
 	}
 	a.url = baseURL(a.ln.Addr(), cfg.TLSCertFile != "")
+	if cfg.MetricsAddr != "" {
+		if a.metLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("app: listen on %s (metrics): %w", cfg.MetricsAddr, err)
+		}
+		a.metrics = metrics.New(metrics.Config{})
+	}
 
 	erpCfg := erpclient.Config{
 		InstanceURL: cfg.InstanceURL, IdentityURL: cfg.IdentityURL, ODataURL: cfg.ODataURL,
@@ -110,6 +119,12 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	}
 	if a.erp, err = erpclient.New(life, erpCfg); err != nil {
 		return nil, fmt.Errorf("app: %w", err)
+	}
+	if err = a.metrics.WatchERP(a.erp, metrics.ERPLimits{
+		MaxInFlight:       cmp.Or(cfg.Scheduler.MaxInFlight, erpclient.DefaultMaxInFlight),
+		RequestsPerMinute: cmp.Or(cfg.Scheduler.RequestsPerMinute, erpclient.DefaultRequestsPerMinute),
+	}); err != nil {
+		return nil, fmt.Errorf("app: metrics: %w", err)
 	}
 	a.verifier, err = auth.NewVerifier(life, auth.Config{
 		Issuer: a.erp.IdentityURL(), ClientIDs: cfg.TrustedClientIDs, Audience: cfg.Audience,
@@ -137,7 +152,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	a.srv, err = server.New(server.Config{
 		GraphQL: perUser(gql), Verifier: a.verifier, Readiness: a.readiness, Logger: a.log.With("component", "server"),
 		Playground: pg, ShutdownGrace: cfg.ShutdownGrace, ShutdownDelay: cfg.ShutdownDelay,
-		Audit: a.audit, AuditVariables: cfg.AuditVariables, CountsUpstream: true,
+		Audit: a.audit, AuditVariables: cfg.AuditVariables, CountsUpstream: true, Metrics: a.metrics,
 		RateLimit: cfg.RateLimit, CORS: cfg.CORS, CSRFHeaders: cfg.CSRFHeaders,
 		TLSCertificate: files.cert,
 		MaxBodyBytes:   cfg.MaxBodyBytes, OperationTimeout: cfg.OperationTimeout,
@@ -310,8 +325,38 @@ func erpDegradedDetail(h erpclient.Health) string {
 
 // Serve serves HTTP until ctx is done, then shuts down gracefully (in-flight
 // requests get Config.ShutdownGrace).
+//
+// The metrics listener, when on, serves until the GraphQL server has
+// drained, so the shutdown itself can be watched.
 func (a *App) Serve(ctx context.Context) error {
-	return a.srv.Serve(ctx, a.ln)
+	if a.metLn == nil {
+		return a.srv.Serve(ctx, a.ln)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- msrv.Serve(a.metLn) }()
+	err := a.srv.Serve(ctx, a.ln)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if serr := msrv.Shutdown(sctx); serr != nil {
+		_ = msrv.Close()
+	}
+	if merr := <-served; !errors.Is(merr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("app: metrics server: %w", merr))
+	}
+	return err
+}
+
+// MetricsURL is the metrics endpoint, e.g. http://127.0.0.1:9090/metrics,
+// or "" when metrics are off.
+func (a *App) MetricsURL() string {
+	if a.metLn == nil {
+		return ""
+	}
+	return baseURL(a.metLn.Addr(), false) + "/metrics"
 }
 
 // URL is the server's base URL, e.g. http://127.0.0.1:8080 (GraphQL at
@@ -338,8 +383,11 @@ func (a *App) Close() error {
 			errs = append(errs, fmt.Errorf("app: close erpsim: %w", err))
 		}
 	}
-	if a.ln != nil {
-		if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+	for _, ln := range []net.Listener{a.ln, a.metLn} {
+		if ln == nil {
+			continue
+		}
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, fmt.Errorf("app: close listener: %w", err))
 		}
 	}

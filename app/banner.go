@@ -31,6 +31,9 @@ func (a *App) Banner() string {
 		fmt.Fprintf(tw, "  Playground\toff (ERPGRAPH_PLAYGROUND=on to serve it)\n")
 	}
 	fmt.Fprintf(tw, "  Probes\t%s/healthz, %s/readyz\n", a.url, a.url)
+	if m := a.MetricsURL(); m != "" {
+		fmt.Fprintf(tw, "  Metrics\t%s\n", m)
+	}
 	fmt.Fprintf(tw, "  Identity server\t%s\n", a.erp.IdentityURL())
 	fmt.Fprintf(tw, "  Domain API\t%s\n", a.erp.ODataURL())
 	_ = tw.Flush()

@@ -75,6 +75,9 @@ type Config struct {
 	// before it refuses new requests (often needed on Kubernetes, where
 	// endpoints are removed asynchronously).
 	ShutdownDelay time.Duration
+	// MetricsAddr is where Prometheus metrics are served (GET /metrics), on a
+	// listener of its own so they never share the public port. Empty = off.
+	MetricsAddr string
 	// SimScale multiplies erpsim's demo data in dev mode (1 = 1,000 sales orders).
 	SimScale int
 	// SimUsers is how many portal users erpsim generates in dev mode besides

@@ -155,6 +155,20 @@ var registry = []setting{
 	{env: "ERPGRAPH_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "0s", help: "time the server keeps serving after SIGTERM with /readyz already 503, before it drains",
 		field: duration(func(c *Config) *time.Duration { return &c.ShutdownDelay }, 0),
 		check: func(c Config, _ *loaded) error { return within(c.ShutdownDelay, 0, 5*time.Minute, "[0, 5m]") }},
+	{env: "ERPGRAPH_METRICS_ADDR", flag: "metrics-addr", help: "address (host:port) of a separate listener serving Prometheus metrics at /metrics (off when unset)",
+		field: text(func(c *Config) *string { return &c.MetricsAddr }),
+		check: func(c Config, _ *loaded) error {
+			if c.MetricsAddr == "" {
+				return nil
+			}
+			if err := hostPort(c.MetricsAddr); err != nil {
+				return err
+			}
+			if _, port, _ := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr == c.Addr && port != "0" {
+				return errors.New("must differ from ERPGRAPH_ADDR: metrics get a listener of their own")
+			}
+			return nil
+		}},
 	{env: "ERPSIM_ADDR", flag: "sim-addr", def: DefaultSimAddr + " if free, else any free port", help: "dev mode: where the in-process erpsim listens (`erpgraph token` signs in there)", devOnly: true,
 		field: field{parse: func(c *Config, v string) error {
 			if err := hostPort(v); err != nil {

@@ -421,6 +421,11 @@ func TestScheduler_DistinctReadsShareOneBatch(t *testing.T) {
 	if s := c.Stats(); s.Batches != 1 || s.BatchParts != n {
 		t.Errorf("stats: %+v", s)
 	}
+	// the ping, the held read and the n queued reads were each dispatched once,
+	// and the queued reads waited at least until the release
+	if w := c.Stats().QueueWait; w.Count != n+2 || w.Sum <= 0 {
+		t.Errorf("queue wait: %+v, want %d waits", w, n+2)
+	}
 }
 
 func TestScheduler_IdenticalReadsShareOneGET(t *testing.T) {

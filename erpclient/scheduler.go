@@ -33,6 +33,7 @@ const (
 // call is one caller waiting for one request.
 type call struct {
 	req      *request
+	queuedAt time.Time // for Stats.QueueWait
 	deadline time.Time // MaxWait after it was queued
 	ctxEnd   time.Time // the caller's own deadline; zero when none
 	ctx      context.Context
@@ -136,7 +137,8 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 		return fail(err)
 	}
 	calls := make([]*call, len(reqs))
-	deadline := time.Now().Add(s.cfg.MaxWait)
+	queuedAt := time.Now()
+	deadline := queuedAt.Add(s.cfg.MaxWait)
 	ctxEnd, _ := ctx.Deadline()
 	who, tally := callerOf(ctx)
 	s.mu.Lock()
@@ -176,7 +178,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	}
 	joined := 0
 	for i, req := range reqs {
-		cl := &call{req: req, done: make(chan struct{}), deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, tally: tally}
+		cl := &call{req: req, done: make(chan struct{}), queuedAt: queuedAt, deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, tally: tally}
 		calls[i] = cl
 		if p := s.active[req.key()]; p != nil && req.key() != "" {
 			// the same GET is in flight: share its answer
@@ -375,6 +377,7 @@ func (s *scheduler) takeLocked() *unit {
 		s.removeLocked(head)
 		u.parts = []*part{{req: head.req, calls: []*call{head}, unit: u}}
 		head.state, head.unit = running, u
+		s.c.stats.queueWait.observe(time.Since(head.queuedAt))
 		u.waiters = 1
 		s.startLocked(u)
 		return u
@@ -399,6 +402,7 @@ func (s *scheduler) takeLocked() *unit {
 		p.calls = append(p.calls, cl)
 		cl.state, cl.unit = running, u
 		u.waiters++
+		s.c.stats.queueWait.observe(time.Since(cl.queuedAt))
 	}
 	rest := s.queue[:0]
 	for _, cl := range s.queue {

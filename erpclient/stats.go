@@ -1,6 +1,9 @@
 package erpclient
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Stats counts the client's traffic since New, for tests, metrics and the
 // benchmark.
@@ -21,12 +24,58 @@ type Stats struct {
 	BreakerOpened    int64 // times the circuit breaker opened
 	Queued           int64 // calls waiting now
 	InFlight         int64 // upstream requests in flight now
+	// QueueWait is how long the calls that were dispatched waited in the
+	// queue (a call that joined an identical GET in flight did not queue;
+	// one refused after MaxWait counts in QueueFull instead).
+	QueueWait WaitHistogram
+}
+
+// QueueWaitBounds are the upper bounds of WaitHistogram's buckets; the last
+// bucket (Counts[len(QueueWaitBounds)]) holds longer waits.
+var QueueWaitBounds = [...]time.Duration{
+	time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2500 * time.Millisecond,
+	5 * time.Second, 10 * time.Second,
+}
+
+// WaitHistogram is a distribution of waits: Counts[i] waits were at most
+// QueueWaitBounds[i] and more than the bound before it (not cumulative).
+type WaitHistogram struct {
+	Counts [len(QueueWaitBounds) + 1]int64
+	Count  int64
+	Sum    time.Duration
+}
+
+type waitHistogram struct {
+	counts [len(QueueWaitBounds) + 1]atomic.Int64
+	sum    atomic.Int64
+}
+
+func (h *waitHistogram) observe(d time.Duration) {
+	i := 0
+	for i < len(QueueWaitBounds) && d > QueueWaitBounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sum.Add(int64(d))
+}
+
+// snapshot reads the buckets; Count is their total, so the two always agree.
+func (h *waitHistogram) snapshot() WaitHistogram {
+	var w WaitHistogram
+	for i := range h.counts {
+		w.Counts[i] = h.counts[i].Load()
+		w.Count += w.Counts[i]
+	}
+	w.Sum = time.Duration(h.sum.Load())
+	return w
 }
 
 type counters struct {
 	calls, upstream, batches, batchParts, coalesced, retries        atomic.Int64
 	status401, status429, status503, transportErrors, tokenRequests atomic.Int64
 	queueFull, circuitRefused, breakerOpened                        atomic.Int64
+	queueWait                                                       waitHistogram
 }
 
 // Stats returns a snapshot of the counters.
@@ -40,5 +89,6 @@ func (c *Client) Stats() Stats {
 		TransportErrors: c.stats.transportErrors.Load(), TokenRequests: c.stats.tokenRequests.Load(),
 		QueueFull: c.stats.queueFull.Load(), Queued: int64(q), InFlight: int64(f),
 		CircuitRefused: c.stats.circuitRefused.Load(), BreakerOpened: c.stats.breakerOpened.Load(),
+		QueueWait: c.stats.queueWait.snapshot(),
 	}
 }

@@ -53,6 +53,7 @@ func AddUpstreamRequests(ctx context.Context, n int) {
 
 // deny answers a request the edge refuses, and notes why for the audit log.
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, status int, code, reason, msg string) {
+	s.cfg.Metrics.Refused(reason)
 	if op := scopeOf(r.Context()).op; op != nil {
 		op.outcome, op.denied = code, reason
 	}

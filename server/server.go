@@ -17,6 +17,7 @@ import (
 
 	"github.com/erpgraph/erpgraph/auth"
 	"github.com/erpgraph/erpgraph/errcode"
+	"github.com/erpgraph/erpgraph/metrics"
 	"github.com/erpgraph/erpgraph/server/playground"
 )
 
@@ -51,6 +52,9 @@ type Config struct {
 	// CountsUpstream says the ERP client reports its requests through
 	// AddUpstreamRequests, so the audit log's upstream_requests is meaningful.
 	CountsUpstream bool
+
+	// Metrics counts requests, refusals and operations; nil = none.
+	Metrics *metrics.Registry
 
 	RateLimit RateLimitConfig
 	CORS      CORSConfig
@@ -179,7 +183,7 @@ func New(cfg Config) (*Server, error) {
 		mux.Handle("GET /{$}", pg)
 		mux.Handle("GET "+playground.AssetsPath, pg)
 	}
-	s.handler = s.requestID(s.recoverAndLog(s.admit(s.limitBody(mux))))
+	s.handler = cfg.Metrics.Middleware(s.requestID(s.recoverAndLog(s.admit(s.limitBody(mux)))))
 	return s, nil
 }
 
