@@ -190,9 +190,11 @@ func TestResilience_PartialResults(t *testing.T) {
 		}
 	})
 
-	t.Run("customers down: orders and me served, each order's customer null at its path", func(t *testing.T) {
+	// An order's customer is read inside the order read ($expand); its invoices are a reverse relation read on
+	// their own, so that read can fail alone.
+	t.Run("invoices down: orders and me served, each order's invoices null at its path", func(t *testing.T) {
 		s.mustPost(t, tok, `{ me { login } }`, nil) // the user's access is resolved (and cached) while ERP.net is healthy
-		s.sim.SetFaults(erpsim.Fault{Path: "/api/domain/odata/Crm_Sales_Customers", Status: http.StatusBadGateway})
+		s.sim.SetFaults(erpsim.Fault{Path: "/api/domain/odata/Crm_Invoicing_InvoiceLines", Status: http.StatusBadGateway})
 		defer s.sim.SetFaults()
 		var out struct {
 			Me          struct{ Login string }
@@ -200,10 +202,11 @@ func TestResilience_PartialResults(t *testing.T) {
 				Nodes []struct {
 					DocumentNo string
 					Customer   *struct{ Name string }
+					Invoices   []struct{ DocumentNo string }
 				}
 			}
 		}
-		r := s.mustPost(t, tok, `{ me { login } salesOrders(first: 3) { nodes { documentNo customer { name } } } }`, nil)
+		r := s.mustPost(t, tok, `{ me { login } salesOrders(first: 3) { nodes { documentNo customer { name } invoices { documentNo } } } }`, nil)
 		if err := json.Unmarshal(r.Data, &out); err != nil || out.Me.Login != fixture.OwnerLogin || len(out.SalesOrders.Nodes) != 3 {
 			t.Fatalf("data %s (%v), errors %+v: want me and 3 orders served", r.Data, err, r.Errors)
 		}
@@ -215,10 +218,10 @@ func TestResilience_PartialResults(t *testing.T) {
 			at[pathString(e.Path)] = true
 		}
 		for i, o := range out.SalesOrders.Nodes {
-			if o.DocumentNo == "" || o.Customer != nil {
-				t.Errorf("order %d = %+v, want its number and a null customer", i, o)
+			if o.DocumentNo == "" || o.Customer == nil || o.Customer.Name == "" || o.Invoices != nil {
+				t.Errorf("order %d = %+v, want its number, its customer and null invoices", i, o)
 			}
-			if path := fmt.Sprintf("salesOrders.nodes.%d.customer", i); !at[path] {
+			if path := fmt.Sprintf("salesOrders.nodes.%d.invoices", i); !at[path] {
 				t.Errorf("no error at %s: %+v", path, r.Errors)
 			}
 		}

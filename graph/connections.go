@@ -41,13 +41,17 @@ func (r *Resolver) salesOrders(ctx context.Context, first *int, after *string, f
 	if err != nil {
 		return nil, err
 	}
-	q.first, q.after = first, after
-	p, err := list(ctx, r.erp, q, func(e *erpclient.SalesOrder) string { return e.ID },
+	q.first, q.after, q.expand = first, after, nestedOnNodes(ctx, "SalesOrder")
+	p, rows, err := list(ctx, r.erp, q, (*loader.SalesOrderRow).Flat, func(e *erpclient.SalesOrder) string { return e.ID },
 		func(e *erpclient.SalesOrder) docKey { return docKeyOf(e.Entity, e.Document) })
 	if err != nil {
 		return nil, err
 	}
-	prime(ctx, loader.For(ctx).SalesOrderByID, p.items, func(e *erpclient.SalesOrder) string { return e.ID })
+	l := loader.For(ctx)
+	prime(ctx, l.SalesOrderByID, p.items, func(e *erpclient.SalesOrder) string { return e.ID })
+	if s, err := scope(ctx); err == nil {
+		l.PrimeSalesOrders(ctx, s, rows, p.items, loader.NestedOf(q.expand))
+	}
 	prefetchSalesOrders(ctx, p.items)
 	nodes, info := connection(p, toSalesOrder)
 	return &model.SalesOrderConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
@@ -61,13 +65,17 @@ func (r *Resolver) invoices(ctx context.Context, first *int, after *string, f *m
 	if err != nil {
 		return nil, err
 	}
-	q.first, q.after = first, after
-	p, err := list(ctx, r.erp, q, func(e *erpclient.Invoice) string { return e.ID },
+	q.first, q.after, q.expand = first, after, nestedOnNodes(ctx, "Invoice")
+	p, rows, err := list(ctx, r.erp, q, (*loader.InvoiceRow).Flat, func(e *erpclient.Invoice) string { return e.ID },
 		func(e *erpclient.Invoice) docKey { return docKeyOf(e.Entity, e.Document) })
 	if err != nil {
 		return nil, err
 	}
-	prime(ctx, loader.For(ctx).InvoiceByID, p.items, func(e *erpclient.Invoice) string { return e.ID })
+	l := loader.For(ctx)
+	prime(ctx, l.InvoiceByID, p.items, func(e *erpclient.Invoice) string { return e.ID })
+	if s, err := scope(ctx); err == nil {
+		l.PrimeInvoices(ctx, s, rows, p.items, loader.NestedOf(q.expand))
+	}
 	prefetchInvoices(ctx, p.items)
 	nodes, info := connection(p, toInvoice)
 	return &model.InvoiceConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
@@ -81,13 +89,17 @@ func (r *Resolver) shipments(ctx context.Context, first *int, after *string, f *
 	if err != nil {
 		return nil, err
 	}
-	q.first, q.after = first, after
-	p, err := list(ctx, r.erp, q, func(e *erpclient.Shipment) string { return e.ID },
+	q.first, q.after, q.expand = first, after, nestedOnNodes(ctx, "Shipment")
+	p, rows, err := list(ctx, r.erp, q, (*loader.ShipmentRow).Flat, func(e *erpclient.Shipment) string { return e.ID },
 		func(e *erpclient.Shipment) docKey { return docKeyOf(e.Entity, e.Document) })
 	if err != nil {
 		return nil, err
 	}
-	prime(ctx, loader.For(ctx).ShipmentByID, p.items, func(e *erpclient.Shipment) string { return e.ID })
+	l := loader.For(ctx)
+	prime(ctx, l.ShipmentByID, p.items, func(e *erpclient.Shipment) string { return e.ID })
+	if s, err := scope(ctx); err == nil {
+		l.PrimeShipments(ctx, s, rows, p.items, loader.NestedOf(q.expand))
+	}
 	prefetchShipments(ctx, p.items)
 	nodes, info := connection(p, toShipment)
 	return &model.ShipmentConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
@@ -101,12 +113,16 @@ func (r *Resolver) customers(ctx context.Context, first *int, after *string, f *
 	if err != nil {
 		return nil, err
 	}
-	q.first, q.after = first, after
-	p, err := list[erpclient.Customer](ctx, r.erp, q, func(e *erpclient.Customer) string { return e.ID }, nil)
+	q.first, q.after, q.expand = first, after, nestedOnNodes(ctx, "Customer")
+	p, rows, err := list(ctx, r.erp, q, (*loader.CustomerRow).Flat, func(e *erpclient.Customer) string { return e.ID }, nil)
 	if err != nil {
 		return nil, err
 	}
-	prime(ctx, loader.For(ctx).CustomerByID, p.items, func(e *erpclient.Customer) string { return e.ID })
+	l := loader.For(ctx)
+	prime(ctx, l.CustomerByID, p.items, func(e *erpclient.Customer) string { return e.ID })
+	if s, err := scope(ctx); err == nil {
+		l.PrimeCustomers(ctx, s, rows, loader.NestedOf(q.expand))
+	}
 	prefetchParties(ctx, p.items)
 	nodes, info := connection(p, toCustomer)
 	return &model.CustomerConnection{Nodes: nodes, PageInfo: info, TotalCount: p.total,
@@ -121,7 +137,7 @@ func (r *Resolver) products(ctx context.Context, first *int, after *string, f *m
 		return nil, err
 	}
 	q.first, q.after, q.selectProps = first, after, loader.ProductProps()
-	p, err := list[erpclient.Product](ctx, r.erp, q, func(e *erpclient.Product) string { return e.ID }, nil)
+	p, _, err := list(ctx, r.erp, q, same[erpclient.Product], func(e *erpclient.Product) string { return e.ID }, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -90,8 +91,9 @@ func TestHandler_RequestIDFromServer(t *testing.T) {
 	}
 }
 
-// TestDashboard_UpstreamReads asserts the batching: the deep dashboard query reads each entity set once,
-// whatever the number of orders, lines and invoices.
+// TestDashboard_UpstreamReads asserts the read plan: the deep dashboard query costs two reads whatever the number
+// of orders, lines and invoices: the orders with their customers, parties, lines and products nested ($expand),
+// and the invoice lines of those orders with their invoices nested.
 func TestDashboard_UpstreamReads(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	for _, login := range []string{fixture.OwnerLogin, fixture.MultiLogin} {
@@ -128,19 +130,29 @@ func TestDashboard_UpstreamReads(t *testing.T) {
 			if len(orders) != 20 || lines < 20 {
 				t.Fatalf("got %d orders with %d lines; want 20 orders with lines", len(orders), lines)
 			}
-			for _, set := range []string{"Crm_Sales_SalesOrders", "Crm_Sales_Customers", "General_Contacts_Parties", "Crm_Sales_SalesOrderLines"} {
-				if sets[set] != 1 {
-					t.Errorf("%s read %d times, want 1 (%v)", set, sets[set], sets)
+			want := map[string]int{"Crm_Sales_SalesOrders": 1, "Crm_Invoicing_InvoiceLines": 1}
+			if !maps.Equal(sets, want) {
+				t.Errorf("reads %v, want %v", sets, want)
+			}
+			e.count.mu.Lock()
+			targets := slices.Clone(e.count.targets)
+			e.count.mu.Unlock()
+			for _, u := range targets {
+				switch setOf(u) {
+				case "Crm_Sales_SalesOrders":
+					for _, nested := range []string{"Customer($select=", "$expand=Party($select=", "Lines($select=", "$expand=Product($select="} {
+						if !strings.Contains(u, nested) {
+							t.Errorf("order read %s does not nest %s", u, nested)
+						}
+					}
+				case "Crm_Invoicing_InvoiceLines":
+					if !strings.Contains(u, "$expand=Invoice($select=") {
+						t.Errorf("invoice line read %s does not nest the invoice", u)
+					}
 				}
 			}
-			for set, n := range sets {
-				if n > 1 {
-					t.Errorf("%s read %d times, want at most 1 (%v)", set, n, sets)
-				}
-			}
-			// orders; customers, lines (with products), invoice lines; parties, invoices
-			if httpReqs > 6 {
-				t.Errorf("%d upstream HTTP requests for %d orders, %d lines, %d invoices; want at most 6", httpReqs, len(orders), lines, invoices)
+			if httpReqs > 2 {
+				t.Errorf("%d upstream HTTP requests for %d orders, %d lines, %d invoices; want at most 2", httpReqs, len(orders), lines, invoices)
 			}
 			t.Logf("%d orders, %d lines, %d invoices: %d HTTP requests, reads %v", len(orders), lines, invoices, httpReqs, sets)
 		})

@@ -17,16 +17,16 @@ import (
 // loads of the relations the operation selects on them with every key in one call.
 
 // selectedOnNodes returns the fields the operation selects on the nodes of the connection being resolved
-// (through `nodes` or `edges { node }`), by name.
-func selectedOnNodes(ctx context.Context) map[string]graphql.CollectedField {
-	out := map[string]graphql.CollectedField{}
+// (through `nodes` or `edges { node }`), by name (a field selected under several aliases appears once per alias).
+func selectedOnNodes(ctx context.Context) map[string][]graphql.CollectedField {
+	out := map[string][]graphql.CollectedField{}
 	if !graphql.HasOperationContext(ctx) {
 		return out
 	}
 	oc := graphql.GetOperationContext(ctx)
 	add := func(sel graphql.CollectedField) {
 		for _, f := range graphql.CollectFields(oc, sel.Selections, nil) {
-			out[f.Name] = f
+			out[f.Name] = append(out[f.Name], f)
 		}
 	}
 	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {

@@ -1,16 +1,13 @@
 package loader
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/graph-gophers/dataloader/v7"
 
-	"github.com/erpgraph/erpgraph/access"
 	"github.com/erpgraph/erpgraph/erpclient"
 )
 
@@ -101,8 +98,10 @@ func byRef[T any](b *batcher, set, prop, refSet string, key func(*T) string) dat
 // `parentProp in (...)` query, ordered by line number. The parents are documents that already passed the access
 // check (lines are reached only through them); every line is checked and must name one of the requested parents.
 // When the operation selects the lines' products, they are expanded into the same query and primed into
-// ProductByID, so products cost no request of their own.
-func childrenOf[T any](b *batcher, set, parentProp, parentSet string, parent func(*T) (string, int)) dataloader.BatchFunc[string, []*T] {
+// ProductByID, so products cost no request of their own. Lines are decoded once, as rows R, which split turns into
+// the line and its expanded product.
+func childrenOf[T, R any](b *batcher, set, parentProp, parentSet string, parent func(*T) (string, int),
+	split func(*R) (*T, *erpclient.Product)) dataloader.BatchFunc[string, []*T] {
 	return func(ctx context.Context, keys []string) []*dataloader.Result[[]*T] {
 		scope, err := b.Scope(ctx)
 		if err != nil {
@@ -114,17 +113,19 @@ func childrenOf[T any](b *batcher, set, parentProp, parentSet string, parent fun
 			q.Expand = []erpclient.Expand{{Prop: "Product", Select: productProps}}
 		}
 		scope.Apply(&q)
-		rows, err := allByRefs[withProduct[T]](ctx, b, q, parentProp, parentSet, keys)
+		rows, err := allByRefs[R](ctx, b, q, parentProp, parentSet, keys)
 		out := make([]*dataloader.Result[[]*T], len(keys))
 		if err != nil && !noAccess(err) {
 			return fail[[]*T](len(keys), err)
 		}
 		byParent := make(map[string][]*T, len(keys))
 		for i := range rows {
-			r := &rows[i].line
+			r, product := split(&rows[i])
 			if p, _ := parent(r); p != "" && scope.Check(set, r) == nil {
 				byParent[p] = append(byParent[p], r)
-				b.primeProduct(ctx, scope, rows[i].product)
+				if p := b.l.primeProduct(ctx, scope, product); p != nil {
+					b.Ref.put(erpclient.SetProducts, p.ID, p)
+				}
 			}
 		}
 		for i, k := range keys {
@@ -139,37 +140,22 @@ func childrenOf[T any](b *batcher, set, parentProp, parentSet string, parent fun
 	}
 }
 
-// withProduct decodes a line together with its expanded Product, when the query expanded it.
-type withProduct[T any] struct {
-	line    T
-	product *erpclient.Product
+func splitOrderLine(r *SalesOrderLineRow) (*erpclient.SalesOrderLine, *erpclient.Product) {
+	line := r.SalesOrderLine
+	line.Product = entityRef(erpclient.SetProducts, productEntity(r.Product))
+	return &line, r.Product
 }
 
-func (w *withProduct[T]) UnmarshalJSON(b []byte) error {
-	if err := json.Unmarshal(b, &w.line); err != nil {
-		return err
-	}
-	var p struct {
-		Product json.RawMessage `json:"Product"`
-	}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
-	// an unexpanded reference has only @odata.id; an expanded one carries the selected properties and Id
-	if bytes.Contains(p.Product, []byte(`"Id"`)) {
-		w.product = new(erpclient.Product)
-		return json.Unmarshal(p.Product, w.product)
-	}
-	return nil
+func splitInvoiceLine(r *InvoiceLineRow) (*erpclient.InvoiceLine, *erpclient.Product) {
+	line := r.InvoiceLine
+	line.Product = entityRef(erpclient.SetProducts, productEntity(r.Product))
+	return &line, r.Product
 }
 
-// primeProduct stores an expanded product in ProductByID and the reference cache.
-func (b *batcher) primeProduct(ctx context.Context, scope *access.Scope, p *erpclient.Product) {
-	if p == nil || p.ID == "" || scope.Check(erpclient.SetProducts, p) != nil {
-		return
-	}
-	b.l.ProductByID.Prime(ctx, p.ID, p)
-	b.Ref.put(erpclient.SetProducts, p.ID, p)
+func splitShipmentLine(r *ShipmentLineRow) (*erpclient.ShipmentLine, *erpclient.Product) {
+	line := r.ShipmentLine
+	line.Product = entityRef(erpclient.SetProducts, productEntity(r.Product))
+	return &line, r.Product
 }
 
 func refIn(prop, set string, ids []string) erpclient.Filter {

@@ -92,11 +92,11 @@ func New(deps Deps) *Loaders {
 	l.ShipmentLineByID = newLoader(w, byIDs(b, erpclient.SetShipmentLines, func(e *erpclient.ShipmentLine) string { return e.ID }))
 
 	l.SalesOrderLinesByOrder = newLoader(w, childrenOf(b, erpclient.SetSalesOrderLines, "SalesOrder", erpclient.SetSalesOrders,
-		func(e *erpclient.SalesOrderLine) (string, int) { return refID(e.SalesOrder), e.LineNo }))
+		func(e *erpclient.SalesOrderLine) (string, int) { return refID(e.SalesOrder), e.LineNo }, splitOrderLine))
 	l.InvoiceLinesByInvoice = newLoader(w, childrenOf(b, erpclient.SetInvoiceLines, "Invoice", erpclient.SetInvoices,
-		func(e *erpclient.InvoiceLine) (string, int) { return refID(e.Invoice), e.LineNo }))
+		func(e *erpclient.InvoiceLine) (string, int) { return refID(e.Invoice), e.LineNo }, splitInvoiceLine))
 	l.ShipmentLinesByShipment = newLoader(w, childrenOf(b, erpclient.SetShipmentLines, "Shipment", erpclient.SetShipments,
-		func(e *erpclient.ShipmentLine) (string, int) { return refID(e.Shipment), e.LineNo }))
+		func(e *erpclient.ShipmentLine) (string, int) { return refID(e.Shipment), e.LineNo }, splitShipmentLine))
 	l.InvoicesBySalesOrder = newLoader(w, b.invoicesBySalesOrder)
 
 	l.ProductByID = newLoader(w, refByIDs(b, erpclient.SetProducts, productProps, func(e *erpclient.Product) string { return e.ID }))

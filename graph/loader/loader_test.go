@@ -2,6 +2,7 @@ package loader_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"slices"
@@ -56,20 +57,7 @@ func newEnv(t *testing.T) *env {
 // loaders signs login in and returns the loaders of one of their requests, selecting props for every set.
 func (e *env) loaders(t *testing.T, login string, props map[string][]string) *loader.Loaders {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tk, err := e.sim.Login(ctx, fixture.PlaygroundClientID, login, fixture.DemoPassword, "openid", "profile", "read")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := e.ver.Verify(ctx, tk.AccessToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scope, err := e.acc.Scope(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	scope := e.scope(t, login)
 	return loader.New(loader.Deps{
 		ERP:   e.erp,
 		Scope: func(context.Context) (*access.Scope, error) { return scope, nil },
@@ -243,4 +231,81 @@ func TestLoaders_ChunksLongInLists(t *testing.T) {
 			t.Errorf("one read names %d orders, want at most 20", n)
 		}
 	}
+}
+
+// Entities nested into a root read pass the same post-check as entities read on their own: an expanded customer,
+// party or line the user may not see is not primed (a later load asks ERP.net under the scope and answers
+// NOT_FOUND), while the user's own are primed and cost no read.
+func TestLoaders_NestedEntitiesArePostChecked(t *testing.T) {
+	e := newEnv(t)
+	l := e.loaders(t, fixture.MultiLogin, nil)
+	scope := e.scope(t, fixture.MultiLogin)
+	own, foreign := fixture.CustomerID(2), fixture.CustomerID(1) // boris's, anna's
+	foreignParty, order, other := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	lineOwn, lineOther := uuid.NewString(), uuid.NewString()
+	// as ERP.net would answer a read of orders that nests Customer(Party) and Lines, had it let foreign rows through
+	body := `[{"@odata.id":"Crm_Sales_SalesOrders(` + order + `)","Id":"` + order + `","DocumentDate":"2026-11-01T00:00:00Z",
+	  "Customer":{"@odata.id":"Crm_Sales_Customers(` + foreign + `)","Id":"` + foreign + `","Number":"C1",
+	    "Party":{"@odata.id":"General_Contacts_Parties(` + foreignParty + `)","Id":"` + foreignParty + `","PartyName":{"EN":"Alpha"}}},
+	  "Lines":[{"@odata.id":"Crm_Sales_SalesOrderLines(` + lineOther + `)","Id":"` + lineOther + `","LineNo":1,
+	      "SalesOrder":{"@odata.id":"Crm_Sales_SalesOrders(` + other + `)"}},
+	    {"@odata.id":"Crm_Sales_SalesOrderLines(` + lineOwn + `)","Id":"` + lineOwn + `","LineNo":2,
+	      "SalesOrder":{"@odata.id":"Crm_Sales_SalesOrders(` + order + `)"}}]},
+	 {"@odata.id":"Crm_Sales_SalesOrders(` + other + `)","Id":"` + other + `","DocumentDate":"2026-11-01T00:00:00Z",
+	  "Customer":{"@odata.id":"Crm_Sales_Customers(` + own + `)","Id":"` + own + `","Number":"C2"},"Lines":[]}]`
+	var rows []loader.SalesOrderRow
+	if err := json.Unmarshal([]byte(body), &rows); err != nil {
+		t.Fatal(err)
+	}
+	ptrs := []*loader.SalesOrderRow{&rows[0], &rows[1]}
+	orders := []*erpclient.SalesOrder{rows[0].Flat(), rows[1].Flat()}
+	if orders[0].Customer == nil || orders[0].Customer.ID != foreign {
+		t.Fatalf("flat order's customer = %+v, want the reference to %s", orders[0].Customer, foreign)
+	}
+	ctx := context.Background()
+	l.PrimeSalesOrders(ctx, scope, ptrs, orders, loader.Nested{Customer: true, Party: true, Lines: true})
+
+	e.sim.ResetRequests()
+	if c, err := l.CustomerByID.Load(ctx, own)(); err != nil || c.Number != "C2" {
+		t.Errorf("own nested customer: %+v, %v; want it primed", c, err)
+	}
+	if n := len(e.reads(t, erpclient.SetCustomers)); n != 0 {
+		t.Errorf("the primed customer cost %d reads", n)
+	}
+	if c, err := l.CustomerByID.Load(ctx, foreign)(); !errors.Is(err, loader.ErrNotFound) {
+		t.Errorf("foreign nested customer: %+v, %v; want NOT_FOUND", c, err)
+	}
+	if p, err := l.PartyByID.Load(ctx, foreignParty)(); !errors.Is(err, loader.ErrNotFound) {
+		t.Errorf("foreign nested party: %+v, %v; want NOT_FOUND", p, err)
+	}
+	lines, err := l.SalesOrderLinesByOrder.Load(ctx, order)()
+	if err != nil || len(lines) != 1 || lines[0].ID != lineOwn {
+		t.Errorf("lines of the order: %+v, %v; want only the line that names it", lines, err)
+	}
+	if lines, err := l.SalesOrderLinesByOrder.Load(ctx, other)(); err != nil || len(lines) != 0 {
+		t.Errorf("lines of the other order: %+v, %v; want the (expanded, empty) list primed", lines, err)
+	}
+	if n := len(e.reads(t, erpclient.SetSalesOrderLines)); n != 0 {
+		t.Errorf("primed lines cost %d reads", n)
+	}
+}
+
+// scope resolves login's access scope.
+func (e *env) scope(t *testing.T, login string) *access.Scope {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tk, err := e.sim.Login(ctx, fixture.PlaygroundClientID, login, fixture.DemoPassword, "openid", "profile", "read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := e.ver.Verify(ctx, tk.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.acc.Scope(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

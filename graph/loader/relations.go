@@ -2,60 +2,67 @@ package loader
 
 import (
 	"context"
-	"errors"
 
 	"github.com/graph-gophers/dataloader/v7"
 
 	"github.com/erpgraph/erpgraph/erpclient"
 )
 
-// invoicesBySalesOrder finds the invoices billing each order (keys: order GUIDs): one query on invoice lines
-// (`SalesOrder in (...)`) for the invoice references, then the invoices themselves through InvoiceByID, which
-// checks them. Users whose role has no billing get empty lists without a query.
+// invoiceOfLine is an invoice line with its Invoice expanded.
+type invoiceOfLine struct {
+	erpclient.InvoiceLine
+	Invoice *erpclient.Invoice `json:"Invoice,omitempty"`
+}
+
+// invoicesBySalesOrder finds the invoices billing each order (keys: order GUIDs) with one read: the invoice lines
+// of the orders (`SalesOrder in (...)`, under the scope's invoice filter) with their Invoice expanded. Every line
+// and every invoice is checked; the invoices are primed into InvoiceByID. Users whose role has no billing get
+// empty lists without a query.
 func (b *batcher) invoicesBySalesOrder(ctx context.Context, keys []string) []*dataloader.Result[[]*erpclient.Invoice] {
 	type invoices = []*erpclient.Invoice
 	scope, err := b.Scope(ctx)
 	if err != nil {
 		return fail[invoices](len(keys), err)
 	}
-	q := erpclient.Query{Set: erpclient.SetInvoiceLines, Select: []string{"Invoice", "SalesOrder"}}
+	q := erpclient.Query{Set: erpclient.SetInvoiceLines, Select: []string{"Invoice", "SalesOrder"},
+		Expand: []erpclient.Expand{{Prop: "Invoice", Select: b.Select(ctx, erpclient.SetInvoices)}}}
 	scope.Apply(&q)
-	rows, err := allByRefs[erpclient.InvoiceLine](ctx, b, q, "SalesOrder", erpclient.SetSalesOrders, keys)
+	rows, err := allByRefs[invoiceOfLine](ctx, b, q, "SalesOrder", erpclient.SetSalesOrders, keys)
 	if err != nil && !noAccess(err) {
 		return fail[invoices](len(keys), err)
 	}
-	perOrder := make(map[string][]string, len(keys))
+	perOrder := make(map[string]invoices, len(keys))
 	seen := map[[2]string]bool{}
-	var invoiceIDs []string
+	visible := map[string]*erpclient.Invoice{}
 	for i := range rows {
 		r := &rows[i]
-		o, inv := refID(r.SalesOrder), refID(r.Invoice)
-		if o == "" || inv == "" || seen[[2]string{o, inv}] || scope.Check(erpclient.SetInvoiceLines, r) != nil {
+		if r.Invoice == nil || !expanded(&r.Invoice.Entity) {
 			continue
 		}
-		seen[[2]string{o, inv}] = true
-		perOrder[o] = append(perOrder[o], inv)
-		invoiceIDs = append(invoiceIDs, inv)
-	}
-	loaded := map[string]*erpclient.Invoice{}
-	for _, thunk := range Start(ctx, b.l.InvoiceByID, invoiceIDs) {
-		inv, err := thunk()
-		switch {
-		case err == nil:
-			loaded[inv.ID] = inv
-		case errors.Is(err, ErrNotFound):
-			// not visible (another window or customer): left out
-		default:
-			return fail[invoices](len(keys), err)
+		line := r.InvoiceLine
+		line.Invoice = &erpclient.Ref{Set: erpclient.SetInvoices, ID: r.Invoice.ID}
+		o := refID(line.SalesOrder)
+		if o == "" || seen[[2]string{o, line.Invoice.ID}] || scope.Check(erpclient.SetInvoiceLines, &line) != nil {
+			continue
 		}
+		inv, ok := visible[r.Invoice.ID]
+		if !ok {
+			c := *r.Invoice
+			if scope.Check(erpclient.SetInvoices, &c) != nil {
+				continue // another window or customer: left out
+			}
+			inv = &c
+			visible[c.ID] = inv
+			b.l.InvoiceByID.Prime(ctx, c.ID, inv)
+		}
+		seen[[2]string{o, inv.ID}] = true
+		perOrder[o] = append(perOrder[o], inv)
 	}
 	out := make([]*dataloader.Result[invoices], len(keys))
 	for i, k := range keys {
-		list := invoices{}
-		for _, id := range perOrder[k] {
-			if inv, ok := loaded[id]; ok {
-				list = append(list, inv)
-			}
+		list := perOrder[k]
+		if list == nil {
+			list = invoices{}
 		}
 		out[i] = &dataloader.Result[invoices]{Data: list}
 	}
