@@ -254,7 +254,7 @@ func (s *Server) auditOperation(r *http.Request, rw *recorder, sc *requestScope,
 		slog.String("method", r.Method),
 	}
 	if sc.userID != "" || sc.user != "" {
-		attrs = append(attrs, slog.String("user_id", sc.userID), slog.String("subject", sc.user))
+		attrs = append(attrs, slog.String("user_id", sc.userID), slog.String("subject", sc.user), slog.String("auth", sc.via))
 	}
 	if op.reachedGraphQL {
 		attrs = append(attrs, slog.String("operation_name", op.name), slog.String("operation_type", op.typ),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/erpgraph/erpgraph/auth"
 	"github.com/erpgraph/erpgraph/errcode"
+	"github.com/erpgraph/erpgraph/session"
 )
 
 // RequestIDHeader carries the request ID in both directions. The server
@@ -31,6 +32,7 @@ type requestScope struct {
 	user   string // sub of the verified user, for the access log
 	userID string // the user's ERP.net id, for the audit log
 	reason auth.Reason
+	via    string     // how the user was authenticated: "bearer" or "session"
 	op     *operation // set on /graphql when the audit log is on
 }
 
@@ -196,11 +198,15 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		values := r.Header.Values("Authorization")
+		sc := scopeOf(r.Context())
 		if len(values) == 0 {
+			if s.cfg.Sessions != nil && s.cfg.Sessions.HasCookie(r) {
+				s.authenticateSession(w, r, next)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
-		sc := scopeOf(r.Context())
 		scheme, token, ok := strings.Cut(values[0], " ")
 		if len(values) > 1 || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			sc.reason = auth.ReasonMalformed
@@ -222,10 +228,42 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.unauthorized(w, r, msg)
 			return
 		}
-		sc.user, sc.userID = u.Subject, u.ID
+		sc.user, sc.userID, sc.via = u.Subject, u.ID, "bearer"
 		s.auditFirstUse(r, strings.TrimSpace(token), u)
 		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), u)))
 	})
+}
+
+// authenticateSession authenticates a request by its session cookie. A
+// request without the CSRF header, or whose session is unknown, expired or
+// ended, is refused with 401; the session's own log and audit records say
+// more (refreshes, sign-outs).
+func (s *Server) authenticateSession(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	sc := scopeOf(r.Context())
+	u, err := s.cfg.Sessions.Authenticate(w, r)
+	if err != nil {
+		var se *session.Error
+		if !errors.As(err, &se) {
+			se = &session.Error{Status: http.StatusServiceUnavailable, Code: errcode.UpstreamUnavailable, Reason: "error", Msg: "sessions are unavailable right now"}
+		}
+		sc.reason = auth.Reason("session_" + se.Reason)
+		s.log.Debug("server: session refused", "request_id", sc.id, "err", err)
+		denied := "auth"
+		if se.Code == errcode.CSRFHeaderMissing {
+			denied = "csrf"
+		}
+		if se.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Cookie realm="erpgraph"`)
+		}
+		s.deny(w, r, se.Status, se.Code, denied, se.Msg)
+		return
+	}
+	if u == nil {
+		next.ServeHTTP(w, r)
+		return
+	}
+	sc.user, sc.userID, sc.via = u.Subject, u.ID, "session"
+	next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), u)))
 }
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {

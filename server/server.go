@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,6 +27,21 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, raw string) (*auth.User, error)
 }
 
+// Sessions is the server-side sign-in (package session): its endpoints are
+// served under Prefix, and /graphql accepts its cookie as an alternative to a
+// Bearer token. *session.Manager implements it.
+type Sessions interface {
+	Handler() http.Handler
+	Prefix() string
+	// HasCookie reports whether the request carries a session cookie.
+	HasCookie(r *http.Request) bool
+	// Authenticate returns the cookie's user (refreshing the session when
+	// due) or a *session.Error; it checks the CSRF header itself.
+	Authenticate(w http.ResponseWriter, r *http.Request) (*auth.User, error)
+	// CSRFHeaders are the headers one of which a cookie request carries.
+	CSRFHeaders() []string
+}
+
 // PlaygroundConfig configures the GraphiQL playground at GET /.
 type PlaygroundConfig = playground.Config
 
@@ -34,6 +50,10 @@ type Config struct {
 	Addr     string        // listen address for ListenAndServe, e.g. 127.0.0.1:8080
 	GraphQL  http.Handler  // serves POST and GET /graphql
 	Verifier TokenVerifier // verifies Bearer tokens on /graphql
+	// Sessions, when set, serves the session endpoints and lets /graphql
+	// accept the session cookie. With both a Bearer token and the cookie,
+	// the Bearer token wins and the cookie is not looked at.
+	Sessions Sessions
 	// Readiness reports the state of the upstreams (identity server, Domain
 	// API, a service token) for /readyz; it takes precedence over Ready.
 	Readiness func(ctx context.Context) Readiness
@@ -42,6 +62,16 @@ type Config struct {
 	Ready      func(ctx context.Context) error
 	Logger     *slog.Logger // JSON access and error log; default: discard
 	Playground PlaygroundConfig
+
+	// Static, when set, is a built frontend served at / (SPA fallback to
+	// index.html); the playground then moves to PlaygroundSubPath.
+	Static fs.FS
+	// Portal, when set, is a frontend served at PortalPath (the example
+	// portal in dev mode).
+	Portal fs.FS
+	// FormActions are origins the frontends' forms may be redirected to
+	// (the identity server: the sign-out form ends up there).
+	FormActions []string
 
 	// Audit receives the audit records (operations, refusals, first use of
 	// each user token); nil = no audit log.
@@ -148,6 +178,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.CSRFHeaders == nil {
 		cfg.CSRFHeaders = DefaultCSRFHeaders
 	}
+	if cfg.Sessions != nil {
+		// The session's CSRF header (X-CSRF: 1) is as good a proof of a
+		// preflight as Apollo's headers.
+		cfg.CSRFHeaders = append(append([]string(nil), cfg.CSRFHeaders...), cfg.Sessions.CSRFHeaders()...)
+	}
 	cfg.RateLimit.defaults()
 	setDefault(&cfg.ShutdownGrace, 15*time.Second)
 	setDefault(&cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
@@ -173,15 +208,28 @@ func New(cfg Config) (*Server, error) {
 		w.Header().Set("Allow", "GET, POST")
 		writeError(w, r, http.StatusMethodNotAllowed, errcode.BadRequest, "use GET or POST on /graphql")
 	})
+	if cfg.Sessions != nil {
+		mux.Handle(cfg.Sessions.Prefix()+"/", s.apiHeaders(s.limit(cfg.Sessions.Handler())))
+	}
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	if cfg.Playground.Enabled {
+		if cfg.Static != nil && cfg.Playground.GraphQLPath == "" {
+			cfg.Playground.GraphQLPath = "/graphql"
+		}
 		pg, err := playground.New(cfg.Playground)
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
-		mux.Handle("GET /{$}", pg)
+		mux.Handle("GET "+s.PlaygroundPath()+"{$}", pg)
 		mux.Handle("GET "+playground.AssetsPath, pg)
+	}
+	csp := StaticCSP(cfg.FormActions...)
+	if cfg.Static != nil {
+		mux.Handle("GET /", Static(cfg.Static, "/", csp))
+	}
+	if cfg.Portal != nil {
+		mux.Handle("GET "+PortalPath, Static(cfg.Portal, PortalPath, csp))
 	}
 	s.handler = cfg.Metrics.Middleware(s.requestID(s.recoverAndLog(s.admit(s.limitBody(mux)))))
 	return s, nil
@@ -192,6 +240,21 @@ func setDefault[T comparable](v *T, def T) {
 	if *v == zero {
 		*v = def
 	}
+}
+
+// PortalPath is where Config.Portal is served.
+const PortalPath = "/portal/"
+
+// PlaygroundSubPath is the playground's path when a frontend is served at /.
+const PlaygroundSubPath = "/playground/"
+
+// PlaygroundPath is where the playground is served: / , or
+// PlaygroundSubPath when a frontend is served at /.
+func (s *Server) PlaygroundPath() string {
+	if s.cfg.Static != nil {
+		return PlaygroundSubPath
+	}
+	return "/"
 }
 
 // Handler is the server's complete handler (routes and middleware), for tests
