@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -20,7 +22,9 @@ import (
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/graph"
 	"github.com/erpgraph/erpgraph/metrics"
+	"github.com/erpgraph/erpgraph/portal"
 	"github.com/erpgraph/erpgraph/server"
+	"github.com/erpgraph/erpgraph/session"
 )
 
 // App is the wired program: a bound listener, the ERP.net client, the token
@@ -34,6 +38,7 @@ type App struct {
 	sim      *erpsim.Sim // nil unless dev mode
 	erp      *erpclient.Client
 	verifier *auth.Verifier
+	sessions *session.Manager // nil unless ERPGRAPH_SESSIONS
 	srv      *server.Server
 	metrics  *metrics.Registry  // nil when metrics are off
 	metLn    net.Listener       // the metrics listener, when on
@@ -149,7 +154,27 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	if a.sim != nil {
 		pg.SignInHint = "Demo sign-ins, password " + fixture.DemoPassword + ": " + strings.Join(demoLogins(), ", ")
 	}
+	var sessions server.Sessions
+	if cfg.Session.Enabled {
+		if a.sessions, err = a.newSessions(life); err != nil {
+			return nil, err
+		}
+		sessions = a.sessions
+	}
+	var static fs.FS
+	if cfg.StaticDir != "" {
+		static = os.DirFS(cfg.StaticDir)
+	}
+	var portalFS fs.FS
+	if cfg.Portal {
+		portalFS = portal.FS()
+	}
+	var formActions []string
+	if u, err := url.Parse(p.EndSessionEndpoint); err == nil && u.Host != "" {
+		formActions = append(formActions, u.Scheme+"://"+u.Host) // the sign-out form is redirected there
+	}
 	a.srv, err = server.New(server.Config{
+		Sessions: sessions, Static: static, Portal: portalFS, FormActions: formActions,
 		GraphQL: perUser(gql), Verifier: a.verifier, Readiness: a.readiness, Logger: a.log.With("component", "server"),
 		Playground: pg, ShutdownGrace: cfg.ShutdownGrace, ShutdownDelay: cfg.ShutdownDelay,
 		Audit: a.audit, AuditVariables: cfg.AuditVariables, CountsUpstream: true, Metrics: a.metrics,
@@ -181,14 +206,34 @@ func (a *App) startSim(ctx context.Context) (*erpsim.Sim, error) {
 			origins = append(origins, alt)
 		}
 	}
+	if pu := a.cfg.Session.PublicURL; pu != "" {
+		origins = appendNew(origins, strings.TrimSuffix(pu, "/"))
+	}
+	pgPath := "/"
+	if a.cfg.StaticDir != "" {
+		pgPath = server.PlaygroundSubPath
+	}
+	prefix := a.sessionPrefix()
 	for i := range apps {
-		if apps[i].ClientID != a.cfg.PlaygroundClientID {
-			continue
-		}
-		for _, o := range origins {
-			apps[i].RedirectURIs = appendNew(apps[i].RedirectURIs, o+"/")
-			apps[i].PostLogoutRedirectURIs = appendNew(apps[i].PostLogoutRedirectURIs, o+"/")
-			apps[i].AllowedOrigins = appendNew(apps[i].AllowedOrigins, o)
+		switch apps[i].ClientID {
+		case a.cfg.PlaygroundClientID:
+			for _, o := range origins {
+				apps[i].RedirectURIs = appendNew(apps[i].RedirectURIs, o+pgPath)
+				apps[i].PostLogoutRedirectURIs = appendNew(apps[i].PostLogoutRedirectURIs, o+pgPath)
+				apps[i].AllowedOrigins = appendNew(apps[i].AllowedOrigins, o)
+			}
+		case a.cfg.ClientID:
+			// erpgraph's own sign-in (sessions): the real callback on
+			// whatever port this process listens on.
+			for _, o := range origins {
+				apps[i].RedirectURIs = appendNew(apps[i].RedirectURIs, o+prefix+"/callback")
+				apps[i].PostLogoutRedirectURIs = appendNew(apps[i].PostLogoutRedirectURIs, o+"/")
+				apps[i].PostLogoutRedirectURIs = appendNew(apps[i].PostLogoutRedirectURIs, o+server.PortalPath)
+			}
+			if pl := a.cfg.Session.PostLogoutRedirectURL; pl != "" {
+				apps[i].PostLogoutRedirectURIs = appendNew(apps[i].PostLogoutRedirectURIs, pl)
+			}
+			apps[i].BackChannelLogoutURI = a.url + prefix + "/backchannel-logout"
 		}
 	}
 	opts := erpsim.Options{Addr: a.cfg.SimAddr, Apps: apps, Scale: a.cfg.SimScale, Users: a.cfg.SimUsers, Logger: a.log.With("component", "erpsim")}
@@ -362,6 +407,9 @@ func (a *App) MetricsURL() string {
 // URL is the server's base URL, e.g. http://127.0.0.1:8080 (GraphQL at
 // URL()+"/graphql", the playground at URL()+"/").
 func (a *App) URL() string { return a.url }
+
+// Sessions is the server-side sign-in, or nil when ERPGRAPH_SESSIONS is off.
+func (a *App) Sessions() *session.Manager { return a.sessions }
 
 // Sim is the in-process erpsim in dev mode, else nil.
 func (a *App) Sim() *erpsim.Sim { return a.sim }

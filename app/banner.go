@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/server"
 )
 
 // roleSees says what an external access role shows, per ERPNET.md §3.
@@ -26,9 +27,18 @@ func (a *App) Banner() string {
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  GraphQL\t%s/graphql\n", a.url)
 	if a.cfg.Playground {
-		fmt.Fprintf(tw, "  Playground\t%s/\n", a.url)
+		fmt.Fprintf(tw, "  Playground\t%s%s\n", a.url, a.srv.PlaygroundPath())
 	} else {
 		fmt.Fprintf(tw, "  Playground\toff (ERPGRAPH_PLAYGROUND=on to serve it)\n")
+	}
+	if a.cfg.StaticDir != "" {
+		fmt.Fprintf(tw, "  Frontend\t%s/ (from %s)\n", a.url, a.cfg.StaticDir)
+	}
+	if a.cfg.Portal {
+		fmt.Fprintf(tw, "  Example portal\t%s%s (sign in with the session cookie)\n", a.url, server.PortalPath)
+	}
+	if a.sessions != nil {
+		fmt.Fprintf(tw, "  Sign-in\t%s%s?returnTo=/ (session cookie; callback %s)\n", a.url, a.sessions.Paths().Login, a.sessions.CallbackURL())
 	}
 	fmt.Fprintf(tw, "  Probes\t%s/healthz, %s/readyz\n", a.url, a.url)
 	if m := a.MetricsURL(); m != "" {

@@ -135,6 +135,15 @@ type Config struct {
 	// (Cache-Control private for signed-in users); 0: "no-cache".
 	CacheMaxAge time.Duration
 
+	// Session is the server-side sign-in of the monolithic deployment
+	// (app/sessions.go): login endpoints, the session cookie on /graphql.
+	Session SessionConfig
+	// StaticDir is a built frontend served at / (the playground moves to
+	// /playground/).
+	StaticDir string
+	// Portal serves the example customer portal at /portal/.
+	Portal bool
+
 	// Logger overrides the JSON stderr log (tests). Not configurable by environment.
 	Logger *slog.Logger
 	// AuditLogger overrides AuditLog (tests). Not configurable by environment.

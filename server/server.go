@@ -226,7 +226,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	csp := StaticCSP(cfg.FormActions...)
 	if cfg.Static != nil {
-		mux.Handle("GET /", Static(cfg.Static, "/", csp))
+		mux.Handle("/", Static(cfg.Static, "/", csp)) // every method: Static answers 405 itself (a "GET /" pattern would conflict with "/auth/")
 	}
 	if cfg.Portal != nil {
 		mux.Handle("GET "+PortalPath, Static(cfg.Portal, PortalPath, csp))

@@ -69,6 +69,13 @@ func localPath(p string) bool {
 }
 
 func (m *Manager) handleLogin(w http.ResponseWriter, r *http.Request) {
+	// The login cookie must be set on the host the callback comes back to
+	// (localhost and 127.0.0.1 are different sites to a browser): start
+	// over on the public URL first.
+	if pu, err := url.Parse(m.cfg.PublicURL); err == nil && r.Host != "" && !strings.EqualFold(r.Host, pu.Host) {
+		http.Redirect(w, r, m.cfg.PublicURL+m.paths.Login+"?"+r.URL.RawQuery, http.StatusFound)
+		return
+	}
 	returnTo := r.URL.Query().Get("returnTo")
 	if returnTo == "" {
 		returnTo = "/"
