@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/erpgraph/erpgraph/access"
 	"github.com/erpgraph/erpgraph/auth"
 	"github.com/erpgraph/erpgraph/erpclient"
@@ -111,7 +113,6 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		InstanceURL: cfg.InstanceURL, IdentityURL: cfg.IdentityURL, ODataURL: cfg.ODataURL,
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes,
 		Scheduler: cfg.Scheduler, Logger: a.log.With("component", "erpclient"), Audit: a.audit,
-		OnUpstream: server.AddUpstreamRequests, // the audit log's upstream_requests per operation
 	}
 	if erpCfg.Audit == nil { // erpclient's default would be its operational log
 		erpCfg.Audit = slog.New(slog.DiscardHandler)
@@ -145,6 +146,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		ERP: a.erp, Access: resolver, Logger: a.log.With("component", "graph"), Introspection: cfg.Introspection,
 		Limits: cfg.QueryLimits, APQCacheSize: cfg.APQCacheSize, TrustedDocuments: files.trusted,
 		TrustedDocumentsOnly: cfg.TrustedDocumentsOnly, CacheMaxAge: cfg.CacheMaxAge,
+		RequestID: server.RequestID, Extensions: []graphql.HandlerExtension{server.RecordExtension{}},
 	})
 	p := a.verifier.Provider()
 	pg := server.PlaygroundConfig{
@@ -175,7 +177,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	}
 	a.srv, err = server.New(server.Config{
 		Sessions: sessions, Static: static, Portal: portalFS, FormActions: formActions,
-		GraphQL: perUser(gql), Verifier: a.verifier, Readiness: a.readiness, Logger: a.log.With("component", "server"),
+		GraphQL: upstreamFor(gql), Verifier: a.verifier, Readiness: a.readiness, Logger: a.log.With("component", "server"),
 		Playground: pg, ShutdownGrace: cfg.ShutdownGrace, ShutdownDelay: cfg.ShutdownDelay,
 		Audit: a.audit, AuditVariables: cfg.AuditVariables, CountsUpstream: true, Metrics: a.metrics,
 		RateLimit: cfg.RateLimit, CORS: cfg.CORS, CSRFHeaders: cfg.CSRFHeaders,
@@ -447,16 +449,18 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// perUser marks the ERP.net calls of each GraphQL request as its user's:
-// erpclient's scheduler then shares the one ERP.net session fairly between
-// users (and caps each user's queue), and counts upstream requests once per
-// operation. Requests without a user share one anonymous key.
-func perUser(next http.Handler) http.Handler {
+// upstreamFor marks the ERP.net calls of each GraphQL request as made for
+// its user (the request record's UserKey): erpclient's scheduler then shares
+// the one ERP.net session fairly between users (and caps each user's queue);
+// and it counts the upstream requests they take part in into the record, for
+// the audit log's upstream_requests. Requests without a user share one
+// anonymous key.
+func upstreamFor(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := ""
-		if u, ok := auth.FromContext(r.Context()); ok {
-			key = cmp.Or(u.ID, u.Subject)
+		ctx := r.Context()
+		if rec := server.RecordOf(ctx); rec != nil {
+			ctx = erpclient.CountUpstream(erpclient.WithCaller(ctx, rec.UserKey), &rec.Upstream)
 		}
-		next.ServeHTTP(w, r.WithContext(erpclient.WithCaller(r.Context(), key)))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

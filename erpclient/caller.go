@@ -1,6 +1,9 @@
 package erpclient
 
-import "context"
+import (
+	"context"
+	"sync/atomic"
+)
 
 // The scheduler shares one ERP.net session among every user of erpgraph. So
 // that one user's burst cannot fill the queue for everyone, calls carry the
@@ -10,24 +13,31 @@ import "context"
 
 type callerKey struct{}
 
-// caller is what WithCaller puts in a context. Its address also identifies
-// one operation for Config.OnUpstream: an upstream request carrying the work
-// of several resolvers of one GraphQL request counts once for it.
-type caller struct{ key string }
-
 // WithCaller returns a context whose ERP.net calls count as key's (a user id)
 // for the scheduler's fair share and per-caller queue cap. Calls without a
 // caller share one anonymous key, which only MaxQueue bounds.
 func WithCaller(ctx context.Context, key string) context.Context {
-	return context.WithValue(ctx, callerKey{}, &caller{key: key})
+	return context.WithValue(ctx, callerKey{}, key)
 }
 
-// callerOf returns ctx's caller key and the identity under which its
-// upstream requests are reported: the WithCaller value, else one of the
-// call's own (a context is not a safe map key: some are not comparable).
-func callerOf(ctx context.Context) (key string, tally any) {
-	if c, ok := ctx.Value(callerKey{}).(*caller); ok {
-		return c.key, c
-	}
-	return "", &caller{}
+func callerOf(ctx context.Context) string {
+	key, _ := ctx.Value(callerKey{}).(string)
+	return key
+}
+
+type counterKey struct{}
+
+// CountUpstream returns a context whose ERP.net calls add the upstream HTTP
+// requests they take part in to n: a $batch or a shared GET once for each
+// counter whose calls it carried (however many of them), a retry or a 401
+// repeat again. One counter per operation gives the requests made for it;
+// the caller owns n and reads it when its calls are done (every call adds
+// before it returns).
+func CountUpstream(ctx context.Context, n *atomic.Int64) context.Context {
+	return context.WithValue(ctx, counterKey{}, n)
+}
+
+func counterOf(ctx context.Context) *atomic.Int64 {
+	n, _ := ctx.Value(counterKey{}).(*atomic.Int64)
+	return n
 }

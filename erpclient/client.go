@@ -50,8 +50,6 @@ type Client struct {
 	stats  counters
 	cancel context.CancelFunc
 	closed atomic.Bool
-	// onUpstream is Config.OnUpstream (nil when unset)
-	onUpstream func(ctx context.Context, n int)
 }
 
 // maxBody bounds any upstream body read into memory.
@@ -121,7 +119,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		cancel()
 	}()
-	c := &Client{http: &noRedirect, issuer: issuer, root: root, log: logger, audit: audit, cancel: cancel, onUpstream: cfg.OnUpstream}
+	c := &Client{http: &noRedirect, issuer: issuer, root: root, log: logger, audit: audit, cancel: cancel}
 	c.tokens = &tokenSource{
 		conf: &clientcredentials.Config{
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: tokenURL, Scopes: scopes,

@@ -1,7 +1,6 @@
 package erpclient
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,14 +32,6 @@ type Config struct {
 	// back-off and the circuit breaker's cool-down; default time.Now. Tests
 	// advance it instead of waiting.
 	Clock func() time.Time
-	// OnUpstream, when set, is told of every upstream HTTP request once per
-	// caller whose work it carries (a $batch serving three callers reports
-	// 1 to each, a GET shared by identical calls 1 to each waiter, a retry
-	// again), with a context of that caller; the audit log counts upstream
-	// requests per operation with it. Callers are told apart by WithCaller
-	// (one per GraphQL request), else by their context. It runs on the
-	// scheduler's path: keep it quick.
-	OnUpstream func(ctx context.Context, n int)
 }
 
 // SchedulerConfig bounds the traffic to the Domain API (ERPNET.md §3: one

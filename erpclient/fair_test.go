@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/erpgraph/erpgraph/erpclient"
@@ -99,29 +100,24 @@ func TestScheduler_FairShareAcrossCallers(t *testing.T) {
 	}
 }
 
-type nameKey struct{}
-
-// TestClient_OnUpstream: every upstream request is reported once to each
-// caller whose work it carried: one $batch to each of its callers (once for
-// a caller with two parts in it), a shared GET to each waiter, and a retry
-// again.
-func TestClient_OnUpstream(t *testing.T) {
+// TestClient_CountUpstream: every upstream request is added once to the
+// counter of each caller whose work it carried: one $batch to each of its
+// callers (once for a caller with two parts in it), a shared GET to each
+// waiter, and a retry again.
+func TestClient_CountUpstream(t *testing.T) {
 	var mu sync.Mutex
-	told := map[string]int{}
-	s, c, release, log := recordedSim(t, func(cfg *erpclient.Config) {
-		cfg.OnUpstream = func(ctx context.Context, n int) {
-			if name, ok := ctx.Value(nameKey{}).(string); ok {
-				mu.Lock()
-				told[name] += n
-				mu.Unlock()
-			}
-		}
-	})
+	counters := map[string]*atomic.Int64{}
+	s, c, release, log := recordedSim(t, nil)
 	ctx := context.Background()
 	first := runConcurrently(1, func(int) error { return c.Ping(ctx) })
 	waitFor(t, "the first request held", func() bool { return c.Stats().InFlight == 1 })
 	as := func(name string) context.Context {
-		return erpclient.WithCaller(context.WithValue(ctx, nameKey{}, name), name)
+		mu.Lock()
+		defer mu.Unlock()
+		if counters[name] == nil {
+			counters[name] = new(atomic.Int64)
+		}
+		return erpclient.CountUpstream(erpclient.WithCaller(ctx, name), counters[name])
 	}
 	read := func(ctx context.Context, part string) error {
 		_, err := erpclient.List[erpclient.Product](ctx, c, erpclient.Query{Set: erpclient.SetProducts,
@@ -150,9 +146,11 @@ func TestClient_OnUpstream(t *testing.T) {
 	if err := read(as("d"), "d"); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
+	told := map[string]int64{}
+	for name, n := range counters {
+		told[name] = n.Load()
+	}
 	got := fmt.Sprint(told)
-	mu.Unlock()
 	if got != "map[a:1 b:1 c:1 d:2]" {
 		t.Errorf("reported %s, want 1 for each caller of the $batch and 2 for the retried read", got)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +38,8 @@ type call struct {
 	deadline time.Time // MaxWait after it was queued
 	ctxEnd   time.Time // the caller's own deadline; zero when none
 	ctx      context.Context
-	caller   string // WithCaller's key; "" = the shared anonymous caller
-	tally    any    // who OnUpstream reports this call's upstream requests to (see callerOf)
+	caller   string        // WithCaller's key; "" = the shared anonymous caller
+	counter  *atomic.Int64 // CountUpstream's counter; nil = nobody counts
 	done     chan struct{}
 	res      *response
 	err      error
@@ -140,7 +141,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	queuedAt := time.Now()
 	deadline := queuedAt.Add(s.cfg.MaxWait)
 	ctxEnd, _ := ctx.Deadline()
-	who, tally := callerOf(ctx)
+	who, counter := callerOf(ctx), counterOf(ctx)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -178,7 +179,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	}
 	joined := 0
 	for i, req := range reqs {
-		cl := &call{req: req, done: make(chan struct{}), queuedAt: queuedAt, deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, tally: tally}
+		cl := &call{req: req, done: make(chan struct{}), queuedAt: queuedAt, deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, counter: counter}
 		calls[i] = cl
 		if p := s.active[req.key()]; p != nil && req.key() != "" {
 			// the same GET is in flight: share its answer
@@ -596,19 +597,19 @@ func (s *scheduler) run(u *unit) {
 	}
 }
 
-// reportUpstream tells Config.OnUpstream of u's HTTP requests, once for
-// each caller whose work it carried.
+// reportUpstream adds u's HTTP requests to the counter of each operation
+// (CountUpstream) whose work it carried, once per counter.
 func (s *scheduler) reportUpstream(u *unit, deliver [][]*call) {
-	n := int(u.sent.Load())
-	if s.c.onUpstream == nil || n == 0 {
+	n := int64(u.sent.Load())
+	if n == 0 {
 		return
 	}
-	told := make(map[any]bool)
+	var told []*atomic.Int64 // a handful: the callers of one $batch
 	for _, calls := range deliver {
 		for _, cl := range calls {
-			if !told[cl.tally] {
-				told[cl.tally] = true
-				s.c.onUpstream(cl.ctx, n)
+			if cl.counter != nil && !slices.Contains(told, cl.counter) {
+				told = append(told, cl.counter)
+				cl.counter.Add(n)
 			}
 		}
 	}

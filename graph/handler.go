@@ -10,7 +10,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/executor"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/erpgraph/erpgraph/access"
@@ -43,14 +42,17 @@ type Config struct {
 	// TrustedDocumentsOnly refuses every operation that is not a trusted document (OPERATION_NOT_ALLOWED),
 	// including automatic persisted queries of other documents.
 	TrustedDocumentsOnly bool
+	// RequestID returns the ID of the request ctx belongs to (the server's, which works it out), for the
+	// requestId of errors and the logs; nil leaves it out.
+	RequestID func(ctx context.Context) string
+	// Extensions are added to the executor before graph's own (trusted documents, limits, persisted queries),
+	// so they see each request as the client sent it and each answer as the client gets it: the server's request
+	// record (server.RecordExtension) is one.
+	Extensions []graphql.HandlerExtension
 	// CacheMaxAge is the max-age of successful GET query answers (private for signed-in users); 0 means
 	// "no-cache" (cacheable, but revalidated on every use).
 	CacheMaxAge time.Duration
 }
-
-// requestIDHeader is set by the server in front of this handler (it overwrites the inbound value with the ID it
-// settled on); the handler makes one up when used alone.
-const requestIDHeader = "X-Request-ID"
 
 // NewHandler returns the GraphQL endpoint: GraphQL over HTTP (see httpTransport) on gqlgen's executor, with
 // trusted documents, automatic persisted queries, the operation limits, per-request loaders, the error
@@ -79,6 +81,9 @@ func NewHandler(cfg Config) http.Handler {
 	// Caches keep small documents only: 1000 entries of documents near the body limit would hold a gigabyte.
 	exec.SetQueryCache(smallOnly[*ast.QueryDocument]{lru.New[*ast.QueryDocument](1000), func(q string, _ *ast.QueryDocument) int { return len(q) }})
 	exec.SetDisableSuggestion(!cfg.Introspection)
+	for _, ext := range cfg.Extensions {
+		exec.Use(ext)
+	}
 	if cfg.Introspection {
 		exec.Use(extension.Introspection{})
 	}
@@ -98,9 +103,9 @@ func NewHandler(cfg Config) http.Handler {
 	ref := loader.NewRefCache(cfg.RefCacheTTL, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		u, _ := auth.FromContext(req.Context())
-		id := req.Header.Get(requestIDHeader)
-		if id == "" {
-			id = uuid.NewString()
+		id := ""
+		if cfg.RequestID != nil {
+			id = cfg.RequestID(req.Context())
 		}
 		rq := &request{user: u, languages: acceptLanguages(req), id: id, access: r.access}
 		l := loader.New(loader.Deps{ERP: r.erp, Scope: rq.Scope, Select: rq.Select, Ref: ref})

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/erpgraph/erpgraph/access"
 	"github.com/erpgraph/erpgraph/auth"
@@ -58,17 +61,22 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatalf("verifier: %v", err)
 	}
 	h := graph.NewHandler(graph.Config{
-		ERP: erp, Access: access.NewResolver(erp, access.Config{AllowInternalUsers: o.allowInternal}), Introspection: o.introspection,
+		RequestID: func(ctx context.Context) string { id, _ := ctx.Value(requestIDKey{}).(string); return id },
+		ERP:       erp, Access: access.NewResolver(erp, access.Config{AllowInternalUsers: o.allowInternal}), Introspection: o.introspection,
 	})
 	srv := httptest.NewServer(bearer(ver, h))
 	t.Cleanup(srv.Close)
 	return &env{sim: sim, erp: erp, srv: srv, count: count, tokens: map[string]string{}}
 }
 
-// bearer is the part of the server's edge that graph relies on: a verified user in the context, 401 for an
-// invalid token, and anonymous requests passed through.
+type requestIDKey struct{}
+
+// bearer is the part of the server's edge that graph relies on: the request ID (the client's X-Request-ID, else
+// a new one) and a verified user in the context, 401 for an invalid token, and anonymous requests passed through.
 func bearer(v *auth.Verifier, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := cmp.Or(r.Header.Get("X-Request-ID"), uuid.NewString())
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			next.ServeHTTP(w, r)

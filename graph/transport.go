@@ -108,7 +108,9 @@ func (t *httpTransport) execute(w http.ResponseWriter, r *http.Request, media st
 		if p := recover(); p != nil {
 			err := t.exec.PresentRecoveredError(ctx, p)
 			gqlErr, _ := err.(*gqlerror.Error)
-			t.write(w, http.StatusInternalServerError, media, requestError{Errors: gqlerror.List{gqlErr}})
+			// Through the response interceptors, so the request record sees the failure too.
+			resp := t.exec.DispatchError(ctx, gqlerror.List{gqlErr})
+			t.write(w, http.StatusInternalServerError, media, requestError{Errors: resp.Errors, Extensions: resp.Extensions})
 		}
 	}()
 	oc, errs := t.exec.CreateOperationContext(ctx, params)

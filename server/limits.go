@@ -178,9 +178,10 @@ func (l *limiter) slot(ctx context.Context, c *client) (release func(), ok bool)
 // authentication, so a user is counted by who they are, not where from.
 func (s *Server) limit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, user := "ip:"+s.clientIP(r).String(), false
-		if u, ok := auth.FromContext(r.Context()); ok {
-			key, user = "user:"+cmpOr(u.ID, u.Subject), true
+		rec := RecordOf(r.Context())
+		key, user := "ip:"+rec.ClientIP.String(), false
+		if _, ok := auth.FromContext(r.Context()); ok {
+			key, user = "user:"+rec.UserKey, true
 		}
 		c, wait := s.limits.acquire(key, user)
 		if c == nil {
@@ -201,13 +202,6 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		defer release()
 		next.ServeHTTP(w, r)
 	})
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // clientIP is the peer address, or, when the peer is a trusted proxy, the

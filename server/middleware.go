@@ -19,39 +19,10 @@ import (
 	"github.com/erpgraph/erpgraph/session"
 )
 
-// RequestIDHeader carries the request ID in both directions. The server
-// overwrites the inbound header with the ID it settled on, so handlers behind
-// it (the GraphQL error presenter) can read it from the request as well as
-// from RequestID(ctx).
+// RequestIDHeader carries the request ID in both directions: a sane inbound
+// value is kept, else the server makes one up; the answer always carries it.
+// Handlers behind the server read it from RequestID(ctx), never the header.
 const RequestIDHeader = "X-Request-ID"
-
-// requestScope is the per-request state the middleware share: one struct in
-// ctx, filled in by inner layers and read by the access log.
-type requestScope struct {
-	id     string
-	user   string // sub of the verified user, for the access log
-	userID string // the user's ERP.net id, for the audit log
-	reason auth.Reason
-	via    string     // how the user was authenticated: "bearer" or "session"
-	op     *operation // set on /graphql when the audit log is on
-}
-
-type scopeKey struct{}
-
-// RequestID returns the ID of the request ctx belongs to, or "".
-func RequestID(ctx context.Context) string {
-	if sc, ok := ctx.Value(scopeKey{}).(*requestScope); ok {
-		return sc.id
-	}
-	return ""
-}
-
-func scopeOf(ctx context.Context) *requestScope {
-	if sc, ok := ctx.Value(scopeKey{}).(*requestScope); ok {
-		return sc
-	}
-	return &requestScope{}
-}
 
 // saneRequestID accepts a caller's ID only if it cannot break logs or
 // headers: 1..128 characters of letters, digits and -_.:
@@ -69,44 +40,41 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-func (s *Server) requestID(next http.Handler) http.Handler {
+// record starts the request's Record: its ID (worked out here and nowhere
+// else), the client, and the start time.
+func (s *Server) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(RequestIDHeader)
 		if !saneRequestID(id) {
 			id = uuid.NewString()
 		}
-		r.Header.Set(RequestIDHeader, id)
 		w.Header().Set(RequestIDHeader, id)
-		ctx := context.WithValue(r.Context(), scopeKey{}, &requestScope{id: id})
-		next.ServeHTTP(w, r.WithContext(ctx))
+		rec := &Record{RequestID: id, Start: time.Now(), Method: r.Method, Path: r.URL.Path, Remote: r.RemoteAddr,
+			ClientIP: s.clientIP(r)}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
 	})
 }
 
-// recorder remembers the status and size of a response for the access log
-// and whether anything was written (a recovered panic can still answer 500).
+// recorder notes the status and size of a response in the record, and
+// whether anything was written (a recovered panic can still answer 500).
 type recorder struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
-	sniff  []byte // the start of the body, for the audit log's outcome; nil = not kept
+	rec *Record
 }
 
 func (rw *recorder) WriteHeader(code int) {
-	if rw.status == 0 {
-		rw.status = code
+	if rw.rec.Status == 0 {
+		rw.rec.Status = code
 	}
 	rw.ResponseWriter.WriteHeader(code)
 }
 
 func (rw *recorder) Write(b []byte) (int, error) {
-	if rw.status == 0 {
-		rw.status = http.StatusOK
+	if rw.rec.Status == 0 {
+		rw.rec.Status = http.StatusOK
 	}
 	n, err := rw.ResponseWriter.Write(b)
-	if rw.sniff != nil && len(rw.sniff) < sniffLimit {
-		rw.sniff = append(rw.sniff, b[:min(n, sniffLimit-len(rw.sniff))]...)
-	}
-	rw.bytes += int64(n)
+	rw.rec.Bytes += int64(n)
 	return n, err
 }
 
@@ -115,8 +83,8 @@ func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
 // Flush supports streaming responses (incremental delivery, SSE).
 func (rw *recorder) Flush() {
-	if rw.status == 0 {
-		rw.status = http.StatusOK
+	if rw.rec.Status == 0 {
+		rw.rec.Status = http.StatusOK
 	}
 	_ = http.NewResponseController(rw.ResponseWriter).Flush()
 }
@@ -125,55 +93,58 @@ func (rw *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(rw.ResponseWriter).Hijack()
 }
 
-// recoverAndLog turns a panic into a logged INTERNAL_SERVER_ERROR and writes
-// one access log line per request. The line holds no query string (GET
-// /graphql carries variables there) and no headers (tokens).
+// recoverAndLog turns a panic into a logged INTERNAL_SERVER_ERROR and, from
+// the record, writes one access log line per request and the audit record of
+// /graphql requests. The line holds no query string (GET /graphql carries
+// variables there) and no headers (tokens).
 func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rw := &recorder{ResponseWriter: w}
-		sc := scopeOf(r.Context())
-		if s.audit != nil && r.URL.Path == "/graphql" {
-			sc.op = &operation{}
-			rw.sniff = make([]byte, 0, 512)
-		}
+		rec := RecordOf(r.Context())
+		rw := &recorder{ResponseWriter: w, rec: rec}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
 					panic(p)
 				}
-				s.log.Error("server: panic", "request_id", sc.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				if rw.status == 0 {
+				s.log.Error("server: panic", "request_id", rec.RequestID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if rec.Status == 0 {
+					rec.Outcome = errcode.Internal
 					writeError(rw, r, http.StatusInternalServerError, errcode.Internal, "internal server error")
 				}
 			}
-			attrs := []slog.Attr{
-				slog.String("request_id", sc.id),
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", rw.status),
-				slog.Int64("bytes", rw.bytes),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-				slog.String("remote", r.RemoteAddr),
-			}
-			if sc.user != "" {
-				attrs = append(attrs, slog.String("user", sc.user))
-			}
-			if sc.reason != "" {
-				attrs = append(attrs, slog.String("auth_refused", string(sc.reason)))
-			}
+			d := time.Since(rec.Start)
 			// Preflights are audited only when refused.
-			if sc.op != nil && (r.Method != http.MethodOptions || sc.op.denied != "") {
-				s.auditOperation(r, rw, sc, time.Since(start))
+			if s.audit != nil && rec.Path == "/graphql" && (rec.Method != http.MethodOptions || rec.Denied != "") {
+				s.auditOperation(r.Context(), rec, d)
 			}
-			level := slog.LevelInfo
-			if (r.URL.Path == "/healthz" || r.URL.Path == "/readyz") && rw.status == http.StatusOK {
-				level = slog.LevelDebug // probes every few seconds would drown the log
-			}
-			s.log.LogAttrs(r.Context(), level, "http request", attrs...)
+			s.accessLog(r.Context(), rec, d)
 		}()
 		next.ServeHTTP(rw, r)
 	})
+}
+
+// accessLog writes the access log line of a request from its record.
+func (s *Server) accessLog(ctx context.Context, rec *Record, d time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("request_id", rec.RequestID),
+		slog.String("method", rec.Method),
+		slog.String("path", rec.Path),
+		slog.Int("status", rec.Status),
+		slog.Int64("bytes", rec.Bytes),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("remote", rec.Remote),
+	}
+	if rec.Subject != "" {
+		attrs = append(attrs, slog.String("user", rec.Subject))
+	}
+	if rec.AuthReason != "" {
+		attrs = append(attrs, slog.String("auth_refused", string(rec.AuthReason)))
+	}
+	level := slog.LevelInfo
+	if (rec.Path == "/healthz" || rec.Path == "/readyz") && rec.Status == http.StatusOK {
+		level = slog.LevelDebug // probes every few seconds would drown the log
+	}
+	s.log.LogAttrs(ctx, level, "http request", attrs...)
 }
 
 // limitBody refuses bodies over MaxBodyBytes: declared ones up front with 413,
@@ -198,7 +169,6 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		values := r.Header.Values("Authorization")
-		sc := scopeOf(r.Context())
 		if len(values) == 0 {
 			if s.cfg.Sessions != nil && s.cfg.Sessions.HasCookie(r) {
 				s.authenticateSession(w, r, next)
@@ -207,9 +177,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		rec := RecordOf(r.Context())
 		scheme, token, ok := strings.Cut(values[0], " ")
 		if len(values) > 1 || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			sc.reason = auth.ReasonMalformed
+			rec.AuthReason = auth.ReasonMalformed
 			s.unauthorized(w, r, `the Authorization header must be "Bearer <access token>"`)
 			return
 		}
@@ -219,17 +190,17 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			msg := "the access token is invalid"
 			if errors.As(err, &ae) {
 				msg = ae.Description()
-				sc.reason = ae.Reason
+				rec.AuthReason = ae.Reason
 			} else {
-				sc.reason = "error"
+				rec.AuthReason = "error"
 			}
 			// The access log line carries the reason; the cause is for debugging.
-			s.log.Debug("server: token refused", "request_id", sc.id, "err", err)
+			s.log.Debug("server: token refused", "request_id", rec.RequestID, "err", err)
 			s.unauthorized(w, r, msg)
 			return
 		}
-		sc.user, sc.userID, sc.via = u.Subject, u.ID, "bearer"
-		s.auditFirstUse(r, strings.TrimSpace(token), u)
+		rec.signedIn(u, "bearer")
+		s.auditFirstUse(r.Context(), rec, strings.TrimSpace(token), u)
 		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), u)))
 	})
 }
@@ -239,15 +210,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 // ended, is refused with 401; the session's own log and audit records say
 // more (refreshes, sign-outs).
 func (s *Server) authenticateSession(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	sc := scopeOf(r.Context())
+	rec := RecordOf(r.Context())
 	u, err := s.cfg.Sessions.Authenticate(w, r)
 	if err != nil {
 		var se *session.Error
 		if !errors.As(err, &se) {
 			se = &session.Error{Status: http.StatusServiceUnavailable, Code: errcode.UpstreamUnavailable, Reason: "error", Msg: "sessions are unavailable right now"}
 		}
-		sc.reason = auth.Reason("session_" + se.Reason)
-		s.log.Debug("server: session refused", "request_id", sc.id, "err", err)
+		rec.AuthReason = auth.Reason("session_" + se.Reason)
+		s.log.Debug("server: session refused", "request_id", rec.RequestID, "err", err)
 		denied := "auth"
 		if se.Code == errcode.CSRFHeaderMissing {
 			denied = "csrf"
@@ -262,7 +233,7 @@ func (s *Server) authenticateSession(w http.ResponseWriter, r *http.Request, nex
 		next.ServeHTTP(w, r)
 		return
 	}
-	sc.user, sc.userID, sc.via = u.Subject, u.ID, "session"
+	rec.signedIn(u, "session")
 	next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), u)))
 }
 

@@ -79,8 +79,9 @@ type Config struct {
 	// AuditVariables is what the audit log says of variables:
 	// AuditVariablesNone (default) or AuditVariablesNames. Never values.
 	AuditVariables string
-	// CountsUpstream says the ERP client reports its requests through
-	// AddUpstreamRequests, so the audit log's upstream_requests is meaningful.
+	// CountsUpstream says the GraphQL handler counts the ERP.net requests it
+	// makes into Record.Upstream (app does, with erpclient.CountUpstream), so
+	// the audit log's upstream_requests is meaningful.
 	CountsUpstream bool
 
 	// Metrics counts requests, refusals and operations; nil = none.
@@ -231,7 +232,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Portal != nil {
 		mux.Handle("GET "+PortalPath, Static(cfg.Portal, PortalPath, csp))
 	}
-	s.handler = cfg.Metrics.Middleware(s.requestID(s.recoverAndLog(s.admit(s.limitBody(mux)))))
+	s.handler = cfg.Metrics.Middleware(s.record(s.recoverAndLog(s.admit(s.limitBody(mux)))))
 	return s, nil
 }
 
