@@ -115,6 +115,9 @@ func TestApp_Metrics(t *testing.T) {
 		{"erpgraph_http_requests_total", map[string]string{"route": "other", "method": "GET", "code": "404"}, 1},
 		{"erpgraph_http_request_duration_seconds", map[string]string{"route": "/graphql"}, 3},
 		{"erpgraph_http_refusals_total", map[string]string{"reason": "rate"}, 1},
+		// from the request record; the refused request never reached GraphQL
+		{"erpgraph_graphql_operations_total", map[string]string{"type": "query", "outcome": "OK"}, 2},
+		{"erpgraph_graphql_operation_upstream_requests", map[string]string{"type": "query"}, 2},
 		{"erpgraph_erp_upstream_requests_total", nil, float64(sim.DomainRequests)},
 		{"erpgraph_erp_session_requests_per_minute_limit", nil, 540},
 		{"erpgraph_erp_session_in_flight_limit", nil, 1},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/erpgraph/erpgraph/auth"
 	"github.com/erpgraph/erpgraph/errcode"
+	"github.com/erpgraph/erpgraph/metrics"
 	"github.com/erpgraph/erpgraph/session"
 )
 
@@ -117,10 +118,26 @@ func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 			if s.audit != nil && rec.Path == "/graphql" && (rec.Method != http.MethodOptions || rec.Denied != "") {
 				s.auditOperation(r.Context(), rec, d)
 			}
+			if op := rec.GraphQL; op != nil {
+				s.observeOperation(rec, op, d)
+			}
 			s.accessLog(r.Context(), rec, d)
 		}()
 		next.ServeHTTP(rw, r)
 	})
+}
+
+// observeOperation hands a finished GraphQL operation to the metrics.
+func (s *Server) observeOperation(rec *Record, op *Operation, d time.Duration) {
+	if s.cfg.Metrics == nil {
+		return
+	}
+	codes := make([]string, len(op.Errors))
+	for i, e := range op.Errors {
+		codes[i] = e.Code
+	}
+	s.cfg.Metrics.ObserveOperation(metrics.Operation{Name: op.Name, Type: op.Type, Outcome: rec.outcome(), Codes: codes,
+		Upstream: int(rec.Upstream.Load()), Duration: d, Valid: op.Valid})
 }
 
 // accessLog writes the access log line of a request from its record.

@@ -71,7 +71,7 @@ func (RecordExtension) InterceptResponse(ctx context.Context, next graphql.Respo
 	op := rec.GraphQL
 	if graphql.HasOperationContext(ctx) && graphql.GetOperationContext(ctx).Operation != nil {
 		o := graphql.GetOperationContext(ctx).Operation
-		op.Type, op.Name = string(o.Operation), cmp.Or(op.Name, truncate(o.Name))
+		op.Type, op.Name, op.Valid = string(o.Operation), cmp.Or(op.Name, truncate(o.Name)), true
 	} else if op.document != "" {
 		// The document did not parse (or no operation was chosen): its tokens
 		// still name it, as a client's log would.

@@ -65,6 +65,9 @@ type Operation struct {
 	Hash      string           // sha256 (hex) of the document, or the persisted-query hash it was sent by
 	Variables []string         // variable names, sorted; never values
 	Errors    []OperationError // the answer's errors, the first 100
+	// Valid says the document parsed and validated, so Name is an operation's
+	// name rather than whatever the client sent.
+	Valid bool
 
 	document string // the document as sent, until the answer names the operation
 }
