@@ -35,8 +35,11 @@ func ParseRef(s string) (Ref, error) {
 		return Ref{}, fmt.Errorf("erpclient: %q is not an entity id Set(guid)", truncate(s, 80))
 	}
 	set, id := s[:open], s[open+1:len(s)-1]
-	if !setRE.MatchString(set) {
+	if !isIdent(set) {
 		return Ref{}, fmt.Errorf("erpclient: %q is not an entity id Set(guid)", truncate(s, 80))
+	}
+	if canonicalForm(id) {
+		return Ref{Set: set, ID: id}, nil
 	}
 	id = strings.Trim(id, "'") // tolerate quoted keys
 	g, err := canonicalGUID(id)
@@ -53,12 +56,17 @@ func (r *Ref) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, []byte("null")) {
 		return nil
 	}
-	var id string
-	if len(b) > 0 && b[0] == '"' {
+	id, ok := leadingODataID(b)
+	if !ok {
+		id, ok = plainString(b)
+	}
+	switch {
+	case ok:
+	case len(b) > 0 && b[0] == '"':
 		if err := json.Unmarshal(b, &id); err != nil {
 			return err
 		}
-	} else {
+	default:
 		var obj struct {
 			ID string `json:"@odata.id"`
 		}
@@ -89,6 +97,10 @@ type MultiLang map[string]string
 func (m *MultiLang) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	if t, ok := plainTexts(b); ok {
+		*m = t
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
@@ -151,6 +163,10 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	s := string(b)
+	if isPlainDecimal(s) {
+		*d = Decimal(s)
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
@@ -192,7 +208,7 @@ func (d Decimal) Float64() float64 {
 // normalizeDecimal turns a JSON number (which may use an exponent, as
 // serializers do for very small or large values) into plain decimal text.
 func normalizeDecimal(s string) (string, error) {
-	if decimalRE.MatchString(s) {
+	if isPlainDecimal(s) {
 		return s, nil
 	}
 	if !json.Valid([]byte(s)) || strings.ContainsAny(s, "\"{}[]ntf") {
@@ -313,9 +329,11 @@ func (d *DateTime) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("erpclient: date: %w", err)
+	s, ok := plainString(b)
+	if !ok {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("erpclient: date: %w", err)
+		}
 	}
 	t, err := ParseDateTime(s)
 	if err != nil {
