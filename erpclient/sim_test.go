@@ -398,6 +398,10 @@ func TestSim_TokenRefresh(t *testing.T) {
 	now = now.Add(59 * time.Minute)
 	mu.Unlock()
 	callAll(2)
+	// The refresh runs in the background (the calls keep the valid token):
+	// wait until its token is in hand, then count the exchanges.
+	firstExpiry := now.Add(time.Minute)
+	waitFor(t, "the refreshed token", func() bool { return c.Health().TokenExpiry.After(firstExpiry) })
 	if got := s.Stats().TokenRequests; got != 2 {
 		t.Fatalf("%d token requests after expiry, want 2", got)
 	}
