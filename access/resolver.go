@@ -118,13 +118,6 @@ func (r *Resolver) Scope(ctx context.Context, u *auth.User) (*Scope, error) {
 	}
 }
 
-// Forget drops the cached scope of a user, so the next request reads their access again.
-func (r *Resolver) Forget(userID string) {
-	r.mu.Lock()
-	delete(r.cache, userID)
-	r.mu.Unlock()
-}
-
 func (r *Resolver) cached(userID string) (*Scope, bool) {
 	if r.cfg.CacheTTL < 0 {
 		return nil, false

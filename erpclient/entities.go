@@ -264,12 +264,3 @@ type Store struct {
 	Code string    `json:"Code,omitempty"`
 	Name MultiLang `json:"Name,omitempty"`
 }
-
-// ServiceAgreement is Applications_Service_ServiceAgreements.
-type ServiceAgreement struct {
-	Entity
-	Document
-	Customer      *Ref      `json:"Customer,omitempty"`
-	StartDateTime *DateTime `json:"StartDateTime,omitempty"`
-	EndDateTime   *DateTime `json:"EndDateTime,omitempty"`
-}

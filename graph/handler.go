@@ -32,8 +32,6 @@ type Config struct {
 	RefCacheTTL time.Duration
 	// Limits bound each operation (see Limits); zero fields take the defaults.
 	Limits Limits
-	// ComplexityLimit is the older name of Limits.MaxCost, used when that is zero.
-	ComplexityLimit int
 	// APQCacheSize is how many automatic persisted queries (Apollo's sha256 extension) are remembered; 0 means
 	// 1000, negative turns automatic persisted queries off.
 	APQCacheSize int
@@ -70,9 +68,6 @@ func NewHandler(cfg Config) http.Handler {
 		cfg.RefCacheTTL = 60 * time.Second
 	}
 	limits := cfg.Limits
-	if limits.MaxCost == 0 {
-		limits.MaxCost = cfg.ComplexityLimit
-	}
 	if cfg.APQCacheSize == 0 {
 		cfg.APQCacheSize = DefaultAPQCacheSize
 	}

@@ -60,16 +60,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, rep)
 }
 
-// readiness asks Config.Readiness, else turns Config.Ready's error into a report.
+// readiness asks Config.Readiness; without one the server is always ready.
 func (s *Server) readiness(ctx context.Context) Readiness {
-	switch {
-	case s.cfg.Readiness != nil:
+	if s.cfg.Readiness != nil {
 		return s.cfg.Readiness(ctx)
-	case s.cfg.Ready != nil:
-		if err := s.cfg.Ready(ctx); err != nil {
-			s.log.Warn("server: upstream not ready", "err", err)
-			return Readiness{Status: StatusUnavailable, Error: "upstream not ready"}
-		}
 	}
 	return Readiness{Status: StatusOK}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"fmt"
@@ -44,13 +45,13 @@ type RateLimitConfig struct {
 }
 
 func (c *RateLimitConfig) defaults() {
-	setDefault(&c.UserRate, DefaultUserRate)
-	setDefault(&c.UserBurst, DefaultUserBurst)
-	setDefault(&c.AnonRate, DefaultAnonRate)
-	setDefault(&c.AnonBurst, DefaultAnonBurst)
-	setDefault(&c.MaxConcurrent, DefaultMaxConcurrent)
-	setDefault(&c.ConcurrencyWait, DefaultConcurrencyWait)
-	setDefault(&c.MaxClients, DefaultMaxClients)
+	c.UserRate = cmp.Or(c.UserRate, DefaultUserRate)
+	c.UserBurst = cmp.Or(c.UserBurst, DefaultUserBurst)
+	c.AnonRate = cmp.Or(c.AnonRate, DefaultAnonRate)
+	c.AnonBurst = cmp.Or(c.AnonBurst, DefaultAnonBurst)
+	c.MaxConcurrent = cmp.Or(c.MaxConcurrent, DefaultMaxConcurrent)
+	c.ConcurrencyWait = cmp.Or(c.ConcurrencyWait, DefaultConcurrencyWait)
+	c.MaxClients = cmp.Or(c.MaxClients, DefaultMaxClients)
 }
 
 // client is what the limiter remembers of one user or IP.

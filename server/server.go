@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -47,7 +48,6 @@ type PlaygroundConfig = playground.Config
 
 // Config configures a Server. GraphQL and Verifier are required.
 type Config struct {
-	Addr     string        // listen address for ListenAndServe, e.g. 127.0.0.1:8080
 	GraphQL  http.Handler  // serves POST and GET /graphql
 	Verifier TokenVerifier // verifies Bearer tokens on /graphql
 	// Sessions, when set, serves the session endpoints and lets /graphql
@@ -55,11 +55,8 @@ type Config struct {
 	// the Bearer token wins and the cookie is not looked at.
 	Sessions Sessions
 	// Readiness reports the state of the upstreams (identity server, Domain
-	// API, a service token) for /readyz; it takes precedence over Ready.
-	Readiness func(ctx context.Context) Readiness
-	// Ready is the simple form of Readiness: an error means not ready. Both
-	// nil means always ready.
-	Ready      func(ctx context.Context) error
+	// API, a service token) for /readyz; nil means always ready.
+	Readiness  func(ctx context.Context) Readiness
 	Logger     *slog.Logger // JSON access and error log; default: discard
 	Playground PlaygroundConfig
 
@@ -107,7 +104,7 @@ type Config struct {
 	ReadTimeout       time.Duration // whole request incl. body; default 30s
 	WriteTimeout      time.Duration // from end of headers to end of response; default 60s
 	IdleTimeout       time.Duration // keep-alive; default 120s
-	ReadyTimeout      time.Duration // bound on one Ready call; default 5s
+	ReadyTimeout      time.Duration // bound on one Readiness call; default 5s
 }
 
 // Defaults of the zero Config values (production-safe).
@@ -128,7 +125,7 @@ const (
 	DefaultMaxClients        = 100_000
 )
 
-// Server is the HTTP edge. Build it with New, run it with Serve or ListenAndServe.
+// Server is the HTTP edge. Build it with New, run it with Serve.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
@@ -172,10 +169,10 @@ func New(cfg Config) (*Server, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("server: config: %w", err)
 	}
-	setDefault(&cfg.MaxBodyBytes, DefaultMaxBodyBytes)
-	setDefault(&cfg.OperationTimeout, DefaultOperationTimeout)
-	setDefault(&cfg.AuditVariables, AuditVariablesNone)
-	setDefault(&cfg.CORS.MaxAge, DefaultCORSMaxAge)
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	cfg.OperationTimeout = cmp.Or(cfg.OperationTimeout, DefaultOperationTimeout)
+	cfg.AuditVariables = cmp.Or(cfg.AuditVariables, AuditVariablesNone)
+	cfg.CORS.MaxAge = cmp.Or(cfg.CORS.MaxAge, DefaultCORSMaxAge)
 	if cfg.CSRFHeaders == nil {
 		cfg.CSRFHeaders = DefaultCSRFHeaders
 	}
@@ -185,12 +182,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.CSRFHeaders = append(append([]string(nil), cfg.CSRFHeaders...), cfg.Sessions.CSRFHeaders()...)
 	}
 	cfg.RateLimit.defaults()
-	setDefault(&cfg.ShutdownGrace, 15*time.Second)
-	setDefault(&cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
-	setDefault(&cfg.ReadTimeout, DefaultReadTimeout)
-	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
-	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
-	setDefault(&cfg.ReadyTimeout, 5*time.Second)
+	cfg.ShutdownGrace = cmp.Or(cfg.ShutdownGrace, 15*time.Second)
+	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.ReadyTimeout = cmp.Or(cfg.ReadyTimeout, 5*time.Second)
 	s := &Server{cfg: cfg, log: cfg.Logger, audit: cfg.Audit, limits: newLimiter(cfg.RateLimit),
 		seen: newTokenSet(cfg.RateLimit.MaxClients), tls: tlsCfg}
 	if s.log == nil {
@@ -236,13 +233,6 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
-}
-
 // PortalPath is where Config.Portal is served.
 const PortalPath = "/portal/"
 
@@ -273,15 +263,6 @@ func (s *Server) apiHeaders(next http.Handler) http.Handler {
 		w.Header().Set("Referrer-Policy", "no-referrer")
 		next.ServeHTTP(w, r)
 	})
-}
-
-// ListenAndServe listens on Config.Addr and serves until ctx is done.
-func (s *Server) ListenAndServe(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("server: listen: %w", err)
-	}
-	return s.Serve(ctx, ln)
 }
 
 // Serve serves on ln until ctx is done, then shuts down gracefully:

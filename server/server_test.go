@@ -73,8 +73,13 @@ func newEnv(t *testing.T, edit func(*server.Config)) *env {
 	cfg := server.Config{
 		GraphQL:  http.HandlerFunc(e.graphql),
 		Verifier: v,
-		Ready:    v.Ping,
-		Logger:   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Readiness: func(ctx context.Context) server.Readiness {
+			if err := v.Ping(ctx); err != nil {
+				return server.Readiness{Status: server.StatusUnavailable, Error: "identity server not answering"}
+			}
+			return server.Readiness{Status: server.StatusOK}
+		},
+		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if edit != nil {
 		edit(&cfg)
