@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -25,12 +26,8 @@ import (
 func runToken(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	base := getenv("ERPSIM_URL")
-	if base == "" {
-		base = "http://" + app.DefaultSimAddr
-	}
-	simURL := fs.String("sim", base, "erpsim's base URL (ERPSIM_URL)")
-	clientID := fs.String("client", fixture.PlaygroundClientID, "trusted application to sign in to")
+	simURL := fs.String("sim", simBaseURL(getenv), "erpsim's base URL (default from ERPSIM_URL, else ERPSIM_ADDR, the address `erpgraph` starts erpsim on)")
+	clientID := fs.String("client", app.DefaultPlaygroundClientID, "trusted application to sign in to")
 	password := fs.String("password", fixture.DemoPassword, "the user's password")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: erpgraph token [flags] LOGIN\n\nSigns a demo user in at erpsim and prints an access token. Demo logins:\n")
@@ -69,4 +66,24 @@ func runToken(ctx context.Context, args []string, stdout io.Writer, getenv func(
 	}
 	fmt.Fprintln(stdout, tok.AccessToken)
 	return nil
+}
+
+// simBaseURL is where `erpgraph token` looks for erpsim: ERPSIM_URL, else
+// ERPSIM_ADDR (where dev mode starts it, as the settings table says; an
+// unspecified host means this machine), else erpsim's usual address.
+func simBaseURL(getenv func(string) string) string {
+	if u := strings.TrimSpace(getenv("ERPSIM_URL")); u != "" {
+		return strings.TrimRight(u, "/")
+	}
+	addr := strings.TrimSpace(getenv("ERPSIM_ADDR"))
+	if addr == "" {
+		return "http://" + app.DefaultSimAddr
+	}
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		addr = net.JoinHostPort(host, port)
+	}
+	return "http://" + addr
 }

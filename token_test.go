@@ -65,3 +65,33 @@ func TestRunToken(t *testing.T) {
 		})
 	}
 }
+
+// `erpgraph token` finds erpsim where dev mode starts it: ERPSIM_ADDR, as the
+// settings table says, unless ERPSIM_URL or -sim name another place.
+func TestRunToken_ERPSIMAddr(t *testing.T) {
+	ctx := context.Background()
+	sim, err := erpsim.Start(ctx, erpsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	addr := strings.TrimPrefix(sim.URL(), "http://")
+	var out bytes.Buffer
+	env := map[string]string{"ERPSIM_ADDR": addr}
+	if err := runToken(ctx, []string{fixture.OwnerLogin}, &out, func(k string) string { return env[k] }); err != nil || strings.Count(out.String(), ".") != 2 {
+		t.Fatalf("with ERPSIM_ADDR=%s: %v, output %q", addr, err, out.String())
+	}
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "http://127.0.0.1:8089"},
+		{map[string]string{"ERPSIM_ADDR": "0.0.0.0:9000"}, "http://127.0.0.1:9000"},
+		{map[string]string{"ERPSIM_ADDR": ":9001"}, "http://127.0.0.1:9001"},
+		{map[string]string{"ERPSIM_ADDR": "127.0.0.1:9002", "ERPSIM_URL": "http://localhost:9003/"}, "http://localhost:9003"},
+	} {
+		if got := simBaseURL(func(k string) string { return tt.env[k] }); got != tt.want {
+			t.Errorf("simBaseURL(%v) = %s, want %s", tt.env, got, tt.want)
+		}
+	}
+}
