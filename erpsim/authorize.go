@@ -50,8 +50,9 @@ func (s *Sim) parseAuthorize(v url.Values) (*authzRequest, *authzError) {
 		return nil, &authzError{code: "unauthorized_client", desc: "The application is disabled."}
 	}
 	ru := v.Get("redirect_uri")
-	// Exact, case-sensitive match against ImpersonateLoginUrl; never redirect elsewhere.
-	if ru == "" || !slices.Contains(app.RedirectURIs, ru) {
+	// Exact, case-sensitive match against ImpersonateLoginUrl (or, for
+	// LoopbackAnyPort, a loopback one on another port); never redirect elsewhere.
+	if ru == "" || !registered(app.RedirectURIs, ru, app.LoopbackAnyPort) {
 		return nil, &authzError{code: "invalid_redirect_uri", desc: "redirect_uri is not registered for this application."}
 	}
 	req := &authzRequest{app: app, redirectURI: ru, state: v.Get("state"), nonce: v.Get("nonce"), params: url.Values{}}
@@ -298,7 +299,7 @@ func (s *Sim) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		if len(hint.Aud) == 1 {
 			app = s.apps[hint.Aud[0]]
 		}
-		if !slices.Contains(app.PostLogoutRedirectURIs, pl) {
+		if !registered(app.PostLogoutRedirectURIs, pl, app.LoopbackAnyPort) {
 			s.errorPage(w, http.StatusBadRequest, "invalid_request", "post_logout_redirect_uri is not registered for the application named by id_token_hint.")
 			return
 		}

@@ -139,7 +139,7 @@ func (s *Sim) allowedOrigin(origin string) bool {
 		return false
 	}
 	for _, a := range s.appList {
-		if a.IsEnabled && slices.Contains(a.AllowedOrigins, origin) {
+		if a.IsEnabled && registered(a.AllowedOrigins, origin, a.LoopbackAnyPort) {
 			return true
 		}
 	}
