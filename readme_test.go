@@ -94,3 +94,25 @@ func settingsTable(settings []app.Setting) string {
 	}
 	return sb.String()
 }
+
+// TestREADME_GoVersion keeps the Go version the README names equal to the
+// one go.mod needs.
+func TestREADME_GoVersion(t *testing.T) {
+	mod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var version string
+	for _, line := range strings.Split(string(mod), "\n") {
+		if v, ok := strings.CutPrefix(line, "go "); ok {
+			version = strings.TrimSpace(v)
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if version == "" || !strings.Contains(string(readme), "needs Go "+version+" or newer") {
+		t.Errorf("README.md does not say it needs Go %s (go.mod's go line)", version)
+	}
+}

@@ -329,3 +329,30 @@ func TestNew_CancelledContext(t *testing.T) {
 		t.Fatal("New succeeded with a cancelled context")
 	}
 }
+
+// The playground names its icon and serves it, and /favicon.ico answers with
+// the same icon: no 404 on every load.
+func TestApp_PlaygroundFavicon(t *testing.T) {
+	a := run(t, devConfig(t))
+	res, err := http.Get(a.URL() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	const link = `<link rel="icon" type="image/svg+xml" href="playground/assets/favicon.svg">`
+	if !strings.Contains(string(page), link) {
+		t.Errorf("the playground page does not name its icon (%s)", link)
+	}
+	for _, path := range []string{"/playground/assets/favicon.svg", "/favicon.ico"} {
+		res, err := http.Get(a.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(string(body), "<svg") {
+			t.Errorf("GET %s: %d %s %.40q", path, res.StatusCode, res.Header.Get("Content-Type"), body)
+		}
+	}
+}

@@ -121,6 +121,25 @@ func TestRoles(t *testing.T) {
 			}
 		}
 	})
+	// Both internal users, the administrator too, get the same: `me` says who
+	// they are (from their own token, no ERP.net data), so a frontend can tell
+	// them why they are refused; whatever reads ERP.net, me.customerAccess
+	// included, is FORBIDDEN.
+	t.Run("internal users: me from the token, ERP.net data refused", func(t *testing.T) {
+		for _, login := range []string{fixture.InternalLogin, fixture.AdminLogin} {
+			var data struct {
+				Me struct{ Login, UserType string }
+			}
+			mustQuery(t, login, `{ me { login userType } }`, nil, &data)
+			if data.Me.Login != login || data.Me.UserType != "INTERNAL_USER" {
+				t.Errorf("%s: me = %+v", login, data.Me)
+			}
+			r := query(t, login, `{ me { login customerAccess { role } } }`, nil, nil)
+			if r.code() != "FORBIDDEN" || len(r.Errors) != 1 || fmt.Sprint(r.Errors[0].Path) != "[me customerAccess]" {
+				t.Errorf("%s: me.customerAccess: %+v", login, r.Errors)
+			}
+		}
+	})
 }
 
 // TestCursors_HandCrafted sends cursors that erpgraph did not issue: another user's order ID as a keyset

@@ -221,6 +221,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		mux.Handle("GET "+s.PlaygroundPath()+"{$}", pg)
 		mux.Handle("GET "+playground.AssetsPath, pg)
+		mux.Handle("GET "+playground.FaviconPath, pg)
 	}
 	csp := StaticCSP(cfg.FormActions...)
 	if cfg.Static != nil {

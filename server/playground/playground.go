@@ -27,6 +27,10 @@ import (
 // AssetsPath is the URL path prefix of the playground's static files.
 const AssetsPath = "/playground/assets/"
 
+// FaviconPath is where browsers look for an icon when a page names none; the
+// playground's page names its own, and this path serves the same icon.
+const FaviconPath = "/favicon.ico"
+
 //go:embed index.html
 var indexHTML string
 
@@ -99,7 +103,7 @@ type handler struct {
 	assets http.Handler
 }
 
-// New builds the playground handler. It serves GET / and GET AssetsPath*.
+// New builds the playground handler. It serves GET /, GET AssetsPath* and GET FaviconPath.
 func New(cfg Config) (http.Handler, error) {
 	var errs []error
 	if cfg.ClientID == "" {
@@ -188,6 +192,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Frame-Options", "DENY")
 	if strings.HasPrefix(r.URL.Path, AssetsPath) {
 		h.assets.ServeHTTP(w, r)
+		return
+	}
+	if r.URL.Path == FaviconPath {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = AssetsPath + "favicon.svg"
+		h.assets.ServeHTTP(w, r2)
 		return
 	}
 	hdr.Set("Content-Security-Policy", h.csp)

@@ -117,6 +117,9 @@ func TestPlayground_Page(t *testing.T) {
 			t.Errorf("GET %s = %d (%d bytes)", ref, res.StatusCode, len(body))
 		}
 		wantType := map[bool]string{true: "text/javascript", false: "text/css"}[strings.HasSuffix(ref, ".js")]
+		if strings.HasSuffix(ref, ".svg") { // the icon
+			wantType = "image/svg+xml"
+		}
 		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, wantType) {
 			t.Errorf("%s Content-Type = %q, want %s", ref, ct, wantType)
 		}
