@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,6 +24,9 @@ type Config struct {
 	// CacheTTL is how long a user's scope is reused; 0 means 30 s, negative disables the cache. Short, because
 	// revoked access must stop soon.
 	CacheTTL time.Duration
+	// Cache holds the users' grants between requests; default a MemoryGrantCache of maxCached users living
+	// CacheTTL. A shared one (several replicas) goes here.
+	Cache GrantCache
 	// Now is the clock for days-back windows and the cache; default time.Now.
 	Now func() time.Time
 	// Logger receives skipped access rows (unknown roles); default discard.
@@ -34,7 +36,7 @@ type Config struct {
 // DefaultCacheTTL is the scope cache lifetime when Config.CacheTTL is 0.
 const DefaultCacheTTL = 30 * time.Second
 
-// maxCached bounds the cache; expired entries are swept when it is reached.
+// maxCached bounds the default cache; the least recently used user goes first.
 const maxCached = 10000
 
 // lookupTimeout bounds one shared access lookup, which runs detached from the first caller's cancellation.
@@ -45,14 +47,8 @@ type Resolver struct {
 	erp *erpclient.Client
 	cfg Config
 
-	mu    sync.Mutex
-	cache map[string]cached
+	cache GrantCache // nil: no caching
 	group singleflight.Group
-}
-
-type cached struct {
-	scope   *Scope
-	expires time.Time
 }
 
 // NewResolver returns a Resolver that reads external access through erp (with the service session).
@@ -66,7 +62,11 @@ func NewResolver(erp *erpclient.Client, cfg Config) *Resolver {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Resolver{erp: erp, cfg: cfg, cache: map[string]cached{}}
+	r := &Resolver{erp: erp, cfg: cfg, cache: cfg.Cache}
+	if r.cache == nil && cfg.CacheTTL > 0 {
+		r.cache = NewMemoryGrantCache(maxCached, cfg.CacheTTL, cfg.Now)
+	}
+	return r
 }
 
 // Scope returns what u may see. Refused users (service tokens, internal users unless allowed, tokens without a
@@ -94,7 +94,7 @@ func (r *Resolver) Scope(ctx context.Context, u *auth.User) (*Scope, error) {
 		return nil, forbidden("this kind of ERP.net user cannot use this service")
 	}
 
-	if s, ok := r.cached(userID); ok {
+	if s, ok := r.cached(ctx, userID); ok {
 		return s, nil
 	}
 	ch := r.group.DoChan(userID, func() (any, error) {
@@ -104,7 +104,7 @@ func (r *Resolver) Scope(ctx context.Context, u *auth.User) (*Scope, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.store(userID, s)
+		r.store(lctx, userID, s)
 		return s, nil
 	})
 	select {
@@ -118,37 +118,29 @@ func (r *Resolver) Scope(ctx context.Context, u *auth.User) (*Scope, error) {
 	}
 }
 
-func (r *Resolver) cached(userID string) (*Scope, bool) {
-	if r.cfg.CacheTTL < 0 {
+// cached is the user's scope rebuilt from cached grants, if the cache has them.
+func (r *Resolver) cached(ctx context.Context, userID string) (*Scope, bool) {
+	if r.cache == nil {
 		return nil, false
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c, ok := r.cache[userID]
-	if !ok || !r.cfg.Now().Before(c.expires) {
+	grants, ok, err := r.cache.Get(ctx, userID)
+	if err != nil {
+		r.cfg.Logger.Warn("access: scope cache read failed; reading access from ERP.net", "user", userID, "err", err)
 		return nil, false
 	}
-	return c.scope, true
+	if !ok {
+		return nil, false
+	}
+	return &Scope{userID: userID, grants: grants, now: r.cfg.Now}, true
 }
 
-func (r *Resolver) store(userID string, s *Scope) {
-	if r.cfg.CacheTTL < 0 {
+func (r *Resolver) store(ctx context.Context, userID string, s *Scope) {
+	if r.cache == nil {
 		return
 	}
-	now := r.cfg.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.cache) >= maxCached {
-		for k, c := range r.cache {
-			if !now.Before(c.expires) {
-				delete(r.cache, k)
-			}
-		}
-		if len(r.cache) >= maxCached {
-			clear(r.cache)
-		}
+	if err := r.cache.Set(ctx, userID, s.grants); err != nil {
+		r.cfg.Logger.Warn("access: scope cache write failed", "user", userID, "err", err)
 	}
-	r.cache[userID] = cached{scope: s, expires: now.Add(r.cfg.CacheTTL)}
 }
 
 // accessRow is a Crm_Sales_CustomerExternalAccess row with the customers' parties expanded (shipments are
