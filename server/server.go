@@ -221,7 +221,9 @@ func New(cfg Config) (*Server, error) {
 		}
 		mux.Handle("GET "+s.PlaygroundPath()+"{$}", pg)
 		mux.Handle("GET "+playground.AssetsPath, pg)
-		mux.Handle("GET "+playground.FaviconPath, pg)
+		if cfg.Static == nil { // a frontend at / serves its own icon
+			mux.Handle("GET "+playground.FaviconPath, pg)
+		}
 	}
 	csp := StaticCSP(cfg.FormActions...)
 	if cfg.Static != nil {
