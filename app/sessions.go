@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/erpgraph/erpgraph/server"
 	"github.com/erpgraph/erpgraph/session"
 )
 
@@ -224,6 +225,7 @@ func (a *App) newSessions(_ context.Context) (*session.Manager, error) {
 		Store: session.NewMemoryStore(0, nil), Keys: keys,
 		IdleTimeout: a.cfg.Session.IdleTimeout, Lifetime: a.cfg.Session.Lifetime, CSRFHeaders: a.cfg.Session.CSRFHeaders,
 		Logger: a.log.With("component", "session"), Audit: a.audit,
+		RequestID: server.RequestID, OnEvent: a.metrics.Session,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)

@@ -216,6 +216,7 @@ func (m *Manager) handleCallback(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: m.cookie, Value: id, Path: "/", HttpOnly: true, Secure: m.secure, SameSite: http.SameSiteLaxMode})
 	m.audit(r.Context(), "session login", s, slog.String("client_ip", m.cfg.ClientIP(r)), slog.String("user_type", u.UserType),
 		slog.Bool("refresh_token", tok.RefreshToken != ""), slog.Time("expires_at", s.ExpiresAt))
+	m.cfg.OnEvent("created")
 	http.Redirect(w, r, pl.ReturnTo, http.StatusSeeOther)
 }
 
@@ -315,6 +316,7 @@ func (m *Manager) handleLogout(w http.ResponseWriter, r *http.Request) {
 			target = withQuery(ep, q)
 		}
 		m.audit(r.Context(), "session ended", s, slog.String("reason", "logout"), slog.String("client_ip", m.cfg.ClientIP(r)))
+		m.cfg.OnEvent("ended")
 	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, map[string]string{"endSessionUrl": target})
@@ -384,6 +386,7 @@ func (m *Manager) handleBackChannelLogout(w http.ResponseWriter, r *http.Request
 	}
 	for _, s := range ended {
 		m.audit(r.Context(), "session ended", s, slog.String("reason", "backchannel_logout"))
+		m.cfg.OnEvent("ended")
 	}
 	w.WriteHeader(http.StatusOK)
 }

@@ -66,6 +66,10 @@ type Config struct {
 	Logger      *slog.Logger // default discard
 	Audit       *slog.Logger // sign-ins, refreshes, sign-outs, refusals; nil = off
 	RequestID   func(context.Context) string
+	// OnEvent counts session events for metrics: created, refreshed,
+	// ended (logout, back-channel logout, refresh refused), expired,
+	// refresh_failed (identity server unreachable). Nil: none.
+	OnEvent func(event string)
 	ClientIP    func(*http.Request) string
 	Now         func() time.Time // default time.Now
 }
@@ -193,6 +197,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.RequestID == nil {
 		cfg.RequestID = func(context.Context) string { return "" }
 	}
+	if cfg.OnEvent == nil {
+		cfg.OnEvent = func(string) {}
+	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
 	}
@@ -306,6 +313,7 @@ func (m *Manager) load(ctx context.Context, id string) (*Session, *Error) {
 	if !now.Before(s.ends(m.cfg.IdleTimeout)) {
 		_ = m.cfg.Store.Delete(ctx, key)
 		m.audit(ctx, "session ended", s, slog.String("reason", "expired"))
+		m.cfg.OnEvent("expired")
 		return nil, unauth("expired", "the session has expired: sign in again", nil)
 	}
 	if now.Sub(s.LastSeen) >= touchEvery {
@@ -361,6 +369,7 @@ func (m *Manager) refreshLocked(ctx context.Context, s *Session) (*Session, erro
 	if err != nil || len(rt) == 0 {
 		_ = m.cfg.Store.Delete(ctx, s.Key)
 		m.audit(ctx, "session ended", s, slog.String("reason", "refresh_token_unreadable"))
+		m.cfg.OnEvent("ended")
 		return nil, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Reason: "refresh_unreadable", Msg: "the session has ended: sign in again", Err: err}
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, m.cfg.HTTPClient)
@@ -371,16 +380,19 @@ func (m *Manager) refreshLocked(ctx context.Context, s *Session) (*Session, erro
 			// The grant is gone (revoked, password changed, app disabled): so is the session.
 			_ = m.cfg.Store.Delete(ctx, s.Key)
 			m.audit(ctx, "session refresh refused", s, slog.String("reason", re.ErrorCode))
+			m.cfg.OnEvent("ended")
 			return nil, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Reason: "refresh_invalid", Msg: "the session has ended: sign in again", Err: err}
 		}
 		m.log.Warn("session: refresh failed", "err", err)
 		m.audit(ctx, "session refresh failed", s, slog.String("reason", "identity_server"))
+		m.cfg.OnEvent("refresh_failed")
 		return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUpstreamUnavailable, Reason: "refresh_unavailable", Msg: "the identity server cannot renew the session right now", Err: err}
 	}
 	u, err := m.cfg.Verifier.Verify(ctx, tok.AccessToken)
 	if err != nil || u.Subject != s.User.Subject {
 		_ = m.cfg.Store.Delete(ctx, s.Key)
 		m.audit(ctx, "session refresh refused", s, slog.String("reason", "access_token"))
+		m.cfg.OnEvent("ended")
 		return nil, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Reason: "refresh_token_refused", Msg: "the session has ended: sign in again", Err: err}
 	}
 	s.User = *u
@@ -391,6 +403,7 @@ func (m *Manager) refreshLocked(ctx context.Context, s *Session) (*Session, erro
 		return nil, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Reason: "ended", Msg: "the session has ended: sign in again", Err: err}
 	}
 	m.audit(ctx, "session refreshed", s, slog.Time("access_expires_at", u.ExpiresAt))
+	m.cfg.OnEvent("refreshed")
 	return s, nil
 }
 
