@@ -41,15 +41,21 @@ try {
   ok(`order page: ${title} with ${lines} lines`);
 
   if (process.env.WRITES === 'on') {
-    await page.goto(base + '/portal/#/orders/new');
+    await page.click('#new-order-link');
     await page.locator('form.order').waitFor();
-    await page.fill('#product', process.env.PRODUCT || '');
+    await page.selectOption('#product', { index: 1 });
     await page.fill('#quantity', '3');
     await page.fill('#reference', 'BROWSER-TEST');
-    await page.click('#place-order');
+    await Promise.all([page.waitForURL((u) => /#\/orders\/(?!new)/.test(u.hash)), page.click('#place-order')]);
     await page.locator('#order-title').waitFor();
-    const placed = await page.locator('#order-title').textContent();
-    ok('placed an order: ' + placed);
+    const placed = (await page.locator('#order-title').textContent()).replace('Order ', '');
+    const qty = await page.locator('table.lines tbody tr td.num').first().textContent();
+    if (!qty.startsWith('3')) fail(`the new order's line has quantity ${qty}, want 3`);
+    await page.click('a[href="#/"]');
+    await page.locator(`#recent-orders tr[data-order="${placed}"]`).waitFor();
+    ok(`placed order ${placed} (3 pcs); the dashboard lists it among the recent orders`);
+  } else if (await page.locator('#new-order-link').count()) {
+    fail('writes are off but the portal offers "Place an order"');
   }
 
   await noTokenInJavaScript(page, 'signed in');

@@ -250,6 +250,8 @@ type userInfo struct {
 	// LogoutURL signs out without the CSRF header (a form POST from the page):
 	// the sid parameter proves the request came from a page that read this answer.
 	LogoutURL string `json:"logoutUrl"`
+	// Features of this erpgraph the frontend may offer (Config.Features).
+	Features map[string]bool `json:"features"`
 }
 
 func (m *Manager) handleUser(w http.ResponseWriter, r *http.Request) {
@@ -271,7 +273,14 @@ func (m *Manager) handleUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, userInfo{Name: s.User.Name, Login: s.User.Subject, UserType: s.User.UserType, Email: s.User.Email,
-		SessionExpiresAt: s.ends(m.cfg.IdleTimeout).UTC(), LogoutURL: m.paths.Logout + "?" + url.Values{"sid": {m.logoutSID(s)}}.Encode()})
+		SessionExpiresAt: s.ends(m.cfg.IdleTimeout).UTC(), LogoutURL: m.paths.Logout + "?" + url.Values{"sid": {m.logoutSID(s)}}.Encode(), Features: m.features()})
+}
+
+func (m *Manager) features() map[string]bool {
+	if m.cfg.Features == nil {
+		return map[string]bool{}
+	}
+	return m.cfg.Features
 }
 
 // logoutSID is the value the logout endpoint takes instead of the CSRF

@@ -66,6 +66,10 @@ type Config struct {
 	Logger      *slog.Logger // default discard
 	Audit       *slog.Logger // sign-ins, refreshes, sign-outs, refusals; nil = off
 	RequestID   func(context.Context) string
+	// Features are told to the frontend in /auth/user ("features"), e.g.
+	// {"writes": true} when mutations are enabled, so a page shows only what
+	// this erpgraph offers.
+	Features map[string]bool
 	// OnEvent counts session events for metrics: created, refreshed,
 	// ended (logout, back-channel logout, refresh refused), expired,
 	// refresh_failed (identity server unreachable). Nil: none.

@@ -4,27 +4,13 @@
 // server-side fallback. Elements are built with textContent only: data from
 // the ERP never becomes markup.
 import { currentUser, graphql, signInURL, SignedOut } from './api.js';
+import { orderForm } from './order-form.js';
+import { h, money } from './dom.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const who = document.getElementById('who');
 
-/** h builds an element: h('td', {class: 'num'}, 'text', child, ...). */
-export function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
-export const money = (m) => (m ? `${Number(m.amount).toFixed(2)} ${m.currency}` : '—');
 const state = (s) => h('span', { class: 'badge' }, s.replaceAll('_', ' ').toLowerCase());
 const orderTotal = (o) => {
   const lines = (o.lines || []).filter((l) => l.lineAmount);
@@ -50,8 +36,11 @@ function signedOut() {
   );
 }
 
+const canOrder = (user) => Boolean(user.features && user.features.writes);
+
 function header(user) {
   const links = [h('a', { href: '#/' }, 'Dashboard'), h('a', { href: '#/orders' }, 'Orders')];
+  if (canOrder(user)) links.push(h('a', { href: '#/orders/new', id: 'new-order-link' }, 'Place an order'));
   nav.replaceChildren(...links);
   // Sign-out is a form POST: a top-level navigation that erpgraph redirects
   // to the identity server's end-session. The sid parameter in logoutUrl
@@ -155,6 +144,7 @@ async function route() {
   try {
     if (path === '/') await dashboard(user);
     else if (path === '/orders') await orders();
+    else if (path === '/orders/new' && canOrder(user)) show(await orderForm(graphql));
     else if (path.startsWith('/orders/')) await order(decodeURIComponent(path.slice('/orders/'.length)));
     else show(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Back to the dashboard')));
   } catch (e) {
