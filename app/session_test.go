@@ -258,3 +258,49 @@ func TestApp_StaticFrontendAndPortal(t *testing.T) {
 		t.Errorf("/graphql next to the frontend: %d %v", res.StatusCode, body)
 	}
 }
+
+func TestConfigFromEnv_SessionRules(t *testing.T) {
+	prod := map[string]string{"ERP_INSTANCE_URL": "https://demo.my.erp.net", "ERP_CLIENT_ID": "com.example/bff", "ERP_CLIENT_SECRET": "s"}
+	with := func(kv map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range prod {
+			out[k] = v
+		}
+		for k, v := range kv {
+			out[k] = v
+		}
+		return out
+	}
+	key := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // "" = valid
+	}{
+		{"production default: sessions off", with(nil), ""},
+		{"sessions need keys", with(map[string]string{"ERPGRAPH_SESSIONS": "on"}), "ERPGRAPH_SESSION_KEYS"},
+		{"sessions with keys", with(map[string]string{"ERPGRAPH_SESSIONS": "on", "ERPGRAPH_SESSION_KEYS": key, "ERPGRAPH_PUBLIC_URL": "https://portal.example.com"}), ""},
+		{"short key", with(map[string]string{"ERPGRAPH_SESSIONS": "on", "ERPGRAPH_SESSION_KEYS": "c2hvcnQ="}), "32"},
+		{"plain http public URL", with(map[string]string{"ERPGRAPH_SESSIONS": "on", "ERPGRAPH_SESSION_KEYS": key, "ERPGRAPH_PUBLIC_URL": "http://portal.example.com"}), "https"},
+		{"lifetime beyond the refresh token", with(map[string]string{"ERPGRAPH_SESSIONS": "on", "ERPGRAPH_SESSION_KEYS": key, "ERPGRAPH_SESSION_LIFETIME": "1000h"}), "refresh token"},
+		{"client not trusted", with(map[string]string{"ERPGRAPH_SESSIONS": "on", "ERPGRAPH_SESSION_KEYS": key, "ERPGRAPH_TRUSTED_CLIENT_IDS": "com.example/spa"}), "ERPGRAPH_TRUSTED_CLIENT_IDS"},
+		{"portal without sessions", with(map[string]string{"ERPGRAPH_PORTAL": "on"}), "ERPGRAPH_SESSIONS"},
+		{"static dir without index.html", with(map[string]string{"ERPGRAPH_STATIC_DIR": t.TempDir()}), "index.html"},
+		{"bad response mode", with(map[string]string{"ERPGRAPH_SESSIONS": "on", "ERPGRAPH_SESSION_KEYS": key, "ERPGRAPH_SESSION_RESPONSE_MODE": "fragment"}), "form_post"},
+		{"dev mode: on without keys", map[string]string{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := app.ConfigFromEnv(envOf(tt.env), nil)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("error %v, want one mentioning %q", err, tt.want)
+			}
+			if tt.name == "dev mode: on without keys" && (!cfg.Session.Enabled || !cfg.Portal) {
+				t.Errorf("dev mode: sessions %v, portal %v", cfg.Session.Enabled, cfg.Portal)
+			}
+		})
+	}
+}
