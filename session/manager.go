@@ -73,9 +73,9 @@ type Config struct {
 	// OnEvent counts session events for metrics: created, refreshed,
 	// ended (logout, back-channel logout, refresh refused), expired,
 	// refresh_failed (identity server unreachable). Nil: none.
-	OnEvent func(event string)
-	ClientIP    func(*http.Request) string
-	Now         func() time.Time // default time.Now
+	OnEvent  func(event string)
+	ClientIP func(*http.Request) string
+	Now      func() time.Time // default time.Now
 }
 
 // Defaults and bounds.
