@@ -20,12 +20,13 @@ import (
 
 	"github.com/erpgraph/erpgraph/auth"
 	"github.com/erpgraph/erpgraph/errcode"
+	"github.com/erpgraph/erpgraph/internal/mediatype"
 )
 
 // Media types of GraphQL over HTTP.
 const (
-	mediaGraphQLResponse = "application/graphql-response+json"
-	mediaJSON            = "application/json"
+	mediaGraphQLResponse = mediatype.GraphQLResponse
+	mediaJSON            = mediatype.JSON
 )
 
 // httpTransport serves GraphQL over HTTP as the GraphQL-over-HTTP specification (draft) describes it, for both
@@ -55,7 +56,7 @@ type requestError struct {
 }
 
 func (t *httpTransport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	media, ok := negotiate(r.Header.Values("Accept"))
+	media, ok := mediatype.Negotiate(r.Header.Values("Accept"))
 	if !ok {
 		t.fail(w, r, http.StatusNotAcceptable, mediaJSON, errcode.NotAcceptable,
 			"the Accept header allows neither application/graphql-response+json nor application/json")
@@ -219,48 +220,6 @@ func (t *httpTransport) writeCached(w http.ResponseWriter, status int, media str
 	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// negotiate picks the response media type from the Accept header: the supported type with the highest
-// quality, application/graphql-response+json on a tie; no header, */* or application/* mean application/json.
-func negotiate(accept []string) (string, bool) {
-	if len(accept) == 0 {
-		return mediaJSON, true
-	}
-	best, bestQ := "", 0.0
-	for _, header := range accept {
-		for part := range strings.SplitSeq(header, ",") {
-			if strings.TrimSpace(part) == "" {
-				continue
-			}
-			mt, params, err := mime.ParseMediaType(part)
-			if err != nil {
-				continue
-			}
-			if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-				continue
-			}
-			q := 1.0
-			if v, ok := params["q"]; ok {
-				if q, err = strconv.ParseFloat(v, 64); err != nil || q <= 0 {
-					continue
-				}
-			}
-			var candidate string
-			switch mt {
-			case mediaGraphQLResponse:
-				candidate = mediaGraphQLResponse
-			case mediaJSON, "*/*", "application/*":
-				candidate = mediaJSON
-			default:
-				continue
-			}
-			if q > bestQ || (q == bestQ && candidate == mediaGraphQLResponse) {
-				best, bestQ = candidate, q
-			}
-		}
-	}
-	return best, best != ""
 }
 
 // isJSONContent accepts application/json in UTF-8 (the charset may be omitted).
