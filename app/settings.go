@@ -316,7 +316,7 @@ var registry = []setting{
 		field: count(func(c *Config) *int { return &c.QueryLimits.MaxRootFields }, graph.DefaultMaxRootFields, true)},
 	{env: "ERPGRAPH_MAX_DIRECTIVES", flag: "max-directives", def: strconv.Itoa(graph.DefaultMaxDirectives), help: `directive uses per operation ("off"); beyond: TOO_MANY_DIRECTIVES`,
 		field: count(func(c *Config) *int { return &c.QueryLimits.MaxDirectives }, graph.DefaultMaxDirectives, true)},
-	{env: "ERPGRAPH_MAX_COST", flag: "max-cost", def: strconv.Itoa(graph.DefaultMaxCost), help: `estimated values per operation, lists counted by first ("off"); beyond: QUERY_TOO_COMPLEX`,
+	{env: "ERPGRAPH_MAX_COST", flag: "max-cost", def: strconv.Itoa(graph.DefaultMaxCost), help: `estimated ERP.net cost per operation: 50 per upstream read plus 1 per row ("off"); beyond: QUERY_TOO_COMPLEX`,
 		field: count(func(c *Config) *int { return &c.QueryLimits.MaxCost }, graph.DefaultMaxCost, true)},
 	{env: "ERPGRAPH_APQ_CACHE_SIZE", flag: "apq-cache-size", def: strconv.Itoa(graph.DefaultAPQCacheSize), help: `automatic persisted queries remembered ("off" disables them)`,
 		field: count(func(c *Config) *int { return &c.APQCacheSize }, graph.DefaultAPQCacheSize, true)},

@@ -150,7 +150,10 @@ func TestLimits_AttacksRefusedBeforeERP(t *testing.T) {
 		{"directive overload (60 directives)", "{ me { " + repeat(60, func(int) string { return "login @include(if: true)" }) + "} }", "TOO_MANY_DIRECTIVES"},
 		{"circular fragments", `{ me { ...A } } fragment A on Viewer { login ...B } fragment B on Viewer { name ...A }`, "GRAPHQL_VALIDATION_FAILED"},
 		{"token overload (a 3,000-element list)", `{ nodes(ids: [` + repeat(3000, func(int) string { return `"x"` }) + `]) { id } }`, "TOO_MANY_TOKENS"},
-		{"cost overload (100 orders × lines × products)", `{ salesOrders(first: 100) { nodes { id documentNo lines { id lineNo quantity { value unit } product { id partNumber name } } } } }`, "QUERY_TOO_COMPLEX"},
+		{"cost overload (100 orders → lines → order → lines)", `{ salesOrders(first: 100) { nodes { id documentNo lines { salesOrder { lines { product { partNumber name } } } } } } }`, "QUERY_TOO_COMPLEX"},
+		{"cost overload (five aliased lists of 100 with lines, products and invoices)", "{ " + repeat(5, func(i int) string {
+			return fmt.Sprintf("o%d: salesOrders(first: 100) { nodes { id lines { product { name } } invoices { lines { product { name } } } } } ", i)
+		}) + "}", "QUERY_TOO_COMPLEX"},
 		{"root field overload (11 root fields)", "{ " + repeat(11, func(i int) string { return fmt.Sprintf("m%d: me { login }", i) }) + "}", "TOO_MANY_ROOT_FIELDS"},
 		{"introspection in production", `{ __schema { types { name } } }`, "INTROSPECTION_DISABLED"},
 		{"introspection of one type in production", `{ __type(name: "SalesOrder") { fields { name } } }`, "INTROSPECTION_DISABLED"},

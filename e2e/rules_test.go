@@ -298,4 +298,16 @@ func TestDashboard_UpstreamRequests(t *testing.T) {
 		}
 		t.Logf("%s: %d reads in %d HTTP requests", login, reads, len(paths))
 	}
+	// the schema advertises pages of 100, and the cost limit follows the upstream: the dashboard at first: 100 fits
+	// the default limit; it is one read of orders and one of invoice lines per 20 orders (the URL bound of an in
+	// list of references)
+	sim.ResetRequests()
+	var big struct {
+		SalesOrders struct{ Nodes []struct{ Lines []any } }
+	}
+	mustQuery(t, fixture.OwnerLogin, strings.Replace(dashboard, "first: 20", "first: 100", 1), nil, &big)
+	orders := len(big.SalesOrders.Nodes)
+	if n, want := sim.Stats().Reads, 1+(orders+19)/20; orders <= 20 || n != want {
+		t.Errorf("dashboard at first: 100: %d orders in %d reads, want more than 20 in %d", orders, n, want)
+	}
 }

@@ -72,7 +72,7 @@ func NewHandler(cfg Config) http.Handler {
 		cfg.APQCacheSize = DefaultAPQCacheSize
 	}
 	r := &Resolver{erp: cfg.ERP, access: cfg.Access, logger: cfg.Logger, introspection: cfg.Introspection}
-	exec := executor.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Complexity: complexityRoot()}))
+	exec := executor.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
 	// Caches keep small documents only: 1000 entries of documents near the body limit would hold a gigabyte.
 	exec.SetQueryCache(smallOnly[*ast.QueryDocument]{lru.New[*ast.QueryDocument](1000), func(q string, _ *ast.QueryDocument) int { return len(q) }})
 	exec.SetDisableSuggestion(!cfg.Introspection)

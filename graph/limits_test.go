@@ -55,23 +55,32 @@ func postQuery(t *testing.T, url, query string) gqlReply {
 }
 
 func TestLimits_CostFromPageSizes(t *testing.T) {
-	// salesOrders(first: 100) { nodes { lines { id } } } = 1 + 100 × (nodes 1 + lines (1 + 10 × id 1)) = 1,201
+	// one read of 100 orders with their lines nested: 50 + 100 rows + 100 × 10 lines = 1,150
 	const q = `{ salesOrders(first: 100) { nodes { lines { id } } } }`
+	dashboard100 := strings.Replace(dashboardQuery, "first: 20", "first: 100", 1)
 	tests := []struct {
 		name     string
 		maxCost  int
 		query    string
 		wantCode string
 	}{
-		{"at the limit", 1201, q, "UNAUTHENTICATED"},
-		{"one over the limit", 1200, q, "QUERY_TOO_COMPLEX"},
-		{"first scales the cost", 1200, `{ salesOrders(first: 50) { nodes { lines { id } } } }`, "UNAUTHENTICATED"},
-		{"first from a variable counts too", 1200, `query ($n: Int = 100) { salesOrders(first: $n) { nodes { lines { id } } } }`, "QUERY_TOO_COMPLEX"},
-		{"the default page size is 20", 241, `{ salesOrders { nodes { lines { id } } } }`, "UNAUTHENTICATED"},
-		{"nodes(ids) multiplies by the ids", 10, `{ nodes(ids: ["a","b","c","d","e","f"]) { id } }`, "UNAUTHENTICATED"},
-		{"nodes(ids) over the limit", 10, `{ nodes(ids: ["a","b","c","d","e","f","g","h","i","j"]) { id } }`, "QUERY_TOO_COMPLEX"},
-		// 100 orders × 100 lines would be 10,000 rows: refused by the default limit of 5,000.
-		{"orders × lines × products under the default", 0, `{ salesOrders(first: 100) { nodes { id documentNo lines { id lineNo quantity { value unit } product { id name } } } } }`, "QUERY_TOO_COMPLEX"},
+		{"at the limit", 1150, q, "UNAUTHENTICATED"},
+		{"one over the limit", 1149, q, "QUERY_TOO_COMPLEX"},
+		{"first scales the cost", 1149, `{ salesOrders(first: 50) { nodes { lines { id } } } }`, "UNAUTHENTICATED"},
+		{"first from a variable counts too", 1149, `query ($n: Int = 100) { salesOrders(first: $n) { nodes { lines { id } } } }`, "QUERY_TOO_COMPLEX"},
+		{"the default page size is 20", 270, `{ salesOrders { nodes { lines { id } } } }`, "UNAUTHENTICATED"},
+		{"scalars cost nothing beyond their row", 270, `{ salesOrders { nodes { id documentNo documentDate state lines { id lineNo quantity { value unit } } } } }`, "UNAUTHENTICATED"},
+		{"nodes(ids) costs a read per 20 ids and a row each", 56, `{ nodes(ids: ["a","b","c","d","e","f"]) { id } }`, "UNAUTHENTICATED"},
+		{"nodes(ids) over the limit", 56, `{ nodes(ids: ["a","b","c","d","e","f","g","h","i","j"]) { id } }`, "QUERY_TOO_COMPLEX"},
+		// a relation a loader reads costs its reads: the invoices of 20 orders are one more read
+		{"a loader's read counts", 319, `{ salesOrders { nodes { invoices { id } } } }`, "QUERY_TOO_COMPLEX"},
+		{"a loader's read at the limit", 320, `{ salesOrders { nodes { invoices { id } } } }`, "UNAUTHENTICATED"},
+		// the dashboard: orders, customer, party, lines and products in one read, invoices in another
+		{"the dashboard costs 760", 760, dashboardQuery, "UNAUTHENTICATED"},
+		{"the dashboard at first: 100 fits the default", 0, dashboard100, "UNAUTHENTICATED"},
+		// what a page of 100 orders can fan out to: each line's order, and that order's lines, read again
+		{"orders → lines → order → lines refused by the default", 0, `{ salesOrders(first: 100) { nodes { lines { salesOrder { lines { product { name } } } } } } }`, "QUERY_TOO_COMPLEX"},
+		{"five aliased dashboards of 100 refused by the default", 0, "{" + aliased(dashboard100, 5) + " }", "QUERY_TOO_COMPLEX"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,4 +246,15 @@ func TestLimits_TokensCountedBeforeAPQStores(t *testing.T) {
 	if r := send(map[string]any{"extensions": ext}); r.code() != "PERSISTED_QUERY_NOT_FOUND" {
 		t.Fatalf("hash only: code %q, want PERSISTED_QUERY_NOT_FOUND", r.code())
 	}
+}
+
+// aliased returns n copies of the root selection of query, each under its own alias.
+func aliased(query string, n int) string {
+	body := strings.TrimSpace(strings.TrimPrefix(query, "query Dashboard"))
+	body = strings.TrimSuffix(strings.TrimPrefix(body, "{"), "}")
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, " d%d: %s", i, strings.TrimSpace(body))
+	}
+	return b.String()
 }
