@@ -109,7 +109,7 @@ var registry = []setting{
 		field: count(func(c *Config) *int { return &c.Scheduler.RequestsPerMinute }, erpclient.DefaultRequestsPerMinute, false)},
 	{env: "ERP_BATCH_PARTS", flag: "erp-batch-parts", def: strconv.Itoa(erpclient.DefaultMaxBatchParts), help: "waiting reads packed into one $batch (1 = no batching)",
 		field: count(func(c *Config) *int { return &c.Scheduler.MaxBatchParts }, erpclient.DefaultMaxBatchParts, false)},
-	{env: "ERP_MAX_QUEUE_PER_USER", flag: "erp-max-queue-per-user", def: strconv.Itoa(erpclient.DefaultMaxQueuePerCaller), help: `ERP.net reads one user may have waiting (fair share of the session; excess gets UPSTREAM_UNAVAILABLE at once; "off")`,
+	{env: "ERP_MAX_QUEUE_PER_USER", flag: "erp-max-queue-per-user", def: strconv.Itoa(erpclient.DefaultMaxQueuePerCaller), help: `ERP.net reads one user may have waiting (fair share of the session; excess gets UPSTREAM_BUSY at once; "off")`,
 		field: count(func(c *Config) *int { return &c.Scheduler.MaxQueuePerCaller }, erpclient.DefaultMaxQueuePerCaller, true)},
 	{env: "ERP_BREAKER_THRESHOLD", flag: "erp-breaker-threshold", def: strconv.Itoa(erpclient.DefaultBreakerThreshold), help: `consecutive ERP.net failures that open the circuit breaker ("off" to disable)`,
 		field: count(func(c *Config) *int { return &c.Scheduler.BreakerThreshold }, erpclient.DefaultBreakerThreshold, true)},

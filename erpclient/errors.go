@@ -40,6 +40,34 @@ var (
 	ErrClosed = errors.New("erpclient: client closed")
 )
 
+// BusyError is erpclient's own refusal of a call, before anything is sent:
+// the session's queue is longer than the call's deadline (or MaxWait) can wait
+// for, the caller's share of the queue is full, the whole queue is full, or
+// ERP.net asked the session to pause for longer than the caller can wait. It
+// answers at once, so the caller can serve something else (allowed stale
+// data) or tell its client when to come back. errors.Is(err, ErrBusy) holds.
+type BusyError struct {
+	// RetryAfter is when the same call would likely be admitted: the
+	// estimated time until the queue ahead of it has gone out, at least 1s.
+	RetryAfter time.Duration
+	// Reason says why, for logs.
+	Reason string
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("erpclient: busy: %s (retry after %s)", e.Reason, e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrBusy) hold.
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
+
+// busy builds a BusyError; retryAfter is rounded up to whole seconds (what
+// the Retry-After header can say), at least one.
+func busy(retryAfter time.Duration, format string, args ...any) *BusyError {
+	secs := max(1, (retryAfter+time.Second-1)/time.Second)
+	return &BusyError{RetryAfter: secs * time.Second, Reason: fmt.Sprintf(format, args...)}
+}
+
 // maxMessage bounds the ERP.net message kept in an Error; upstream messages
 // can carry long diagnostic text that has no place in logs or errors.
 const maxMessage = 300

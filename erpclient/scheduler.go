@@ -66,6 +66,7 @@ type unit struct {
 	slowTimer *time.Timer   // calls release after SlowAfter
 	done      bool          // answered (guarded by scheduler.mu)
 	sent      atomic.Int32  // HTTP requests made for it (a 401 repeat is a second one)
+	started   time.Time     // when it was dispatched
 }
 
 // sentKey carries unit.sent in the unit's context to exchange.
@@ -87,6 +88,7 @@ type scheduler struct {
 	active      map[string]*part // GETs in flight by key: identical calls join them
 	closed      bool
 	breaker     breaker
+	took        time.Duration // moving average of how long an upstream request takes (see estimateLocked)
 }
 
 // defaultPause applies to a 429/503 without Retry-After.
@@ -162,19 +164,35 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 		if dl, ok := ctx.Deadline(); ok && dl.Before(s.pausedUntil) {
 			s.mu.Unlock()
 			s.c.stats.queueFull.Add(1)
-			return fail(fmt.Errorf("%w: ERP.net asked to pause for %s", ErrBusy, wait.Round(time.Millisecond)))
+			return fail(busy(wait, "ERP.net asked to pause for %s", wait.Round(time.Millisecond)))
 		}
 	}
 	if n := len(s.queue); n+len(reqs) > s.cfg.MaxQueue {
 		s.mu.Unlock()
 		s.c.stats.queueFull.Add(1)
-		return fail(fmt.Errorf("%w: %d calls are already waiting", ErrBusy, n))
+		return fail(busy(s.drainTimeLocked(n), "%d calls are already waiting", n))
 	}
 	if who != "" && s.cfg.MaxQueuePerCaller > 0 {
 		if n := s.waitingLocked(who); n+len(reqs) > s.cfg.MaxQueuePerCaller {
 			s.mu.Unlock()
 			s.c.stats.queueFull.Add(1)
-			return fail(fmt.Errorf("%w: this caller already has %d calls waiting", ErrBusy, n))
+			return fail(busy(s.drainTimeLocked(n), "this caller already has %d calls waiting", n))
+		}
+	}
+	if s.needsQueueLocked(reqs) {
+		// Admission: a call that would wait longer than its deadline (or MaxWait) allows is refused now, with
+		// when to come back, instead of failing at its deadline after holding a place in the queue.
+		dispatch, done := s.estimateLocked(who)
+		left := time.Duration(1<<63 - 1)
+		if !ctxEnd.IsZero() {
+			left = time.Until(ctxEnd)
+		}
+		if dispatch > s.cfg.MaxWait || done > left {
+			s.mu.Unlock()
+			s.c.stats.queueFull.Add(1)
+			s.c.stats.admissionRefused.Add(int64(len(reqs)))
+			return fail(busy(dispatch, "the ERP.net session needs about %s to answer, the call can wait %s",
+				done.Round(time.Millisecond), max(min(left, s.cfg.MaxWait), 0).Round(time.Millisecond)))
 		}
 	}
 	joined := 0
@@ -227,7 +245,7 @@ func (s *scheduler) wait(ctx context.Context, cl *call) (*response, error) {
 				cl.state = left
 				s.mu.Unlock()
 				s.c.stats.queueFull.Add(1)
-				return nil, fmt.Errorf("%w: waited %s for the ERP.net session", ErrBusy, s.cfg.MaxWait)
+				return nil, busy(time.Second, "waited %s for the ERP.net session", s.cfg.MaxWait)
 			}
 			s.mu.Unlock()
 			timeout = nil // dispatched: the answer is on its way
@@ -259,6 +277,69 @@ func (s *scheduler) leave(cl *call) {
 		}
 	}
 	cl.state = left
+}
+
+// needsQueueLocked reports whether any of reqs would queue rather than join
+// an identical GET already in flight (which costs the session nothing).
+func (s *scheduler) needsQueueLocked(reqs []*request) bool {
+	for _, req := range reqs {
+		if k := req.key(); k == "" || s.active[k] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// perRequestLocked is how long the session takes per upstream request: the
+// rate limit's interval, or the measured request time shared by the slots,
+// whichever is longer.
+func (s *scheduler) perRequestLocked() time.Duration {
+	interval := time.Duration(float64(time.Second) / float64(s.limiter.Limit()))
+	return max(interval, s.took/time.Duration(max(1, s.cfg.MaxInFlight)))
+}
+
+// estimateLocked estimates, for a new call of caller who, when it would be
+// dispatched and when its answer would arrive. Dispatch takes turns across
+// callers (fairOrderLocked), so the calls ahead of it are, of each caller,
+// at most as many as who already has waiting plus one: a caller with a long
+// backlog delays a newcomer by one place, not by its backlog. Each upstream
+// request carries MaxBatchParts of them; the first one waits for the rate
+// limit's next token and, when every slot is busy, for a slot.
+func (s *scheduler) estimateLocked(who string) (dispatch, done time.Duration) {
+	mine := 0
+	perCaller := make(map[string]int)
+	for _, cl := range s.queue {
+		perCaller[cl.caller]++
+		if cl.caller == who {
+			mine++
+		}
+	}
+	ahead := 0
+	for c, n := range perCaller {
+		if c == who {
+			ahead += n
+		} else {
+			ahead += min(n, mine+1)
+		}
+	}
+	per := s.perRequestLocked()
+	wait := time.Duration(0)
+	if tokens := s.limiter.Tokens(); tokens < 1 {
+		wait = time.Duration((1 - tokens) / float64(s.limiter.Limit()) * float64(time.Second))
+	}
+	if s.inflight >= s.cfg.MaxInFlight {
+		wait = max(wait, per)
+	}
+	if p := time.Until(s.pausedUntil); p > 0 {
+		wait = max(wait, p)
+	}
+	dispatch = wait + time.Duration(ahead/max(1, s.cfg.MaxBatchParts))*per
+	return dispatch, dispatch + s.took
+}
+
+// drainTimeLocked estimates how long n waiting calls take to go out.
+func (s *scheduler) drainTimeLocked(n int) time.Duration {
+	return time.Duration(n/max(1, s.cfg.MaxBatchParts)+1) * s.perRequestLocked()
 }
 
 // waitingLocked counts the queued calls of one caller.
@@ -466,6 +547,7 @@ func (s *scheduler) fairOrderLocked() []*call {
 func (s *scheduler) startLocked(u *unit) {
 	attempt := s.cfg.AttemptTimeout
 	now := time.Now()
+	u.started = now
 	for _, p := range u.parts {
 		if !p.req.read {
 			continue
@@ -532,6 +614,14 @@ func (s *scheduler) run(u *unit) {
 		s.inflight--
 	}
 	u.done = true
+	if err == nil {
+		// what admission estimates with: a moving average over the last few requests
+		if d := time.Since(u.started); s.took == 0 {
+			s.took = d
+		} else {
+			s.took += (d - s.took) / 8
+		}
+	}
 	s.mu.Unlock()
 	s.signal()
 	s.observe(outer)

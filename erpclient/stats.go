@@ -20,6 +20,7 @@ type Stats struct {
 	TransportErrors  int64 // requests that failed below HTTP
 	TokenRequests    int64 // token exchanges with the identity server
 	QueueFull        int64 // calls refused because the queue was full or waited past MaxWait
+	AdmissionRefused int64 // of those, calls refused at once because the queue ahead would outlast their deadline
 	CircuitRefused   int64 // calls refused at once by the open circuit breaker (no upstream request)
 	BreakerOpened    int64 // times the circuit breaker opened
 	Queued           int64 // calls waiting now
@@ -74,7 +75,7 @@ func (h *waitHistogram) snapshot() WaitHistogram {
 type counters struct {
 	calls, upstream, batches, batchParts, coalesced, retries        atomic.Int64
 	status401, status429, status503, transportErrors, tokenRequests atomic.Int64
-	queueFull, circuitRefused, breakerOpened                        atomic.Int64
+	queueFull, circuitRefused, breakerOpened, admissionRefused      atomic.Int64
 	queueWait                                                       waitHistogram
 }
 
@@ -87,7 +88,7 @@ func (c *Client) Stats() Stats {
 		Coalesced: c.stats.coalesced.Load(), Retries: c.stats.retries.Load(),
 		Status401: c.stats.status401.Load(), Status429: c.stats.status429.Load(), Status503: c.stats.status503.Load(),
 		TransportErrors: c.stats.transportErrors.Load(), TokenRequests: c.stats.tokenRequests.Load(),
-		QueueFull: c.stats.queueFull.Load(), Queued: int64(q), InFlight: int64(f),
+		QueueFull: c.stats.queueFull.Load(), AdmissionRefused: c.stats.admissionRefused.Load(), Queued: int64(q), InFlight: int64(f),
 		CircuitRefused: c.stats.circuitRefused.Load(), BreakerOpened: c.stats.breakerOpened.Load(),
 		QueueWait: c.stats.queueWait.snapshot(),
 	}

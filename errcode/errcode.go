@@ -33,6 +33,7 @@ var (
 	NotFound            = add(Entry{Code: "NOT_FOUND", Meaning: "no such object, or one the user may not see (indistinguishable)"})
 	Conflict            = add(Entry{Code: "CONFLICT", Meaning: "the data was changed by someone else or can no longer be changed"})
 	RateLimited         = add(Entry{Code: "RATE_LIMITED", Status: http.StatusTooManyRequests, Retry: true, Meaning: "the user (or anonymous client IP) exceeded their rate or concurrency limit; retry after `Retry-After`"})
+	UpstreamBusy        = add(Entry{Code: "UPSTREAM_BUSY", Retry: true, Meaning: "the ERP.net session's queue is longer than the operation's deadline can wait for, so erpgraph answered at once instead of failing later; retry after `extensions.retryAfter` seconds (also the `Retry-After` header when no field got data)"})
 	UpstreamUnavailable = add(Entry{Code: "UPSTREAM_UNAVAILABLE", Retry: true, Meaning: "ERP.net or its identity server failed, timed out, or stayed busy (429/503)"})
 	Internal            = add(Entry{Code: "INTERNAL_SERVER_ERROR", Meaning: "anything else, including recovered panics (500 when the edge itself failed)"})
 	Cancelled           = add(Entry{Code: "REQUEST_CANCELLED", Retry: true, Meaning: "the client went away (or the server shut down) before the field resolved"})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -52,6 +53,8 @@ func classify(err error) (code, msg string) {
 		return errcode.NotFound, "not found"
 	case errors.Is(err, erpclient.ErrConflict):
 		return errcode.Conflict, "the data was changed by someone else or can no longer be changed"
+	case errors.As(err, new(*erpclient.BusyError)):
+		return errcode.UpstreamBusy, "the ERP system is busy; try again after retryAfter seconds"
 	case errors.Is(err, erpclient.ErrBusy), errors.Is(err, erpclient.ErrUnavailable),
 		errors.Is(err, erpclient.ErrUnauthorized), errors.Is(err, context.DeadlineExceeded):
 		return errcode.UpstreamUnavailable, "the ERP system is unavailable or busy; try again later"
@@ -80,12 +83,21 @@ func (r *Resolver) presentError(ctx context.Context, err error) *gqlerror.Error 
 		r.logger.ErrorContext(ctx, "graphql: request failed", "requestId", requestID(ctx), "code", code,
 			"path", gqlErr.Path.String(), "err", cause)
 	}
+	ext := map[string]any{"code": code, "requestId": requestID(ctx)}
+	if be := (*erpclient.BusyError)(nil); errors.As(cause, &be) {
+		ext["retryAfter"] = retryAfterSeconds(be.RetryAfter)
+	}
 	return &gqlerror.Error{
 		Message:    msg,
 		Path:       gqlErr.Path,
 		Locations:  gqlErr.Locations,
-		Extensions: map[string]any{"code": code, "requestId": requestID(ctx)},
+		Extensions: ext,
 	}
+}
+
+// retryAfterSeconds is d in whole seconds, rounded up, at least 1 (what Retry-After can say).
+func retryAfterSeconds(d time.Duration) int {
+	return int(max(1, (d+time.Second-1)/time.Second))
 }
 
 // recoverPanic turns a panic in a resolver into INTERNAL_SERVER_ERROR, logging the stack.

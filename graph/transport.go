@@ -133,11 +133,42 @@ func (t *httpTransport) execute(w http.ResponseWriter, r *http.Request, media st
 	}
 	handler, ctx := t.exec.DispatchOperation(ctx, oc)
 	resp := handler(ctx)
+	if s, ok := refusedAsBusy(resp); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(s))
+	}
 	cc := ""
 	if r.Method == http.MethodGet && len(resp.Errors) == 0 {
 		cc = t.cacheControl(w, r)
 	}
 	t.writeCached(w, http.StatusOK, media, resp, cc)
+}
+
+// refusedAsBusy reports whether the whole response was refused because the ERP.net session was too busy: every
+// error is UPSTREAM_BUSY and no root field got data. seconds is the longest retryAfter of the errors, for the
+// Retry-After header.
+func refusedAsBusy(resp *graphql.Response) (seconds int, ok bool) {
+	if len(resp.Errors) == 0 {
+		return 0, false
+	}
+	for _, e := range resp.Errors {
+		if e.Extensions["code"] != errcode.UpstreamBusy {
+			return 0, false
+		}
+		s, _ := e.Extensions["retryAfter"].(int)
+		seconds = max(seconds, s)
+	}
+	var roots map[string]json.RawMessage
+	if len(resp.Data) > 0 && string(resp.Data) != "null" {
+		if json.Unmarshal(resp.Data, &roots) != nil {
+			return 0, false
+		}
+		for _, v := range roots {
+			if string(v) != "null" {
+				return 0, false
+			}
+		}
+	}
+	return max(seconds, 1), true
 }
 
 // mutation reports whether a GET request's document selects a mutation (or subscription), which must not run
