@@ -182,12 +182,11 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	if s.needsQueueLocked(reqs) {
 		// Admission: a call that would wait longer than its deadline (or MaxWait) allows is refused now, with
 		// when to come back, instead of failing at its deadline after holding a place in the queue.
+		// A call without a deadline is only bounded by MaxWait, after the fact: an estimate must not refuse
+		// what might have made it.
 		dispatch, done := s.estimateLocked(who)
-		left := time.Duration(1<<63 - 1)
-		if !ctxEnd.IsZero() {
-			left = time.Until(ctxEnd)
-		}
-		if dispatch > s.cfg.MaxWait || done > left {
+		left := time.Until(ctxEnd)
+		if !ctxEnd.IsZero() && (dispatch > s.cfg.MaxWait || done > left) {
 			s.mu.Unlock()
 			s.c.stats.queueFull.Add(1)
 			s.c.stats.admissionRefused.Add(int64(len(reqs)))
