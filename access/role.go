@@ -9,7 +9,7 @@ import (
 // by what they include: a higher role includes everything of the lower ones.
 type Role int
 
-// The roles of Crm_Sales_CustomerExternalAccess (ERPNET.md §3).
+// The roles of Crm_Sales_CustomerExternalAccess (docs/erpnet.md § Customer external access).
 const (
 	RoleBasic            Role = 10 // customer profile and shipments
 	RoleOrders           Role = 20 // + sales orders, without prices

@@ -9,7 +9,7 @@ import (
 	"github.com/erpgraph/erpgraph/server"
 )
 
-// roleSees says what an external access role shows, per ERPNET.md §3.
+// roleSees says what an external access role shows, per docs/erpnet.md § Customer external access.
 var roleSees = map[string]string{
 	fixture.RoleBasic:            "profile, shipments",
 	fixture.RoleOrders:           "profile, shipments, orders without prices",

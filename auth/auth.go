@@ -9,7 +9,7 @@ import (
 )
 
 // User is the verified identity of an access token's holder, taken from the
-// token's claims (ERPNET.md §1).
+// token's claims (docs/erpnet.md § User tokens).
 type User struct {
 	Subject       string    // sub: the user's login (Sec_Users.Login), not a GUID
 	ID            string    // id: the user's GUID (Systems_Security_Users.Id), stable

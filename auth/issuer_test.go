@@ -106,7 +106,7 @@ func mustSet(t testing.TB, k jwk.Key, name string, v any) {
 	}
 }
 
-// userClaims are ERP.net-shaped user access token claims (ERPNET.md §1).
+// userClaims are ERP.net-shaped user access token claims (docs/erpnet.md § User tokens).
 func (ti *testIssuer) userClaims(clientID string, now time.Time) map[string]any {
 	return map[string]any{
 		"iss": ti.Issuer(), "aud": []string{ti.Issuer() + "/resources", "DomainAPI"},

@@ -367,7 +367,7 @@ func keyFits(key jwk.Key, alg jwa.SignatureAlgorithm) error {
 	return nil
 }
 
-// user maps the verified claims to a User (ERPNET.md §1).
+// user maps the verified claims to a User (docs/erpnet.md § User tokens).
 func (v *Verifier) user(tok jwt.Token) (*User, error) {
 	c := tok.PrivateClaims()
 	u := &User{

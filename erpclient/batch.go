@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// This file speaks OData's multipart $batch (ERPNET.md §3: POST
+// This file speaks OData's multipart $batch (docs/erpnet.md § $batch: POST
 // …/odata/$batch, multipart/mixed, atomic changesets, Content-ID + $n
 // references, response parts in request order).
 

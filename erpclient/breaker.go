@@ -181,7 +181,7 @@ func classifyAnswer(res *response) outcome {
 		return outcome{failed: true, class: classStatus, detail: detail}
 	}
 	if !res.ok() {
-		// a 500 with ERP.net's envelope is an operation failure (ERPNET.md),
+		// a 500 with ERP.net's envelope is an operation failure (docs/erpnet.md § Errors),
 		// even one worth retrying: ERP.net answered, so it is not down
 		if e := statusError("", status, res.header, res.body); e.Is(ErrUnavailable) && (status != http.StatusInternalServerError || e.noEnvelope) {
 			return outcome{failed: true, class: classStatus, detail: detail}

@@ -6,7 +6,7 @@
 // multipart $batch).
 //
 // It shares no code with erpsim: it implements the protocol as ERP.net
-// documents it (docs.erp.net, summarized in the project's ERPNET.md notes),
+// documents it (docs.erp.net; the facts erpgraph relies on are in docs/erpnet.md),
 // and its tests run against erpsim over TCP.
 //
 // Reads: build a Query (typed filters, the caller's access Scope), then
@@ -180,7 +180,7 @@ type autoDiscovery struct {
 	} `json:"WebSites"`
 }
 
-// discoverInstance reads {instance}/sys/auto-discovery (ERPNET.md §1): the
+// discoverInstance reads {instance}/sys/auto-discovery (docs/erpnet.md § Instance discovery): the
 // site of Type "ID" is the issuer, the "DomainAPI" site names the OData root.
 func discoverInstance(ctx context.Context, hc *http.Client, instance string, allowInsecure bool) (issuer, odataRoot string, err error) {
 	var d autoDiscovery

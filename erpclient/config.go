@@ -34,7 +34,7 @@ type Config struct {
 	Clock func() time.Time
 }
 
-// SchedulerConfig bounds the traffic to the Domain API (ERPNET.md §3: one
+// SchedulerConfig bounds the traffic to the Domain API (docs/erpnet.md § Session limits: one
 // request in flight and 600 per minute per session by default).
 type SchedulerConfig struct {
 	MaxInFlight       int           // concurrent upstream requests; default 1 (ERP.net's SessionConcurrentRequests)

@@ -1,6 +1,6 @@
 package erpclient
 
-// Entity set names (ERPNET.md §3: repository Module.Area.Entities →
+// Entity set names (docs/erpnet.md § Domain API: repository Module.Area.Entities →
 // Module_Area_Entities).
 const (
 	SetSalesOrders            = "Crm_Sales_SalesOrders"

@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// This file builds ERP.net's OData dialect (ERPNET.md §3): eq, ge, le, and,
+// This file builds ERP.net's OData dialect (docs/erpnet.md § Query dialect): eq, ge, le, and,
 // in, contains, startswith, endswith. Everything the dialect cannot express
 // (or, ne, gt, lt, not, empty in-lists, unknown syntax in names) is refused
 // when the query is built, with ErrInvalidQuery. Caller text only ever reaches
@@ -119,7 +119,7 @@ func (v dateValue) literal() (string, error) {
 
 // Date is a date literal (2020-05-08, the calendar date of t in t's
 // location). ERP.net truncates date-time filters to the date anyway
-// (ERPNET.md §3). For a date-time literal use DateTime(t).
+// (docs/erpnet.md § Query dialect). For a date-time literal use DateTime(t).
 func Date(t time.Time) Value { return dateValue(t) }
 
 // literal makes DateTime a Value: DateTime(t) is a date-time literal in UTC

@@ -16,7 +16,7 @@ import (
 )
 
 // The scheduler is the only way to the Domain API. ERP.net gives a service
-// session one request in flight and 600 per minute (ERPNET.md §3); callers
+// session one request in flight and 600 per minute (docs/erpnet.md § Session limits); callers
 // queue here instead of there. Whenever a slot is free and the rate allows,
 // the dispatcher takes the waiting calls: identical GETs become one part,
 // distinct GETs (up to MaxBatchParts) become one multipart $batch (a single

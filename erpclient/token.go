@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// tokenSource holds the process's one service token (ERPNET.md §2: every
+// tokenSource holds the process's one service token (docs/erpnet.md § Sessions and licensing: every
 // process needs its own token and session). It is built once with the
 // application context; it refreshes ahead of expiry in the background, runs
 // one exchange at a time however many calls wait, and forgets a token the

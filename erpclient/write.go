@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Writes (ERPNET.md §3 "Writes"): POST creates and answers the created
+// Writes (docs/erpnet.md § Writes): POST creates and answers the created
 // entity; PATCH updates the given properties in body order; document state
 // changes only through the ChangeState action; a $batch changeset applies
 // atomically. Writes go through the scheduler but are never retried (except

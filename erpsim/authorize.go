@@ -40,7 +40,7 @@ type authzError struct {
 	desc     string
 }
 
-// parseAuthorize validates an authorization request (ERPNET.md §1, OIDC core).
+// parseAuthorize validates an authorization request (docs/erpnet.md § Identity server, OIDC core).
 func (s *Sim) parseAuthorize(v url.Values) (*authzRequest, *authzError) {
 	app, ok := s.apps[v.Get("client_id")]
 	if !ok {

@@ -29,7 +29,7 @@ const (
 	revocationPath = idPrefix + "/connect/revocation"
 )
 
-// Lifetimes of the identity server's handles (ERPNET.md §1).
+// Lifetimes of the identity server's handles (docs/erpnet.md § Identity server).
 const (
 	codeLifetime                = 5 * time.Minute
 	refreshLifetimeConfidential = 30 * 24 * time.Hour

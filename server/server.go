@@ -195,7 +195,7 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	mux := http.NewServeMux()
-	// Order per STYLE.md, limits after authentication so that a user is
+	// Order per docs/architecture.md § One request, limits after authentication so that a user is
 	// counted as themselves; nothing reaches GraphQL (or ERP.net) before
 	// CSRF, authentication and limits passed.
 	graphql := s.apiHeaders(s.cors(s.preventCSRF(s.authenticate(s.limit(s.prepare(cfg.GraphQL))))))

@@ -85,7 +85,7 @@ const (
 	DefaultLifetime      = 12 * time.Hour
 	DefaultRefreshBefore = 2 * time.Minute
 	// MaxLifetime is ERP.net's refresh-token lifetime for confidential
-	// clients (ERPNET.md §1): a session cannot outlive its refresh token.
+	// clients (docs/erpnet.md § Identity server): a session cannot outlive its refresh token.
 	MaxLifetime = 30 * 24 * time.Hour
 	// loginLifetime bounds the round trip to the identity server.
 	loginLifetime = 10 * time.Minute

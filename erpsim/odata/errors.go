@@ -8,7 +8,7 @@ import (
 
 // Envelope codes and types erpsim answers with. ERP.net does not document
 // them per case; these are stable so clients and tests can tell the cases
-// apart (see the Deviations section of contracts.md).
+// apart (docs/erpnet.md § Open questions lists what ERP.net leaves undocumented).
 const (
 	codeQuery           = 1001 // malformed query option or $filter
 	codeNotSupported    = 1002 // operator or feature ERP.net does not support (or, ne, gt, lt, not)
