@@ -6,7 +6,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/erpgraph/erpgraph/erpclient"
-	"github.com/erpgraph/erpgraph/graph/loader"
 )
 
 // Reads are planned from the whole selection: the to-one references and child lines that an operation selects on
@@ -20,15 +19,14 @@ type nesting struct {
 	prop  string // ERP.net navigation property
 	set   string // the target's entity set
 	typ   string // the target's GraphQL type (for what nests below it)
-	// fixed are the properties of reference data, always read whole (they are shared and cached that way);
-	// nil reads what the operation selects on the target
-	fixed func() []string
 	// also are properties the parent field reads on the target besides those of its selection (a customer's
 	// name is its party's name)
 	also []string
 }
 
-var productNesting = nesting{field: "product", prop: "Product", set: erpclient.SetProducts, typ: "Product", fixed: loader.ProductProps}
+// productNesting selects what the operation selects on products anywhere: the products it primes serve only this
+// operation (the loader and the products list read them whole for the shared reference cache).
+var productNesting = nesting{field: "product", prop: "Product", set: erpclient.SetProducts, typ: "Product"}
 
 // nestings are, per GraphQL parent type, the relations that nest. Each must have a primer in graph/loader.
 var nestings = map[string][]nesting{
@@ -85,13 +83,7 @@ func expandsFor(ctx context.Context, oc *graphql.OperationContext, typ string, f
 		}
 		i, ok := at[n.prop]
 		if !ok {
-			var sel []string
-			if n.fixed != nil {
-				sel = n.fixed()
-			} else {
-				sel = rq.Select(ctx, n.set)
-			}
-			out = append(out, erpclient.Expand{Prop: n.prop, Select: sel})
+			out = append(out, erpclient.Expand{Prop: n.prop, Select: rq.Select(ctx, n.set)})
 			i = len(out) - 1
 			at[n.prop] = i
 		}

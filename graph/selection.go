@@ -12,8 +12,10 @@ import (
 )
 
 // typeSets maps the GraphQL object types that are read per operation to their ERP.net entity sets. Reference
-// data (products, units, currencies, stores) is read with fixed selections and cached, so it is not listed.
+// data (units, currencies, stores) is read with fixed selections and cached, so it is not listed; products are,
+// for the reads that nest them (an order line's product): their loader and the products list still read them whole.
 var typeSets = map[string]string{
+	"Product":        erpclient.SetProducts,
 	"Customer":       erpclient.SetCustomers,
 	"Party":          erpclient.SetParties,
 	"SalesOrder":     erpclient.SetSalesOrders,
@@ -39,6 +41,10 @@ var fieldProps = map[string]map[string][]string{
 		"defaultPaymentTermDays": {"DefaultPaymentTermDays"},
 	},
 	"Party": {"code": {"PartyCode"}, "name": {"PartyName"}, "type": {"PartyType"}, "active": {"IsActive"}},
+	"Product": {
+		"partNumber": {"PartNumber"}, "name": {"Name"}, "description": {"Description"}, "active": {"Active"},
+		"unit": {"MeasurementUnit"}, "group": {"ProductGroup"}, "standardPrice": {"StandardPricePerLot"},
+	},
 	"SalesOrder": with(documentProps, map[string][]string{
 		"customer": {"Customer"}, "shipToCustomer": {"ShipToCustomer"},
 		"customerPurchaseOrderNo": {"CustomerPurchaseOrderNo"}, "requiredDeliveryDate": {"RequiredDeliveryDate"},
