@@ -18,7 +18,7 @@ const DefaultMaxSessions = 100_000
 type MemoryStore struct {
 	now   func() time.Time
 	cache *lru.Cache[string, *Session]
-	mu    sync.Mutex               // serializes check-and-set (Create, Update)
+	mu    sync.Mutex               // serializes the writes (Create, Update, Delete, DeleteMatching)
 	lmu   sync.Mutex               // guards locks
 	locks map[string]chan struct{} // held refresh locks; closed on release
 }
@@ -84,6 +84,8 @@ func (m *MemoryStore) Update(_ context.Context, s *Session) error {
 
 // Delete implements Store.
 func (m *MemoryStore) Delete(_ context.Context, key string) error {
+	m.mu.Lock() // with Update's check-and-set: an ended session never comes back
+	defer m.mu.Unlock()
 	m.cache.Remove(key)
 	return nil
 }
