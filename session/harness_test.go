@@ -38,7 +38,7 @@ func (c *clock) advance(d time.Duration) {
 // env is erpgraph's session endpoints in front of a protected handler, on
 // an httptest server, against erpsim.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	sim   *erpsim.Sim
 	srv   *httptest.Server
 	m     *session.Manager
@@ -53,7 +53,7 @@ type envOpts struct {
 	adjust func(*session.Config)
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	e := &env{t: t, clock: &clock{}}
 	var handler http.Handler = http.NotFoundHandler()
@@ -134,7 +134,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 
 // browser is a cookie-keeping client that does not follow redirects.
 type browser struct {
-	t   *testing.T
+	t   testing.TB
 	e   *env
 	c   *http.Client
 	jar *cookiejar.Jar
