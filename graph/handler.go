@@ -35,6 +35,8 @@ type Config struct {
 	// APQCacheSize is how many automatic persisted queries (Apollo's sha256 extension) are remembered; 0 means
 	// 1000, negative turns automatic persisted queries off.
 	APQCacheSize int
+	// PersistedQueries keeps the automatic persisted queries; nil = in memory, per replica, APQCacheSize documents.
+	PersistedQueries PersistedQueryStore
 	// TrustedDocuments are operations clients may send by id (LoadTrustedDocuments); nil for none.
 	TrustedDocuments *TrustedDocuments
 	// TrustedDocumentsOnly refuses every operation that is not a trusted document (OPERATION_NOT_ALLOWED),
@@ -88,7 +90,11 @@ func NewHandler(cfg Config) http.Handler {
 	exec.Use(persisted{docs: cfg.TrustedDocuments, only: cfg.TrustedDocumentsOnly})
 	exec.Use(&limiter{limits: limits, introspection: cfg.Introspection})
 	if cfg.APQCacheSize > 0 {
-		exec.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{lru.New[string](cfg.APQCacheSize), func(_, q string) int { return len(q) }}})
+		store := cfg.PersistedQueries
+		if store == nil {
+			store = NewMemoryPersistedQueries(cfg.APQCacheSize)
+		}
+		exec.Use(extension.AutomaticPersistedQuery{Cache: apqCache{store: store, log: cfg.Logger}})
 	}
 	exec.SetErrorPresenter(r.presentError)
 	exec.SetRecoverFunc(r.recoverPanic)

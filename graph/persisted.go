@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/erpgraph/erpgraph/errcode"
@@ -146,4 +148,66 @@ func persistedID(ext map[string]any) string {
 	pq, _ := ext["persistedQuery"].(map[string]any)
 	id, _ := pq["sha256Hash"].(string)
 	return id
+}
+
+// PersistedQueryStore keeps the documents of automatic persisted queries by their sha256 (hex). The in-memory
+// store (NewMemoryPersistedQueries) is per replica; a shared one (Redis) lets a client that registered a document
+// on one replica send its hash to another. It must be safe for concurrent use. A store that fails costs a
+// PERSISTED_QUERY_NOT_FOUND round trip (the client sends the document again), never a failed operation.
+type PersistedQueryStore interface {
+	Get(ctx context.Context, hash string) (document string, ok bool, err error)
+	Put(ctx context.Context, hash, document string) error
+}
+
+// MemoryPersistedQueries is the in-memory PersistedQueryStore: an LRU of at most size documents
+// (hashicorp/golang-lru/v2).
+type MemoryPersistedQueries struct {
+	docs *lru.Cache[string, string]
+}
+
+// NewMemoryPersistedQueries returns a store of at most size documents.
+func NewMemoryPersistedQueries(size int) *MemoryPersistedQueries {
+	c, err := lru.New[string, string](max(size, 1))
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return &MemoryPersistedQueries{docs: c}
+}
+
+// Get implements PersistedQueryStore; it never fails.
+func (m *MemoryPersistedQueries) Get(_ context.Context, hash string) (string, bool, error) {
+	doc, ok := m.docs.Get(hash)
+	return doc, ok, nil
+}
+
+// Put implements PersistedQueryStore; it never fails.
+func (m *MemoryPersistedQueries) Put(_ context.Context, hash, document string) error {
+	m.docs.Add(hash, document)
+	return nil
+}
+
+// apqCache adapts a PersistedQueryStore to gqlgen's automatic-persisted-query cache: documents above
+// maxCachedDocument are not stored (a thousand of them near the body limit would hold a gigabyte), and a failing
+// store is logged and counts as a miss.
+type apqCache struct {
+	store PersistedQueryStore
+	log   *slog.Logger
+}
+
+func (c apqCache) Get(ctx context.Context, hash string) (string, bool) {
+	doc, ok, err := c.store.Get(ctx, hash)
+	if err != nil {
+		c.log.WarnContext(ctx, "graph: persisted-query store failed; answering PERSISTED_QUERY_NOT_FOUND", "err", err)
+		return "", false
+	}
+	return doc, ok
+}
+
+func (c apqCache) Add(ctx context.Context, hash, document string) {
+	if len(document) > maxCachedDocument {
+		return
+	}
+	if err := c.store.Put(ctx, hash, document); err != nil {
+		c.log.WarnContext(ctx, "graph: persisted-query store failed; the document is not kept", "err", err)
+	}
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,8 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/erpgraph/erpgraph/auth"
 	"github.com/erpgraph/erpgraph/errcode"
@@ -113,42 +113,38 @@ func (s *Server) auditOperation(ctx context.Context, rec *Record, d time.Duratio
 	s.audit.LogAttrs(ctx, slog.LevelInfo, msg, attrs...)
 }
 
-// tokenSet remembers the user tokens already seen (by a hash of their id)
-// until they expire, so that the first use of each is audited once. It is
-// bounded: over its size the oldest entries go first.
-type tokenSet struct {
-	mu    sync.Mutex
-	max   int
-	seen  map[string]*list.Element
-	order *list.List // of seenToken, oldest first
+// FirstUseStore remembers the user tokens already seen (by a hash of their
+// id) until they expire, so that the first use of each is audited once. The
+// in-memory store (NewMemoryFirstUseStore) is per replica; a shared one
+// (Redis SET NX with the token's expiry) audits each token once across
+// replicas. It must be safe for concurrent use.
+type FirstUseStore interface {
+	// FirstUse records key as seen until expires and reports whether it was
+	// not seen before.
+	FirstUse(ctx context.Context, key string, expires time.Time) (bool, error)
 }
 
-type seenToken struct {
-	key     string
-	expires time.Time
+// MemoryFirstUseStore is the in-memory FirstUseStore: an LRU of at most
+// maxKeys keys (hashicorp/golang-lru/v2); the least recently seen goes first.
+// An entry may outlive its token: an expired token is refused before it is
+// looked up, so that changes nothing.
+type MemoryFirstUseStore struct {
+	seen *lru.Cache[string, struct{}]
 }
 
-func newTokenSet(maxEntries int) *tokenSet {
-	return &tokenSet{max: maxEntries, seen: map[string]*list.Element{}, order: list.New()}
-}
-
-// add reports whether key is new.
-func (ts *tokenSet) add(key string, expires, now time.Time) bool {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if _, ok := ts.seen[key]; ok {
-		return false
+// NewMemoryFirstUseStore returns a store of at most maxKeys tokens.
+func NewMemoryFirstUseStore(maxKeys int) *MemoryFirstUseStore {
+	c, err := lru.New[string, struct{}](max(maxKeys, 1))
+	if err != nil {
+		panic(err) // only for a size below 1
 	}
-	for el := ts.order.Front(); el != nil; el = ts.order.Front() {
-		st := el.Value.(seenToken)
-		if ts.order.Len() < ts.max && now.Before(st.expires) {
-			break
-		}
-		ts.order.Remove(el)
-		delete(ts.seen, st.key)
-	}
-	ts.seen[key] = ts.order.PushBack(seenToken{key: key, expires: expires})
-	return true
+	return &MemoryFirstUseStore{seen: c}
+}
+
+// FirstUse implements FirstUseStore; it never fails.
+func (m *MemoryFirstUseStore) FirstUse(_ context.Context, key string, _ time.Time) (bool, error) {
+	seen, _ := m.seen.ContainsOrAdd(key, struct{}{})
+	return !seen, nil
 }
 
 // hashID is a short, stable, non-reversible form of a token id for logs.
@@ -167,7 +163,12 @@ func (s *Server) auditFirstUse(ctx context.Context, rec *Record, raw string, u *
 		id = "raw:" + raw // hashed below; tokens without jti are told apart by their bytes
 	}
 	key := hashID(id)
-	if !s.seen.add(key, u.ExpiresAt, time.Now()) {
+	first, err := s.seen.FirstUse(ctx, key, u.ExpiresAt)
+	if err != nil {
+		// Better a repeated first-use record than none.
+		s.cfg.Metrics.StoreFailed("firstuse")
+		s.log.Warn("server: first-use store failed; auditing the use", "request_id", rec.RequestID, "err", err)
+	} else if !first {
 		return
 	}
 	s.audit.LogAttrs(ctx, slog.LevelInfo, "user token first use",

@@ -2,7 +2,6 @@ package server
 
 import (
 	"cmp"
-	"container/list"
 	"context"
 	"fmt"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/erpgraph/erpgraph/auth"
@@ -36,9 +36,13 @@ type RateLimitConfig struct {
 	// ConcurrencyWait is how long an operation over MaxConcurrent may wait
 	// for a slot before it is refused; default 100ms.
 	ConcurrencyWait time.Duration
-	// MaxClients bounds the remembered clients (buckets and slots); the least
-	// recently seen is forgotten first. Default 100,000.
+	// MaxClients bounds the clients the in-memory stores remember (rate
+	// buckets, first uses of tokens); the least recently seen is forgotten
+	// first. Default 100,000.
 	MaxClients int
+	// Store keeps the rate buckets; nil = in memory, per replica
+	// (NewMemoryRateStore). A store that fails lets requests through.
+	Store RateStore
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed; a request from anywhere else is counted by its peer address.
 	TrustedProxies []netip.Prefix
@@ -52,127 +56,125 @@ func (c *RateLimitConfig) defaults() {
 	c.MaxConcurrent = cmp.Or(c.MaxConcurrent, DefaultMaxConcurrent)
 	c.ConcurrencyWait = cmp.Or(c.ConcurrencyWait, DefaultConcurrencyWait)
 	c.MaxClients = cmp.Or(c.MaxClients, DefaultMaxClients)
-}
-
-// client is what the limiter remembers of one user or IP.
-type client struct {
-	key      string
-	bucket   *rate.Limiter // nil: no rate limit for this kind of client
-	slots    chan struct{} // nil: no concurrency cap
-	lastSeen time.Time
-	inFlight int // guarded by limiter.mu; a client in flight is never idle
-}
-
-// limiter holds the clients in a bounded LRU: idle clients (full bucket, no
-// operation in flight) are dropped from the cold end, since a fresh bucket is
-// the same as theirs; over MaxClients the least recently seen goes even if
-// busy (only under a flood of distinct clients).
-type limiter struct {
-	cfg   RateLimitConfig
-	now   func() time.Time
-	mu    sync.Mutex
-	byKey map[string]*list.Element
-	lru   *list.List // front = most recently seen
-}
-
-func newLimiter(cfg RateLimitConfig) *limiter {
-	return &limiter{cfg: cfg, now: time.Now, byKey: map[string]*list.Element{}, lru: list.New()}
-}
-
-// idleAfter is when a bucket has refilled completely: forgetting it then
-// changes nothing.
-func (l *limiter) idleAfter() time.Duration {
-	d := time.Minute
-	for _, b := range []struct {
-		r float64
-		n int
-	}{{l.cfg.UserRate, l.cfg.UserBurst}, {l.cfg.AnonRate, l.cfg.AnonBurst}} {
-		if b.r > 0 {
-			d = max(d, time.Duration(float64(b.n)/b.r*float64(time.Second)))
-		}
-	}
-	return d
-}
-
-// acquire takes a token from the client's bucket. It returns the client (to
-// release later) or how long to wait before retrying.
-func (l *limiter) acquire(key string, user bool) (*client, time.Duration) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var c *client
-	if el, ok := l.byKey[key]; ok {
-		l.lru.MoveToFront(el)
-		c = el.Value.(*client)
-	} else {
-		c = &client{key: key, lastSeen: now}
-		r, n := l.cfg.AnonRate, l.cfg.AnonBurst
-		if user {
-			r, n = l.cfg.UserRate, l.cfg.UserBurst
-		}
-		if r > 0 {
-			c.bucket = rate.NewLimiter(rate.Limit(r), n)
-		}
-		if l.cfg.MaxConcurrent > 0 {
-			c.slots = make(chan struct{}, l.cfg.MaxConcurrent)
-		}
-		l.byKey[key] = l.lru.PushFront(c)
-		l.evict(now)
-	}
-	c.lastSeen = now
-	if c.bucket != nil {
-		res := c.bucket.ReserveN(now, 1)
-		if d := res.DelayFrom(now); !res.OK() || d > 0 {
-			res.CancelAt(now) // a refused request must not use up the future
-			if !res.OK() {
-				d = time.Second
-			}
-			return nil, d
-		}
-	}
-	c.inFlight++
-	return c, 0
-}
-
-func (l *limiter) evict(now time.Time) {
-	idle := l.idleAfter()
-	for el := l.lru.Back(); el != nil; el = l.lru.Back() {
-		c := el.Value.(*client)
-		if l.lru.Len() <= l.cfg.MaxClients && (c.inFlight > 0 || now.Sub(c.lastSeen) < idle) {
-			return
-		}
-		l.lru.Remove(el)
-		delete(l.byKey, c.key)
+	if c.Store == nil {
+		c.Store = NewMemoryRateStore(c.MaxClients)
 	}
 }
 
-func (l *limiter) done(c *client) {
-	l.mu.Lock()
-	c.inFlight--
-	c.lastSeen = l.now()
-	l.mu.Unlock()
+// RateStore keeps the rate limit's token buckets, one per client key
+// ("user:<id>", "ip:<address>"). The in-memory store (NewMemoryRateStore) is
+// per replica; a store shared by replicas (Redis, GCRA) makes the limits
+// global without touching the server. It must be safe for concurrent use.
+type RateStore interface {
+	// Take takes one token from key's bucket, which refills at rate per
+	// second up to burst. When the bucket is empty it takes nothing and
+	// returns how long until a token is there.
+	Take(ctx context.Context, key string, rate float64, burst int) (wait time.Duration, err error)
 }
 
-// slot waits up to ConcurrencyWait for one of the client's operation slots.
-func (l *limiter) slot(ctx context.Context, c *client) (release func(), ok bool) {
-	if c.slots == nil {
+// MemoryRateStore is the in-memory RateStore: a token bucket
+// (golang.org/x/time/rate) per key in an LRU (hashicorp/golang-lru/v2) of at
+// most maxKeys; the least recently used goes first (only under a flood of
+// distinct clients). A bucket refills lazily, so one left alone for a while
+// is the same as a new one: nothing needs to expire.
+type MemoryRateStore struct {
+	buckets *lru.Cache[string, *rate.Limiter]
+}
+
+// NewMemoryRateStore returns a store of at most maxKeys buckets.
+func NewMemoryRateStore(maxKeys int) *MemoryRateStore {
+	c, err := lru.New[string, *rate.Limiter](max(maxKeys, 1))
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return &MemoryRateStore{buckets: c}
+}
+
+// Take implements RateStore; it never fails.
+func (m *MemoryRateStore) Take(_ context.Context, key string, r float64, burst int) (time.Duration, error) {
+	b, ok := m.buckets.Get(key)
+	if !ok {
+		b = rate.NewLimiter(rate.Limit(r), burst)
+		if prev, found, _ := m.buckets.PeekOrAdd(key, b); found {
+			b = prev // another request created it first
+		}
+	}
+	now := time.Now()
+	res := b.ReserveN(now, 1)
+	if d := res.DelayFrom(now); !res.OK() || d > 0 {
+		res.CancelAt(now) // a refused request must not use up the future
+		if !res.OK() {
+			d = time.Second
+		}
+		return d, nil
+	}
+	return 0, nil
+}
+
+// slots caps the operations each client runs at the same time, within this
+// process (an operation in flight is where it runs). A client's entry lives
+// while it has operations in flight or waiting, so the map is bounded by them.
+type slots struct {
+	max  int           // per client; 0 = no cap
+	wait time.Duration // how long an operation may wait for a slot
+	mu   sync.Mutex
+	by   map[string]*clientSlots
+}
+
+type clientSlots struct {
+	sem   chan struct{}
+	users int // operations holding or waiting for a slot; guarded by slots.mu
+}
+
+func newSlots(maxPerClient int, wait time.Duration) *slots {
+	return &slots{max: max(maxPerClient, 0), wait: wait, by: map[string]*clientSlots{}}
+}
+
+// acquire waits up to the configured wait for one of key's slots.
+func (sl *slots) acquire(ctx context.Context, key string) (release func(), ok bool) {
+	if sl.max == 0 {
 		return func() {}, true
 	}
-	release = func() { <-c.slots }
+	sl.mu.Lock()
+	c := sl.by[key]
+	if c == nil {
+		c = &clientSlots{sem: make(chan struct{}, sl.max)}
+		sl.by[key] = c
+	}
+	c.users++
+	sl.mu.Unlock()
+	leave := func() {
+		sl.mu.Lock()
+		if c.users--; c.users == 0 {
+			delete(sl.by, key)
+		}
+		sl.mu.Unlock()
+	}
+	release = func() { <-c.sem; leave() }
 	select {
-	case c.slots <- struct{}{}:
+	case c.sem <- struct{}{}:
 		return release, true
 	default:
 	}
-	t := time.NewTimer(l.cfg.ConcurrencyWait)
+	t := time.NewTimer(sl.wait)
 	defer t.Stop()
 	select {
-	case c.slots <- struct{}{}:
+	case c.sem <- struct{}{}:
 		return release, true
 	case <-t.C:
 	case <-ctx.Done():
 	}
+	leave()
 	return nil, false
+}
+
+// bucketOf is the rate and burst of a user's or an anonymous client's
+// bucket; a rate of 0 or less means no rate limit.
+func (s *Server) bucketOf(user bool) (float64, int) {
+	if user {
+		return s.cfg.RateLimit.UserRate, s.cfg.RateLimit.UserBurst
+	}
+	return s.cfg.RateLimit.AnonRate, s.cfg.RateLimit.AnonBurst
 }
 
 // limit applies the rate limit and the concurrency cap. It runs after
@@ -184,16 +186,22 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		if _, ok := auth.FromContext(r.Context()); ok {
 			key, user = "user:"+rec.UserKey, true
 		}
-		c, wait := s.limits.acquire(key, user)
-		if c == nil {
-			secs := int(math.Ceil(wait.Seconds()))
-			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-			s.deny(w, r, http.StatusTooManyRequests, errcode.RateLimited, "rate",
-				fmt.Sprintf("too many requests; retry after %d s", max(secs, 1)))
-			return
+		if perSecond, burst := s.bucketOf(user); perSecond > 0 {
+			wait, err := s.rates.Take(r.Context(), key, perSecond, burst)
+			if err != nil {
+				// A shared store that fails must not take the service down with it: let the request
+				// through, unlimited, and say so.
+				s.cfg.Metrics.StoreFailed("ratelimit")
+				s.log.Warn("server: rate store failed; request not rate limited", "request_id", rec.RequestID, "err", err)
+			} else if wait > 0 {
+				secs := int(math.Ceil(wait.Seconds()))
+				w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+				s.deny(w, r, http.StatusTooManyRequests, errcode.RateLimited, "rate",
+					fmt.Sprintf("too many requests; retry after %d s", max(secs, 1)))
+				return
+			}
 		}
-		defer s.limits.done(c)
-		release, ok := s.limits.slot(r.Context(), c)
+		release, ok := s.slots.acquire(r.Context(), key)
 		if !ok {
 			w.Header().Set("Retry-After", "1")
 			s.deny(w, r, http.StatusTooManyRequests, errcode.RateLimited, "concurrency",

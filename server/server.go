@@ -73,6 +73,10 @@ type Config struct {
 	// Audit receives the audit records (operations, refusals, first use of
 	// each user token); nil = no audit log.
 	Audit *slog.Logger
+	// FirstUses remembers the user tokens already used, for the audit log's
+	// first-use records; nil = in memory, per replica, at most
+	// RateLimit.MaxClients tokens. A store that fails audits the use again.
+	FirstUses FirstUseStore
 	// AuditVariables is what the audit log says of variables:
 	// AuditVariablesNone (default) or AuditVariablesNames. Never values.
 	AuditVariables string
@@ -130,8 +134,9 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	audit    *slog.Logger // nil = off
-	limits   *limiter
-	seen     *tokenSet
+	rates    RateStore
+	slots    *slots
+	seen     FirstUseStore
 	tls      *tls.Config // nil = plain HTTP
 	handler  http.Handler
 	stopping atomic.Bool // set when shutdown starts: /readyz answers 503
@@ -182,14 +187,18 @@ func New(cfg Config) (*Server, error) {
 		cfg.CSRFHeaders = append(append([]string(nil), cfg.CSRFHeaders...), cfg.Sessions.CSRFHeaders()...)
 	}
 	cfg.RateLimit.defaults()
+	if cfg.FirstUses == nil {
+		cfg.FirstUses = NewMemoryFirstUseStore(cfg.RateLimit.MaxClients)
+	}
 	cfg.ShutdownGrace = cmp.Or(cfg.ShutdownGrace, 15*time.Second)
 	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
 	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout)
 	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
 	cfg.ReadyTimeout = cmp.Or(cfg.ReadyTimeout, 5*time.Second)
-	s := &Server{cfg: cfg, log: cfg.Logger, audit: cfg.Audit, limits: newLimiter(cfg.RateLimit),
-		seen: newTokenSet(cfg.RateLimit.MaxClients), tls: tlsCfg}
+	s := &Server{cfg: cfg, log: cfg.Logger, audit: cfg.Audit, rates: cfg.RateLimit.Store,
+		slots: newSlots(cfg.RateLimit.MaxConcurrent, cfg.RateLimit.ConcurrencyWait),
+		seen:  cfg.FirstUses, tls: tlsCfg}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
