@@ -304,3 +304,33 @@ func TestConfigFromEnv_SessionRules(t *testing.T) {
 		})
 	}
 }
+
+// Only the callback (which calls the identity server) is rate limited per
+// IP: the user endpoint is not, so users behind one NAT are not throttled.
+func TestApp_SessionEndpointsRateLimit(t *testing.T) {
+	cfg := devConfig(t)
+	cfg.RateLimit = server.RateLimitConfig{AnonRate: 0.01, AnonBurst: 2}
+	a := run(t, cfg)
+	for i := range 5 {
+		res, err := http.Get(a.URL() + "/auth/user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("/auth/user %d: %d, want 401 (not rate limited)", i+1, res.StatusCode)
+		}
+	}
+	var last int
+	for range 3 {
+		res, err := http.Get(a.URL() + "/auth/callback?state=x&code=y")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		last = res.StatusCode
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("third callback over a burst of 2: %d, want 429", last)
+	}
+}

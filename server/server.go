@@ -216,7 +216,13 @@ func New(cfg Config) (*Server, error) {
 		writeError(w, r, http.StatusMethodNotAllowed, errcode.BadRequest, "use GET or POST on /graphql")
 	})
 	if cfg.Sessions != nil {
-		mux.Handle(cfg.Sessions.Prefix()+"/", s.apiHeaders(s.limit(cfg.Sessions.Handler())))
+		// Only the callback costs an identity-server call (the code
+		// exchange): it gets the per-IP limit. The other endpoints answer
+		// from the store, and a per-IP limit would throttle users behind one
+		// NAT (or the identity server's back-channel logouts).
+		sh := cfg.Sessions.Handler()
+		mux.Handle(cfg.Sessions.Prefix()+"/", s.apiHeaders(sh))
+		mux.Handle(cfg.Sessions.Prefix()+"/callback", s.apiHeaders(s.limit(sh)))
 	}
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
