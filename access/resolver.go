@@ -4,6 +4,7 @@
 package access
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -53,9 +54,7 @@ type Resolver struct {
 
 // NewResolver returns a Resolver that reads external access through erp (with the service session).
 func NewResolver(erp *erpclient.Client, cfg Config) *Resolver {
-	if cfg.CacheTTL == 0 {
-		cfg.CacheTTL = DefaultCacheTTL
-	}
+	cfg.CacheTTL = cmp.Or(cfg.CacheTTL, DefaultCacheTTL)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

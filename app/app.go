@@ -239,9 +239,7 @@ func (a *App) startSim(ctx context.Context) (*erpsim.Sim, error) {
 		}
 	}
 	opts := erpsim.Options{Addr: a.cfg.SimAddr, Apps: apps, Scale: a.cfg.SimScale, Users: a.cfg.SimUsers, Logger: a.log.With("component", "erpsim")}
-	if opts.Addr == "" {
-		opts.Addr = DefaultSimAddr
-	}
+	opts.Addr = cmp.Or(opts.Addr, DefaultSimAddr)
 	sim, err := erpsim.Start(ctx, opts)
 	if err != nil && a.cfg.SimAddr == "" && ctx.Err() == nil {
 		// The usual port is taken (another erpgraph, a test): any port will do.

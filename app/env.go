@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
@@ -120,9 +121,7 @@ func flagNote(s setting) string {
 // logKey is the setting's name in the ready log: its flag in snake case.
 func (s setting) logKey() string {
 	name := s.flag
-	if name == "" {
-		name = strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(s.env, "ERPGRAPH_"), "ERP_"))
-	}
+	name = cmp.Or(name, strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(s.env, "ERPGRAPH_"), "ERP_")))
 	return strings.ReplaceAll(name, "-", "_")
 }
 

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,12 +139,8 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	for _, id := range cfg.ClientIDs {
 		v.clients[strings.TrimSpace(id)] = true
 	}
-	if v.leeway == 0 {
-		v.leeway = defaultLeeway
-	}
-	if v.unknownGap == 0 {
-		v.unknownGap = defaultUnknownKeyInterval
-	}
+	v.leeway = cmp.Or(v.leeway, defaultLeeway)
+	v.unknownGap = cmp.Or(v.unknownGap, defaultUnknownKeyInterval)
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -154,9 +151,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		v.log = slog.New(slog.DiscardHandler)
 	}
 	refresh := cfg.RefreshInterval
-	if refresh == 0 {
-		refresh = defaultRefreshInterval
-	}
+	refresh = cmp.Or(refresh, defaultRefreshInterval)
 
 	if v.jwksURL == "" {
 		p, err := Discover(ctx, v.httpClient, v.issuer)

@@ -1,6 +1,7 @@
 package erpclient
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,36 +82,16 @@ const (
 )
 
 func (s SchedulerConfig) withDefaults() SchedulerConfig {
-	if s.MaxInFlight == 0 {
-		s.MaxInFlight = DefaultMaxInFlight
-	}
-	if s.RequestsPerMinute == 0 {
-		s.RequestsPerMinute = DefaultRequestsPerMinute
-	}
-	if s.MaxBatchParts == 0 {
-		s.MaxBatchParts = DefaultMaxBatchParts
-	}
-	if s.MaxQueue == 0 {
-		s.MaxQueue = DefaultMaxQueue
-	}
-	if s.MaxWait == 0 {
-		s.MaxWait = DefaultMaxWait
-	}
-	if s.MaxQueuePerCaller == 0 {
-		s.MaxQueuePerCaller = DefaultMaxQueuePerCaller
-	}
-	if s.AttemptTimeout == 0 {
-		s.AttemptTimeout = DefaultAttemptTimeout
-	}
-	if s.SlowAfter == 0 {
-		s.SlowAfter = DefaultSlowAfter
-	}
-	if s.BreakerThreshold == 0 {
-		s.BreakerThreshold = DefaultBreakerThreshold
-	}
-	if s.BreakerCooldown == 0 {
-		s.BreakerCooldown = DefaultBreakerCooldown
-	}
+	s.MaxInFlight = cmp.Or(s.MaxInFlight, DefaultMaxInFlight)
+	s.RequestsPerMinute = cmp.Or(s.RequestsPerMinute, DefaultRequestsPerMinute)
+	s.MaxBatchParts = cmp.Or(s.MaxBatchParts, DefaultMaxBatchParts)
+	s.MaxQueue = cmp.Or(s.MaxQueue, DefaultMaxQueue)
+	s.MaxWait = cmp.Or(s.MaxWait, DefaultMaxWait)
+	s.MaxQueuePerCaller = cmp.Or(s.MaxQueuePerCaller, DefaultMaxQueuePerCaller)
+	s.AttemptTimeout = cmp.Or(s.AttemptTimeout, DefaultAttemptTimeout)
+	s.SlowAfter = cmp.Or(s.SlowAfter, DefaultSlowAfter)
+	s.BreakerThreshold = cmp.Or(s.BreakerThreshold, DefaultBreakerThreshold)
+	s.BreakerCooldown = cmp.Or(s.BreakerCooldown, DefaultBreakerCooldown)
 	return s
 }
 

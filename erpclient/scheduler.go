@@ -1,6 +1,7 @@
 package erpclient
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -711,9 +712,7 @@ func (s *scheduler) observe(res *response) {
 		return
 	}
 	d := parseRetryAfter(res.header.Get("Retry-After"), time.Now())
-	if d == 0 {
-		d = defaultPause
-	}
+	d = cmp.Or(d, defaultPause)
 	until := time.Now().Add(d)
 	s.mu.Lock()
 	longer := until.After(s.pausedUntil)

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -48,17 +49,12 @@ const (
 )
 
 func (l Limits) withDefaults() Limits {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&l.MaxTokens, DefaultMaxTokens)
-	def(&l.MaxDepth, DefaultMaxDepth)
-	def(&l.MaxAliases, DefaultMaxAliases)
-	def(&l.MaxRootFields, DefaultMaxRootFields)
-	def(&l.MaxDirectives, DefaultMaxDirectives)
-	def(&l.MaxCost, DefaultMaxCost)
+	l.MaxTokens = cmp.Or(l.MaxTokens, DefaultMaxTokens)
+	l.MaxDepth = cmp.Or(l.MaxDepth, DefaultMaxDepth)
+	l.MaxAliases = cmp.Or(l.MaxAliases, DefaultMaxAliases)
+	l.MaxRootFields = cmp.Or(l.MaxRootFields, DefaultMaxRootFields)
+	l.MaxDirectives = cmp.Or(l.MaxDirectives, DefaultMaxDirectives)
+	l.MaxCost = cmp.Or(l.MaxCost, DefaultMaxCost)
 	return l
 }
 

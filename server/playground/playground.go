@@ -8,6 +8,7 @@ package playground
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"embed"
 	"errors"
@@ -128,12 +129,8 @@ func New(cfg Config) (http.Handler, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("playground: %w", err)
 	}
-	if cfg.Scopes == "" {
-		cfg.Scopes = "openid profile"
-	}
-	if cfg.GraphQLPath == "" {
-		cfg.GraphQLPath = "graphql"
-	}
+	cfg.Scopes = cmp.Or(cfg.Scopes, "openid profile")
+	cfg.GraphQLPath = cmp.Or(cfg.GraphQLPath, "graphql")
 	tmpl, err := template.New("index").Parse(indexHTML)
 	if err != nil {
 		return nil, fmt.Errorf("playground: page template: %w", err)
