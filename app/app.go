@@ -24,6 +24,7 @@ import (
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/graph"
 	"github.com/erpgraph/erpgraph/metrics"
+	"github.com/erpgraph/erpgraph/mutation"
 	"github.com/erpgraph/erpgraph/portal"
 	"github.com/erpgraph/erpgraph/server"
 	"github.com/erpgraph/erpgraph/session"
@@ -142,10 +143,24 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	resolver := access.NewResolver(a.erp, access.Config{
 		AllowInternalUsers: cfg.AllowInternalUsers, Logger: a.log.With("component", "access"),
 	})
+	writes, err := mutation.New(mutation.Config{
+		ERP: a.erp, Enabled: cfg.Writes.Enabled, KeyTTL: cfg.Writes.IdempotencyTTL,
+		SubmitState: erpclient.DocumentState(cfg.Writes.SubmitState), RatePerMinute: cfg.Writes.PerMinute,
+		Audit: cmp.Or(a.audit, slog.New(slog.DiscardHandler)), Logger: a.log.With("component", "mutation"),
+		OnReplay: a.metrics.IdempotentReplay,
+		AddUpstream: func(ctx context.Context, n int64) {
+			if rec := server.RecordOf(ctx); rec != nil {
+				rec.Upstream.Add(n)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	gql := graph.NewHandler(graph.Config{
 		ERP: a.erp, Access: resolver, Logger: a.log.With("component", "graph"), Introspection: cfg.Introspection,
 		Limits: cfg.QueryLimits, APQCacheSize: cfg.APQCacheSize, TrustedDocuments: files.trusted,
-		TrustedDocumentsOnly: cfg.TrustedDocumentsOnly, CacheMaxAge: cfg.CacheMaxAge,
+		TrustedDocumentsOnly: cfg.TrustedDocumentsOnly, CacheMaxAge: cfg.CacheMaxAge, Writes: writes,
 		RequestID: server.RequestID, Extensions: []graphql.HandlerExtension{server.RecordExtension{}},
 	})
 	p := a.verifier.Provider()
@@ -193,7 +208,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		return nil, fmt.Errorf("app: %w", context.Cause(ctx))
 	}
 	built = true
-	a.log.Info("app: ready", "url", a.url, "config", cfg)
+	a.log.Info("app: ready", "url", a.url, "writes", cfg.writesMode(), "config", cfg)
 	return a, nil
 }
 
@@ -340,6 +355,7 @@ func (a *App) readiness(ctx context.Context) server.Readiness {
 		erp = server.Component{Status: server.StatusDegraded, Detail: erpDegradedDetail(h)}
 	}
 	rep.Components["identity"], rep.Components["erp"] = id, erp
+	rep.Components["writes"] = a.cfg.writesComponent()
 	switch {
 	case erp.Status == server.StatusDown:
 		rep.Status, rep.Error = server.StatusUnavailable, "ERP.net cannot be used"

@@ -44,8 +44,10 @@ type Config struct {
 	// ClientSecret is that application's secret (no flag for the secret
 	// itself: command lines are visible to other processes). Never logged.
 	ClientSecret string
-	// Scopes of the service token.
+	// Scopes of the service token; default read, or read update with writes on.
 	Scopes []string
+	// Writes configures the mutations (app/writes.go).
+	Writes WritesConfig
 
 	// TrustedClientIDs are the applications whose user tokens are accepted.
 	TrustedClientIDs []string

@@ -49,6 +49,7 @@ func TestConfigFromEnv_Instance(t *testing.T) {
 		"ERP_CLIENT_ID":               "com.example/portal-bff",
 		"ERP_CLIENT_SECRET_FILE":      secretFile,
 		"ERP_SCOPES":                  "read, update",
+		"ERPGRAPH_WRITES":             "on",
 		"ERPGRAPH_TRUSTED_CLIENT_IDS": "com.example/portal-spa, com.example/mobile",
 		"ERPGRAPH_AUDIENCE":           "DomainAPI",
 		"ERPGRAPH_LOG_LEVEL":          "debug",
@@ -66,7 +67,7 @@ func TestConfigFromEnv_Instance(t *testing.T) {
 		ClientID: "com.example/portal-bff", ClientSecret: "s3cret with spaces ", Scopes: []string{"read", "update"},
 		TrustedClientIDs: []string{"com.example/portal-spa", "com.example/mobile"}, Audience: "DomainAPI",
 		AllowInternalUsers: true, Playground: true, PlaygroundClientID: fixture.PlaygroundClientID,
-		LogLevel: slog.LevelDebug, ShutdownGrace: 30 * time.Second, SimScale: 1,
+		LogLevel: slog.LevelDebug, ShutdownGrace: 30 * time.Second, SimScale: 1, Writes: app.WritesConfig{Enabled: true},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config =\n%+v\nwant\n%+v", cfg, want)

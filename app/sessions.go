@@ -226,6 +226,7 @@ func (a *App) newSessions(_ context.Context) (*session.Manager, error) {
 		IdleTimeout: a.cfg.Session.IdleTimeout, Lifetime: a.cfg.Session.Lifetime, CSRFHeaders: a.cfg.Session.CSRFHeaders,
 		Logger: a.log.With("component", "session"), Audit: a.audit,
 		RequestID: server.RequestID, OnEvent: a.metrics.Session,
+		Features: map[string]bool{"writes": a.cfg.Writes.Enabled},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)

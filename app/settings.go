@@ -96,11 +96,11 @@ var registry = []setting{
 			c.ClientSecret = strings.TrimRight(string(b), "\r\n")
 			return nil
 		}}},
-	{env: "ERP_SCOPES", flag: "scopes", def: "read", help: "scopes of the service token",
+	{env: "ERP_SCOPES", flag: "scopes", def: "read (read update with ERPGRAPH_WRITES on)", help: "scopes of the service token",
 		field: words(func(c *Config) *[]string { return &c.Scopes }),
 		fill: func(c *Config) {
 			if len(c.Scopes) == 0 {
-				c.Scopes = []string{"read"}
+				c.Scopes = c.defaultScopes()
 			}
 		}},
 	{env: "ERP_MAX_IN_FLIGHT", flag: "erp-max-in-flight", def: strconv.Itoa(erpclient.DefaultMaxInFlight), help: "ERP.net requests in flight (the site's SessionConcurrentRequests)",

@@ -36,6 +36,17 @@ var (
 	// an access scope nor Unscoped=true. It is a programming error, refused
 	// before anything is sent.
 	ErrScopeRequired = errors.New("erpclient: access scope required")
+	// ErrStale: a write carried an ObjectVersion that is no longer current
+	// (someone changed the aggregate since it was read). It matches ErrConflict too.
+	ErrStale = errors.New("erpclient: stale object version")
+	// ErrReadOnly: a write addressed a document that can no longer be edited
+	// (released or later, or void). It matches ErrConflict too.
+	ErrReadOnly = errors.New("erpclient: document is read-only")
+	// ErrRejected: ERP.net refused a write because of its content: validation
+	// (unknown or inactive product, bad quantity, customer mismatch), a
+	// business rule, or a state transition the document does not allow. The
+	// Error's Message says why in ERP.net's words (not for end users as is).
+	ErrRejected = errors.New("erpclient: rejected by ERP.net")
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("erpclient: client closed")
 )
@@ -115,6 +126,13 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusNotFound
 	case ErrConflict:
 		return e.Status == http.StatusConflict || e.Status == http.StatusPreconditionFailed || e.conflict
+	case ErrStale:
+		return e.conflict && !e.readOnly()
+	case ErrReadOnly:
+		return e.conflict && e.readOnly()
+	case ErrRejected:
+		return e.Status == http.StatusInternalServerError && !e.conflict && !e.noEnvelope && !e.transient() &&
+			containsAny(e.Type, rejections)
 	case ErrBusy:
 		return e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable
 	case ErrUnauthorized:
@@ -143,7 +161,29 @@ func (e *Error) Is(target error) bool {
 var requestFailures = []string{
 	"ODataException", "NotSupportedException", "ValidationException", "ObjectNotFoundException",
 	"UnauthorizedAccessException", "ArgumentException", "FormatException", "BusinessRule", "ReadOnly",
-	"InvalidQuery", "LicenseException",
+	"InvalidQuery", "LicenseException", "StateTransition",
+}
+
+// rejections are the exception types of writes refused for their content.
+var rejections = []string{"ValidationException", "BusinessRule", "ArgumentException", "FormatException", "StateTransition", "ObjectNotFoundException"}
+
+// readOnly tells a conflict about a non-editable document from a version mismatch.
+func (e *Error) readOnly() bool {
+	s := strings.ToLower(e.Type + " " + e.Message)
+	if strings.Contains(s, "objectversion") || strings.Contains(s, "object version") || strings.Contains(s, "concurrency") ||
+		strings.Contains(s, "optimistic") {
+		return false
+	}
+	return true
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return true
+		}
+	}
+	return false
 }
 
 // transient reports a 500 that may pass: ERP.net's envelope with an

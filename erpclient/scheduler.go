@@ -86,6 +86,7 @@ type scheduler struct {
 	inflight    int      // requests holding a slot
 	slow        int      // requests in flight that gave their slot up (at most maxSlow)
 	pausedUntil time.Time
+	lastWrite   bool             // the last request taken was a write (see takeLocked)
 	active      map[string]*part // GETs in flight by key: identical calls join them
 	closed      bool
 	breaker     breaker
@@ -455,7 +456,18 @@ func (s *scheduler) takeLocked() *unit {
 	u := &unit{}
 	order := s.fairOrderLocked()
 	head := order[0]
-	if head.req.key() == "" { // a write goes alone
+	// A write is not starved behind a queue of reads: unless the last request was a write, the oldest waiting
+	// write goes next. Writes thus get at most every other request; reads keep the rest, in their fair order.
+	if !s.lastWrite {
+		for _, cl := range s.queue {
+			if cl.req.key() == "" {
+				head = cl
+				break
+			}
+		}
+	}
+	s.lastWrite = head.req.key() == ""
+	if s.lastWrite { // a write goes alone
 		s.removeLocked(head)
 		u.parts = []*part{{req: head.req, calls: []*call{head}, unit: u}}
 		head.state, head.unit = running, u

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -247,6 +248,37 @@ func (cs *Changeset) ChangeState(set, id string, state DocumentState) {
 	path, body, err := changeStateOp(set, id, state)
 	cs.add(http.MethodPost, path, body, err)
 }
+
+// Delete adds a DELETE of set(id) (ERP.net deletes only documents that are
+// still editable, i.e. in state New); id may be a handle from Create.
+func (cs *Changeset) Delete(set, id string) {
+	path, err := entityPath(set, id)
+	cs.add(http.MethodDelete, path, nil, err)
+}
+
+// MakeVoid adds the MakeVoid action on a document: ERP.net annuls it (planned
+// or released documents; a New one is deleted instead).
+func (cs *Changeset) MakeVoid(set, id, reason string) {
+	path, err := entityPath(set, id)
+	if err == nil && strings.TrimSpace(reason) == "" {
+		err = invalid("a void needs a reason")
+	}
+	body, _ := json.Marshal(map[string]string{"reason": reason, "voidType": "Void"})
+	cs.add(http.MethodPost, path+"/MakeVoid", body, err)
+}
+
+// CheckVersion adds a PATCH that carries only ObjectVersion: ERP.net refuses
+// it (ErrStale) when set(id)'s aggregate changed since version was read, and
+// so makes the rest of the changeset conditional on it. It works only on
+// editable documents (ERP.net refuses any PATCH of a released one).
+func (cs *Changeset) CheckVersion(set, id string, version int) {
+	path, err := entityPath(set, id)
+	body := []byte(fmt.Sprintf(`{"ObjectVersion":%d}`, version))
+	cs.add(http.MethodPatch, path, body, err)
+}
+
+// Len is the number of operations in the changeset.
+func (cs *Changeset) Len() int { return len(cs.ops) }
 
 // Result is the answer to one operation of an applied changeset.
 type Result struct {

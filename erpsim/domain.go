@@ -76,7 +76,7 @@ func (s *Sim) domainMiddleware(next http.Handler) http.Handler {
 		defer func() { s.sessions.release(ss, s.now()) }()
 
 		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/$batch") {
-			meta.batchParts = countBatchParts(r)
+			meta.batchParts, meta.changeset = countBatchParts(r)
 		}
 		s.holdLatency(r.Context(), time.Now())
 		if r.Context().Err() != nil {
@@ -130,32 +130,34 @@ func writeLicenseExceeded(w http.ResponseWriter) {
 
 // countBatchParts counts the requests in a multipart $batch body (changeset
 // members one by one) and restores the body for the handler.
-func countBatchParts(r *http.Request) int {
+func countBatchParts(r *http.Request) (parts, inChangesets int) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBatchBody))
 	_ = r.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	return countParts(r.Header.Get("Content-Type"), body, 0)
 }
 
-func countParts(contentType string, body []byte, depth int) int {
+// countParts counts the requests of a multipart body and those of them inside changesets (nested multiparts).
+func countParts(contentType string, body []byte, depth int) (n, inChangesets int) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil || !strings.HasPrefix(mt, "multipart/") || params["boundary"] == "" || depth > 1 {
-		return 0
+		return 0, 0
 	}
 	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
-	n := 0
 	for {
 		p, err := mr.NextPart()
 		if err != nil {
-			return n
+			return n, inChangesets
 		}
 		ct := p.Header.Get("Content-Type")
 		if strings.HasPrefix(strings.ToLower(ct), "multipart/") {
 			inner, _ := io.ReadAll(p)
-			n += countParts(ct, inner, depth+1)
+			m, _ := countParts(ct, inner, depth+1)
+			n += m
+			inChangesets += m
 			continue
 		}
 		n++

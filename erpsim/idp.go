@@ -316,6 +316,8 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	var resp *tokenResponse
 	gt := r.PostForm.Get("grant_type")
 	metaFrom(r.Context()).grantType = gt
+	metaFrom(r.Context()).scope = r.PostForm.Get("scope")
+	metaFrom(r.Context()).clientID = app.ClientID
 	switch gt {
 	case "":
 		oerr = badRequest("invalid_request", "grant_type is required")

@@ -15,12 +15,15 @@ type Request struct {
 	Path       string
 	RawQuery   string
 	Session    string // Domain API session key ("sid:…" or "jti:…"); empty elsewhere
-	ClientID   string // client_id of the bearer token (Domain API, userinfo, profile)
+	ClientID   string // client_id of the bearer token (Domain API, userinfo, profile) or of the client (token endpoint)
 	Login      string // acting user or SystemUser login
 	Status     int    // 0 when the connection was dropped by a fault
 	Duration   time.Duration
-	BatchParts int    // requests inside a $batch (changeset members counted one by one); 0 otherwise
-	GrantType  string // token endpoint: the grant_type asked for
+	BatchParts int // requests inside a $batch (changeset members counted one by one); 0 otherwise
+	// ChangesetParts are the BatchParts inside changesets (writes).
+	ChangesetParts int
+	GrantType      string // token endpoint: the grant_type asked for
+	Scope          string // token endpoint: the scope asked for
 }
 
 // Stats counts requests since start or the last ResetRequests.
@@ -30,7 +33,10 @@ type Stats struct {
 	Batches        int // $batch requests among DomainRequests
 	// Reads is what ERP.net executes as separate reads: every $batch part
 	// (real ERP.net runs each part as its own request) plus every plain GET.
-	Reads         int
+	Reads int
+	// Writes counts the write requests ERP.net executes: plain POST, PATCH
+	// and DELETE requests, and every request inside a $batch changeset.
+	Writes        int
 	TokenRequests int // requests to /id/connect/token
 	// RefreshRequests counts token requests with grant_type=refresh_token
 	// (answered or refused), so tests can assert how often a client refreshed.
@@ -66,9 +72,12 @@ func (l *requestLog) add(r Request) {
 		switch {
 		case r.BatchParts > 0:
 			l.stats.Batches++
-			l.stats.Reads += r.BatchParts
+			l.stats.Reads += r.BatchParts - r.ChangesetParts
+			l.stats.Writes += r.ChangesetParts
 		case r.Method == http.MethodGet:
 			l.stats.Reads++
+		default:
+			l.stats.Writes++
 		}
 	}
 	if r.Path == tokenPath {
@@ -118,8 +127,8 @@ func (s *Sim) Stats() Stats {
 // read by the logging middleware once the request is done.
 type reqMeta struct {
 	session, clientID, login string
-	grantType                string
-	batchParts               int
+	grantType, scope         string
+	batchParts, changeset    int
 }
 
 type reqMetaKey struct{}
@@ -167,7 +176,7 @@ func (s *Sim) observe(next http.Handler) http.Handler {
 			s.reqlog.add(Request{
 				Time: arrived, Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 				Session: meta.session, ClientID: meta.clientID, Login: meta.login,
-				Status: sw.status, Duration: time.Since(start), BatchParts: meta.batchParts, GrantType: meta.grantType,
+				Status: sw.status, Duration: time.Since(start), BatchParts: meta.batchParts, ChangesetParts: meta.changeset, GrantType: meta.grantType, Scope: meta.scope,
 			})
 		}()
 		next.ServeHTTP(sw, r)

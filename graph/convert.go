@@ -78,7 +78,15 @@ func toSalesOrder(o *erpclient.SalesOrder) *model.SalesOrder {
 		Document: document(o.Entity, o.Document), CustomerID: refID(o.Customer), ShipToCustomerID: refID(o.ShipToCustomer),
 		CustomerPurchaseOrderNo: optString(o.CustomerPurchaseOrderNo), RequiredDeliveryDate: optTime(o.RequiredDeliveryDate),
 		PaymentDueDate: optTime(o.PaymentDueDate), Notes: optString(o.DocumentNotes), CurrencyID: refID(o.DocumentCurrency),
+		Version: derefInt(o.ObjectVersion),
 	}
+}
+
+func derefInt(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 func toSalesOrderLine(l *erpclient.SalesOrderLine) *model.SalesOrderLine {

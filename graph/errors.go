@@ -16,6 +16,7 @@ import (
 	"github.com/erpgraph/erpgraph/erpclient"
 	"github.com/erpgraph/erpgraph/errcode"
 	"github.com/erpgraph/erpgraph/graph/loader"
+	"github.com/erpgraph/erpgraph/mutation"
 )
 
 // inputError is a problem with the operation's arguments; its text is shown to the client as is.
@@ -37,7 +38,12 @@ var errInternal = errors.New("graph: internal error")
 func classify(err error) (code, msg string) {
 	var in inputError
 	var refusal *access.ForbiddenError
+	var limited *mutation.ErrRateLimited
 	switch {
+	case errors.Is(err, mutation.ErrDisabled):
+		return mutation.CodeWritesDisabled, "writes are disabled on this server"
+	case errors.As(err, &limited):
+		return mutation.CodeRateLimited, "too many changes in a short time; retry later"
 	case errors.Is(err, errIntrospectionDisabled):
 		return errcode.IntrospectionDisabled, "introspection is disabled on this server"
 	case errors.As(err, &in):

@@ -17,6 +17,7 @@ import (
 	"github.com/erpgraph/erpgraph/erpclient"
 	"github.com/erpgraph/erpgraph/graph/generated"
 	"github.com/erpgraph/erpgraph/graph/loader"
+	"github.com/erpgraph/erpgraph/mutation"
 )
 
 // Config configures the GraphQL handler.
@@ -49,6 +50,8 @@ type Config struct {
 	// so they see each request as the client sent it and each answer as the client gets it: the server's request
 	// record (server.RecordExtension) is one.
 	Extensions []graphql.HandlerExtension
+	// Writes runs the mutations; nil (or one not enabled) answers every mutation WRITES_DISABLED.
+	Writes *mutation.Service
 	// CacheMaxAge is the max-age of successful GET query answers (private for signed-in users); 0 means
 	// "no-cache" (cacheable, but revalidated on every use).
 	CacheMaxAge time.Duration
@@ -73,7 +76,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.APQCacheSize == 0 {
 		cfg.APQCacheSize = DefaultAPQCacheSize
 	}
-	r := &Resolver{erp: cfg.ERP, access: cfg.Access, logger: cfg.Logger, introspection: cfg.Introspection}
+	r := &Resolver{erp: cfg.ERP, access: cfg.Access, logger: cfg.Logger, introspection: cfg.Introspection, writes: cfg.Writes}
 	exec := executor.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
 	// Caches keep small documents only: 1000 entries of documents near the body limit would hold a gigabyte.
 	exec.SetQueryCache(smallOnly[*ast.QueryDocument]{lru.New[*ast.QueryDocument](1000), func(q string, _ *ast.QueryDocument) int { return len(q) }})
@@ -111,6 +114,7 @@ func NewHandler(cfg Config) http.Handler {
 		rq := &request{user: u, languages: acceptLanguages(req), id: id, access: r.access}
 		l := loader.New(loader.Deps{ERP: r.erp, Scope: rq.Scope, Select: rq.Select, Ref: ref})
 		ctx := loader.NewContext(withRequest(req.Context(), rq), l)
+		ctx = withIdempotencyHeader(ctx, req.Header.Get("Idempotency-Key"))
 		srv.ServeHTTP(w, req.WithContext(ctx))
 	})
 }

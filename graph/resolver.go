@@ -7,6 +7,7 @@ import (
 
 	"github.com/erpgraph/erpgraph/access"
 	"github.com/erpgraph/erpgraph/erpclient"
+	"github.com/erpgraph/erpgraph/mutation"
 )
 
 // Resolver holds what every resolver shares: the ERP.net client (root lists query it; the per-request loaders,
@@ -17,4 +18,5 @@ type Resolver struct {
 	access        *access.Resolver
 	logger        *slog.Logger
 	introspection bool
+	writes        *mutation.Service // nil: read-only
 }

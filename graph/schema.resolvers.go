@@ -14,6 +14,14 @@ import (
 	"github.com/erpgraph/erpgraph/graph/model"
 )
 
+func (r *cancelSalesOrderPayloadResolver) SalesOrder(ctx context.Context, obj *model.SalesOrderPayload) (*model.SalesOrder, error) {
+	return payloadOrder(ctx, obj)
+}
+
+func (r *createSalesOrderPayloadResolver) SalesOrder(ctx context.Context, obj *model.SalesOrderPayload) (*model.SalesOrder, error) {
+	return payloadOrder(ctx, obj)
+}
+
 func (r *currencyResolver) Name(ctx context.Context, obj *model.Currency, language *string) (string, error) {
 	return localize(ctx, obj.Names, language)
 }
@@ -80,6 +88,22 @@ func (r *invoiceLineResolver) SalesOrder(ctx context.Context, obj *model.Invoice
 
 func (r *measurementUnitResolver) Name(ctx context.Context, obj *model.MeasurementUnit, language *string) (string, error) {
 	return localize(ctx, obj.Names, language)
+}
+
+func (r *mutationResolver) CreateSalesOrder(ctx context.Context, input model.CreateSalesOrderInput) (*model.SalesOrderPayload, error) {
+	return r.createSalesOrder(ctx, input)
+}
+
+func (r *mutationResolver) UpdateSalesOrder(ctx context.Context, input model.UpdateSalesOrderInput) (*model.SalesOrderPayload, error) {
+	return r.updateSalesOrder(ctx, input)
+}
+
+func (r *mutationResolver) SubmitSalesOrder(ctx context.Context, input model.SubmitSalesOrderInput) (*model.SalesOrderPayload, error) {
+	return r.submitSalesOrder(ctx, input)
+}
+
+func (r *mutationResolver) CancelSalesOrder(ctx context.Context, input model.CancelSalesOrderInput) (*model.SalesOrderPayload, error) {
+	return r.cancelSalesOrder(ctx, input)
 }
 
 func (r *partyResolver) Name(ctx context.Context, obj *model.Party, language *string) (string, error) {
@@ -234,8 +258,24 @@ func (r *storeResolver) Name(ctx context.Context, obj *model.Store, language *st
 	return localize(ctx, obj.Names, language)
 }
 
+func (r *submitSalesOrderPayloadResolver) SalesOrder(ctx context.Context, obj *model.SalesOrderPayload) (*model.SalesOrder, error) {
+	return payloadOrder(ctx, obj)
+}
+
+func (r *updateSalesOrderPayloadResolver) SalesOrder(ctx context.Context, obj *model.SalesOrderPayload) (*model.SalesOrder, error) {
+	return payloadOrder(ctx, obj)
+}
+
 func (r *viewerResolver) CustomerAccess(ctx context.Context, obj *model.Viewer) ([]*model.CustomerAccess, error) {
 	return customerAccess(ctx)
+}
+
+func (r *Resolver) CancelSalesOrderPayload() generated.CancelSalesOrderPayloadResolver {
+	return &cancelSalesOrderPayloadResolver{r}
+}
+
+func (r *Resolver) CreateSalesOrderPayload() generated.CreateSalesOrderPayloadResolver {
+	return &createSalesOrderPayloadResolver{r}
 }
 
 func (r *Resolver) Currency() generated.CurrencyResolver { return &currencyResolver{r} }
@@ -253,6 +293,8 @@ func (r *Resolver) InvoiceLine() generated.InvoiceLineResolver { return &invoice
 func (r *Resolver) MeasurementUnit() generated.MeasurementUnitResolver {
 	return &measurementUnitResolver{r}
 }
+
+func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
 func (r *Resolver) Party() generated.PartyResolver { return &partyResolver{r} }
 
@@ -276,24 +318,37 @@ func (r *Resolver) StockBalance() generated.StockBalanceResolver { return &stock
 
 func (r *Resolver) Store() generated.StoreResolver { return &storeResolver{r} }
 
+func (r *Resolver) SubmitSalesOrderPayload() generated.SubmitSalesOrderPayloadResolver {
+	return &submitSalesOrderPayloadResolver{r}
+}
+
+func (r *Resolver) UpdateSalesOrderPayload() generated.UpdateSalesOrderPayloadResolver {
+	return &updateSalesOrderPayloadResolver{r}
+}
+
 func (r *Resolver) Viewer() generated.ViewerResolver { return &viewerResolver{r} }
 
 type (
-	currencyResolver        struct{ *Resolver }
-	customerResolver        struct{ *Resolver }
-	customerAccessResolver  struct{ *Resolver }
-	invoiceResolver         struct{ *Resolver }
-	invoiceLineResolver     struct{ *Resolver }
-	measurementUnitResolver struct{ *Resolver }
-	partyResolver           struct{ *Resolver }
-	productResolver         struct{ *Resolver }
-	productGroupResolver    struct{ *Resolver }
-	queryResolver           struct{ *Resolver }
-	salesOrderResolver      struct{ *Resolver }
-	salesOrderLineResolver  struct{ *Resolver }
-	shipmentResolver        struct{ *Resolver }
-	shipmentLineResolver    struct{ *Resolver }
-	stockBalanceResolver    struct{ *Resolver }
-	storeResolver           struct{ *Resolver }
-	viewerResolver          struct{ *Resolver }
+	cancelSalesOrderPayloadResolver struct{ *Resolver }
+	createSalesOrderPayloadResolver struct{ *Resolver }
+	currencyResolver                struct{ *Resolver }
+	customerResolver                struct{ *Resolver }
+	customerAccessResolver          struct{ *Resolver }
+	invoiceResolver                 struct{ *Resolver }
+	invoiceLineResolver             struct{ *Resolver }
+	measurementUnitResolver         struct{ *Resolver }
+	mutationResolver                struct{ *Resolver }
+	partyResolver                   struct{ *Resolver }
+	productResolver                 struct{ *Resolver }
+	productGroupResolver            struct{ *Resolver }
+	queryResolver                   struct{ *Resolver }
+	salesOrderResolver              struct{ *Resolver }
+	salesOrderLineResolver          struct{ *Resolver }
+	shipmentResolver                struct{ *Resolver }
+	shipmentLineResolver            struct{ *Resolver }
+	stockBalanceResolver            struct{ *Resolver }
+	storeResolver                   struct{ *Resolver }
+	submitSalesOrderPayloadResolver struct{ *Resolver }
+	updateSalesOrderPayloadResolver struct{ *Resolver }
+	viewerResolver                  struct{ *Resolver }
 )

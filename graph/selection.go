@@ -49,6 +49,7 @@ var fieldProps = map[string]map[string][]string{
 		"customer": {"Customer"}, "shipToCustomer": {"ShipToCustomer"},
 		"customerPurchaseOrderNo": {"CustomerPurchaseOrderNo"}, "requiredDeliveryDate": {"RequiredDeliveryDate"},
 		"paymentDueDate": {"PaymentDueDate"}, "notes": {"DocumentNotes"}, "currency": {"DocumentCurrency"},
+		"version": {"ObjectVersion"},
 	}),
 	"SalesOrderLine": {
 		"salesOrder": {"SalesOrder"}, "lineNo": {"LineNo"}, "product": {"Product"},

@@ -29,12 +29,15 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	CancelSalesOrderPayload() CancelSalesOrderPayloadResolver
+	CreateSalesOrderPayload() CreateSalesOrderPayloadResolver
 	Currency() CurrencyResolver
 	Customer() CustomerResolver
 	CustomerAccess() CustomerAccessResolver
 	Invoice() InvoiceResolver
 	InvoiceLine() InvoiceLineResolver
 	MeasurementUnit() MeasurementUnitResolver
+	Mutation() MutationResolver
 	Party() PartyResolver
 	Product() ProductResolver
 	ProductGroup() ProductGroupResolver
@@ -45,6 +48,8 @@ type ResolverRoot interface {
 	ShipmentLine() ShipmentLineResolver
 	StockBalance() StockBalanceResolver
 	Store() StoreResolver
+	SubmitSalesOrderPayload() SubmitSalesOrderPayloadResolver
+	UpdateSalesOrderPayload() UpdateSalesOrderPayloadResolver
 	Viewer() ViewerResolver
 }
 
@@ -52,6 +57,20 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	CancelSalesOrderPayload struct {
+		ClientMutationID    func(childComplexity int) int
+		CurrentVersion      func(childComplexity int) int
+		DeletedSalesOrderID func(childComplexity int) int
+		SalesOrder          func(childComplexity int) int
+		UserErrors          func(childComplexity int) int
+	}
+
+	CreateSalesOrderPayload struct {
+		ClientMutationID func(childComplexity int) int
+		SalesOrder       func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
 	Currency struct {
 		Code func(childComplexity int) int
 		ID   func(childComplexity int) int
@@ -137,6 +156,13 @@ type ComplexityRoot struct {
 		Currency func(childComplexity int) int
 	}
 
+	Mutation struct {
+		CancelSalesOrder func(childComplexity int, input model.CancelSalesOrderInput) int
+		CreateSalesOrder func(childComplexity int, input model.CreateSalesOrderInput) int
+		SubmitSalesOrder func(childComplexity int, input model.SubmitSalesOrderInput) int
+		UpdateSalesOrder func(childComplexity int, input model.UpdateSalesOrderInput) int
+	}
+
 	PageInfo struct {
 		EndCursor       func(childComplexity int) int
 		HasNextPage     func(childComplexity int) int
@@ -214,6 +240,7 @@ type ComplexityRoot struct {
 		RequiredDeliveryDate    func(childComplexity int) int
 		ShipToCustomer          func(childComplexity int) int
 		State                   func(childComplexity int) int
+		Version                 func(childComplexity int) int
 		Void                    func(childComplexity int) int
 	}
 
@@ -289,6 +316,26 @@ type ComplexityRoot struct {
 		Name func(childComplexity int, language *string) int
 	}
 
+	SubmitSalesOrderPayload struct {
+		ClientMutationID func(childComplexity int) int
+		CurrentVersion   func(childComplexity int) int
+		SalesOrder       func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	UpdateSalesOrderPayload struct {
+		ClientMutationID func(childComplexity int) int
+		CurrentVersion   func(childComplexity int) int
+		SalesOrder       func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	UserError struct {
+		Code    func(childComplexity int) int
+		Field   func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
 	Viewer struct {
 		CustomerAccess func(childComplexity int) int
 		Email          func(childComplexity int) int
@@ -303,6 +350,12 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type CancelSalesOrderPayloadResolver interface {
+	SalesOrder(ctx context.Context, obj *model.SalesOrderPayload) (*model.SalesOrder, error)
+}
+type CreateSalesOrderPayloadResolver interface {
+	SalesOrder(ctx context.Context, obj *model.SalesOrderPayload) (*model.SalesOrder, error)
+}
 type CurrencyResolver interface {
 	Name(ctx context.Context, obj *model.Currency, language *string) (string, error)
 }
@@ -333,6 +386,12 @@ type InvoiceLineResolver interface {
 }
 type MeasurementUnitResolver interface {
 	Name(ctx context.Context, obj *model.MeasurementUnit, language *string) (string, error)
+}
+type MutationResolver interface {
+	CreateSalesOrder(ctx context.Context, input model.CreateSalesOrderInput) (*model.SalesOrderPayload, error)
+	UpdateSalesOrder(ctx context.Context, input model.UpdateSalesOrderInput) (*model.SalesOrderPayload, error)
+	SubmitSalesOrder(ctx context.Context, input model.SubmitSalesOrderInput) (*model.SalesOrderPayload, error)
+	CancelSalesOrder(ctx context.Context, input model.CancelSalesOrderInput) (*model.SalesOrderPayload, error)
 }
 type PartyResolver interface {
 	Name(ctx context.Context, obj *model.Party, language *string) (string, error)
@@ -367,6 +426,7 @@ type SalesOrderResolver interface {
 	Currency(ctx context.Context, obj *model.SalesOrder) (*model.Currency, error)
 
 	Lines(ctx context.Context, obj *model.SalesOrder) ([]*model.SalesOrderLine, error)
+
 	Invoices(ctx context.Context, obj *model.SalesOrder) ([]*model.Invoice, error)
 }
 type SalesOrderLineResolver interface {
@@ -399,6 +459,12 @@ type StockBalanceResolver interface {
 type StoreResolver interface {
 	Name(ctx context.Context, obj *model.Store, language *string) (string, error)
 }
+type SubmitSalesOrderPayloadResolver interface {
+	SalesOrder(ctx context.Context, obj *model.SalesOrderPayload) (*model.SalesOrder, error)
+}
+type UpdateSalesOrderPayloadResolver interface {
+	SalesOrder(ctx context.Context, obj *model.SalesOrderPayload) (*model.SalesOrder, error)
+}
 type ViewerResolver interface {
 	CustomerAccess(ctx context.Context, obj *model.Viewer) ([]*model.CustomerAccess, error)
 }
@@ -420,6 +486,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "CancelSalesOrderPayload.clientMutationId":
+		if e.ComplexityRoot.CancelSalesOrderPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CancelSalesOrderPayload.ClientMutationID(childComplexity), true
+	case "CancelSalesOrderPayload.currentVersion":
+		if e.ComplexityRoot.CancelSalesOrderPayload.CurrentVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CancelSalesOrderPayload.CurrentVersion(childComplexity), true
+	case "CancelSalesOrderPayload.deletedSalesOrderId":
+		if e.ComplexityRoot.CancelSalesOrderPayload.DeletedSalesOrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CancelSalesOrderPayload.DeletedSalesOrderID(childComplexity), true
+	case "CancelSalesOrderPayload.salesOrder":
+		if e.ComplexityRoot.CancelSalesOrderPayload.SalesOrder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CancelSalesOrderPayload.SalesOrder(childComplexity), true
+	case "CancelSalesOrderPayload.userErrors":
+		if e.ComplexityRoot.CancelSalesOrderPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CancelSalesOrderPayload.UserErrors(childComplexity), true
+
+	case "CreateSalesOrderPayload.clientMutationId":
+		if e.ComplexityRoot.CreateSalesOrderPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateSalesOrderPayload.ClientMutationID(childComplexity), true
+	case "CreateSalesOrderPayload.salesOrder":
+		if e.ComplexityRoot.CreateSalesOrderPayload.SalesOrder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateSalesOrderPayload.SalesOrder(childComplexity), true
+	case "CreateSalesOrderPayload.userErrors":
+		if e.ComplexityRoot.CreateSalesOrderPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateSalesOrderPayload.UserErrors(childComplexity), true
 
 	case "Currency.code":
 		if e.ComplexityRoot.Currency.Code == nil {
@@ -758,6 +874,51 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Money.Currency(childComplexity), true
+
+	case "Mutation.cancelSalesOrder":
+		if e.ComplexityRoot.Mutation.CancelSalesOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelSalesOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelSalesOrder(childComplexity, args["input"].(model.CancelSalesOrderInput)), true
+	case "Mutation.createSalesOrder":
+		if e.ComplexityRoot.Mutation.CreateSalesOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSalesOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSalesOrder(childComplexity, args["input"].(model.CreateSalesOrderInput)), true
+	case "Mutation.submitSalesOrder":
+		if e.ComplexityRoot.Mutation.SubmitSalesOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_submitSalesOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SubmitSalesOrder(childComplexity, args["input"].(model.SubmitSalesOrderInput)), true
+	case "Mutation.updateSalesOrder":
+		if e.ComplexityRoot.Mutation.UpdateSalesOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSalesOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSalesOrder(childComplexity, args["input"].(model.UpdateSalesOrderInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1135,6 +1296,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SalesOrder.State(childComplexity), true
+	case "SalesOrder.version":
+		if e.ComplexityRoot.SalesOrder.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SalesOrder.Version(childComplexity), true
 	case "SalesOrder.void":
 		if e.ComplexityRoot.SalesOrder.Void == nil {
 			break
@@ -1431,6 +1598,75 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Store.Name(childComplexity, args["language"].(*string)), true
 
+	case "SubmitSalesOrderPayload.clientMutationId":
+		if e.ComplexityRoot.SubmitSalesOrderPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitSalesOrderPayload.ClientMutationID(childComplexity), true
+	case "SubmitSalesOrderPayload.currentVersion":
+		if e.ComplexityRoot.SubmitSalesOrderPayload.CurrentVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitSalesOrderPayload.CurrentVersion(childComplexity), true
+	case "SubmitSalesOrderPayload.salesOrder":
+		if e.ComplexityRoot.SubmitSalesOrderPayload.SalesOrder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitSalesOrderPayload.SalesOrder(childComplexity), true
+	case "SubmitSalesOrderPayload.userErrors":
+		if e.ComplexityRoot.SubmitSalesOrderPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitSalesOrderPayload.UserErrors(childComplexity), true
+
+	case "UpdateSalesOrderPayload.clientMutationId":
+		if e.ComplexityRoot.UpdateSalesOrderPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateSalesOrderPayload.ClientMutationID(childComplexity), true
+	case "UpdateSalesOrderPayload.currentVersion":
+		if e.ComplexityRoot.UpdateSalesOrderPayload.CurrentVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateSalesOrderPayload.CurrentVersion(childComplexity), true
+	case "UpdateSalesOrderPayload.salesOrder":
+		if e.ComplexityRoot.UpdateSalesOrderPayload.SalesOrder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateSalesOrderPayload.SalesOrder(childComplexity), true
+	case "UpdateSalesOrderPayload.userErrors":
+		if e.ComplexityRoot.UpdateSalesOrderPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateSalesOrderPayload.UserErrors(childComplexity), true
+
+	case "UserError.code":
+		if e.ComplexityRoot.UserError.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserError.Code(childComplexity), true
+	case "UserError.field":
+		if e.ComplexityRoot.UserError.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserError.Field(childComplexity), true
+	case "UserError.message":
+		if e.ComplexityRoot.UserError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserError.Message(childComplexity), true
+
 	case "Viewer.customerAccess":
 		if e.ComplexityRoot.Viewer.CustomerAccess == nil {
 			break
@@ -1477,6 +1713,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("CancelSalesOrderInput", ec.unmarshalInputCancelSalesOrderInput),
+			graphql.NewInputUnmarshaler("CreateSalesOrderInput", ec.unmarshalInputCreateSalesOrderInput),
 			graphql.NewInputUnmarshaler("CustomerFilter", ec.unmarshalInputCustomerFilter),
 			graphql.NewInputUnmarshaler("DateRange", ec.unmarshalInputDateRange),
 			graphql.NewInputUnmarshaler("DocumentNoFilter", ec.unmarshalInputDocumentNoFilter),
@@ -1485,8 +1723,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ProductFilter", ec.unmarshalInputProductFilter),
 			graphql.NewInputUnmarshaler("ProductOrder", ec.unmarshalInputProductOrder),
 			graphql.NewInputUnmarshaler("SalesOrderFilter", ec.unmarshalInputSalesOrderFilter),
+			graphql.NewInputUnmarshaler("SalesOrderLineChange", ec.unmarshalInputSalesOrderLineChange),
+			graphql.NewInputUnmarshaler("SalesOrderLineInput", ec.unmarshalInputSalesOrderLineInput),
 			graphql.NewInputUnmarshaler("ShipmentFilter", ec.unmarshalInputShipmentFilter),
+			graphql.NewInputUnmarshaler("SubmitSalesOrderInput", ec.unmarshalInputSubmitSalesOrderInput),
 			graphql.NewInputUnmarshaler("TextFilter", ec.unmarshalInputTextFilter),
+			graphql.NewInputUnmarshaler("UpdateSalesOrderInput", ec.unmarshalInputUpdateSalesOrderInput),
 		)
 	}
 	first := true
@@ -1521,6 +1763,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 
 			return &response
+		}
+	case ast.Mutation:
+		return func(ctx context.Context) *graphql.Response {
+			if !first {
+				return nil
+			}
+			first = false
+			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
+			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
 		}
 
 	default:
@@ -1576,6 +1833,7 @@ RATE_LIMITED and CSRF_PREVENTED.
 """
 schema {
   query: Query
+  mutation: Mutation
 }
 
 """
@@ -2093,6 +2351,11 @@ type SalesOrder implements Node {
   "The order lines, in line-number order."
   lines: [SalesOrderLine!]
   """
+  The order's ObjectVersion in ERP.net: it changes with every change of the order or its lines. Send it back as
+  ` + "`" + `expectedVersion` + "`" + ` to update, submit or cancel the order; a mismatch answers STALE_OBJECT.
+  """
+  version: Int!
+  """
   The invoices that bill lines of this order. Empty when the user's role for the customer does not include billing.
   """
   invoices: [Invoice!]
@@ -2434,6 +2697,199 @@ type ProductEdge {
   "The product."
   node: Product!
 }
+
+"""
+The entry points for writing. Mutations are off unless the operator enables them (ERPGRAPH_WRITES); then each one is
+checked against the signed-in user's access before ERP.net is called, runs as one atomic ERP.net changeset, and is
+audited. Refusals about the input come back in the payload's ` + "`" + `userErrors` + "`" + ` (with a stable ` + "`" + `code` + "`" + `); a request refused
+as a whole (WRITES_DISABLED, RATE_LIMITED, UNAUTHENTICATED) answers a top-level error and a null payload.
+
+Idempotency: every mutation takes an optional ` + "`" + `idempotencyKey` + "`" + ` (for a document with a single mutation, the
+` + "`" + `Idempotency-Key` + "`" + ` HTTP header may be used instead). A replay with the same key and the same input returns the first
+outcome without writing again, with ` + "`" + `extensions.idempotency.replayed: true` + "`" + `; the same key with another input answers
+IDEMPOTENCY_KEY_REUSED; while the first request runs, a duplicate waits for it or answers IDEMPOTENCY_IN_PROGRESS.
+Keys are per user and live 24 hours by default.
+"""
+type Mutation {
+  """
+  Creates a sales order in state NEW with all its lines, in one atomic ERP.net changeset: either the order and every
+  line are written, or nothing is. Needs the Orders role (or above) for the customer.
+  """
+  createSalesOrder(input: CreateSalesOrderInput!): CreateSalesOrderPayload
+  """
+  Changes header fields and adds, changes or removes lines of a NEW order, atomically and only if the order is still
+  at ` + "`" + `expectedVersion` + "`" + `.
+  """
+  updateSalesOrder(input: UpdateSalesOrderInput!): UpdateSalesOrderPayload
+  """
+  Submits a NEW order to the ERP staff: moves it to the state the operator configured (Planned by default), only if
+  the order is still at ` + "`" + `expectedVersion` + "`" + `.
+  """
+  submitSalesOrder(input: SubmitSalesOrderInput!): SubmitSalesOrderPayload
+  """
+  Cancels an order: a NEW draft is deleted; a submitted or released order is voided, which only the Admin and Owner
+  roles may do.
+  """
+  cancelSalesOrder(input: CancelSalesOrderInput!): CancelSalesOrderPayload
+}
+
+"""
+A refusal of a mutation's input, or of the change by ERP.net. ` + "`" + `code` + "`" + ` is stable: NOT_FOUND (a customer, order, line
+or product that does not exist or is outside your access), FORBIDDEN (your role does not allow it), BAD_USER_INPUT,
+STALE_OBJECT (see ` + "`" + `currentVersion` + "`" + ` and the payload's order), DOCUMENT_READ_ONLY (the order is submitted, released or
+void), REJECTED_BY_ERP (ERP.net's validation or business rules refused it), UPSTREAM_UNAVAILABLE (the message says
+whether anything may have been written), IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_IN_PROGRESS.
+"""
+type UserError {
+  "The path of the input field at fault, e.g. ` + "`" + `[\"input\", \"lines\", \"2\", \"quantity\"]` + "`" + `; empty when not about one field."
+  field: [String!]!
+  "What is wrong, for people."
+  message: String!
+  "The stable code, for programs."
+  code: String!
+}
+
+"""
+One line of a new order.
+"""
+input SalesOrderLineInput {
+  "The product (a global ID of ` + "`" + `Product` + "`" + `)."
+  productId: ID!
+  "The quantity: positive, at most 1,000,000 by default, with at most 6 decimals."
+  quantity: Decimal!
+  "The measurement unit (a global ID of ` + "`" + `MeasurementUnit` + "`" + `); the product's own unit when omitted."
+  unitId: ID
+}
+
+"""
+The input of ` + "`" + `createSalesOrder` + "`" + `.
+"""
+input CreateSalesOrderInput {
+  "The customer the order is for (a global ID of ` + "`" + `Customer` + "`" + `); your role for it must include orders."
+  customerId: ID!
+  "The customer the goods go to, when your access is limited to one ship-to customer or it differs from ` + "`" + `customerId` + "`" + `."
+  shipToCustomerId: ID
+  "The lines: at least one, at most 100 by default."
+  lines: [SalesOrderLineInput!]!
+  "When the goods are wanted."
+  requiredDeliveryDate: Date
+  "Your own purchase order number (at most 20 characters)."
+  customerReference: String
+  "Notes on the order (at most 2,000 characters)."
+  notes: String
+  "A key that makes retries of this request safe (see ` + "`" + `Mutation` + "`" + `); at most 255 printable ASCII characters."
+  idempotencyKey: String
+  "Returned unchanged in the payload (Relay)."
+  clientMutationId: String
+}
+
+"""
+The result of ` + "`" + `createSalesOrder` + "`" + `.
+"""
+type CreateSalesOrderPayload {
+  "The new order; null when refused."
+  salesOrder: SalesOrder
+  "Why the order was not created; empty on success."
+  userErrors: [UserError!]!
+  "The input's ` + "`" + `clientMutationId` + "`" + `."
+  clientMutationId: String
+}
+
+"""
+A change of the quantity of an existing line.
+"""
+input SalesOrderLineChange {
+  "The line (a global ID of ` + "`" + `SalesOrderLine` + "`" + `) of this order."
+  id: ID!
+  "The new quantity."
+  quantity: Decimal!
+}
+
+"""
+The input of ` + "`" + `updateSalesOrder` + "`" + `. Omitted fields stay as they are; an empty text clears the field.
+"""
+input UpdateSalesOrderInput {
+  "The order (a global ID of ` + "`" + `SalesOrder` + "`" + `); it must be NEW."
+  id: ID!
+  "The ` + "`" + `version` + "`" + ` the change is based on."
+  expectedVersion: Int!
+  requiredDeliveryDate: Date
+  customerReference: String
+  notes: String
+  "Lines to add."
+  addLines: [SalesOrderLineInput!]
+  "Lines whose quantity changes."
+  changeLines: [SalesOrderLineChange!]
+  "Lines to remove (global IDs of ` + "`" + `SalesOrderLine` + "`" + `)."
+  removeLineIds: [ID!]
+  idempotencyKey: String
+  clientMutationId: String
+}
+
+"""
+The result of ` + "`" + `updateSalesOrder` + "`" + `.
+"""
+type UpdateSalesOrderPayload {
+  """
+  The order after the change; on STALE_OBJECT and DOCUMENT_READ_ONLY the order as it is now, so that the client
+  can merge.
+  """
+  salesOrder: SalesOrder
+  userErrors: [UserError!]!
+  "On STALE_OBJECT, the order's current version."
+  currentVersion: Int
+  clientMutationId: String
+}
+
+"""
+The input of ` + "`" + `submitSalesOrder` + "`" + `.
+"""
+input SubmitSalesOrderInput {
+  "The order (a global ID of ` + "`" + `SalesOrder` + "`" + `); it must be NEW and have lines."
+  id: ID!
+  "The ` + "`" + `version` + "`" + ` the submit is based on."
+  expectedVersion: Int!
+  idempotencyKey: String
+  clientMutationId: String
+}
+
+"""
+The result of ` + "`" + `submitSalesOrder` + "`" + `.
+"""
+type SubmitSalesOrderPayload {
+  "The submitted order; on STALE_OBJECT and DOCUMENT_READ_ONLY the order as it is now."
+  salesOrder: SalesOrder
+  userErrors: [UserError!]!
+  currentVersion: Int
+  clientMutationId: String
+}
+
+"""
+The input of ` + "`" + `cancelSalesOrder` + "`" + `.
+"""
+input CancelSalesOrderInput {
+  "The order (a global ID of ` + "`" + `SalesOrder` + "`" + `)."
+  id: ID!
+  "The ` + "`" + `version` + "`" + ` the cancellation is based on."
+  expectedVersion: Int!
+  "Why the order is cancelled (kept with a voided order; at most 254 characters)."
+  reason: String
+  idempotencyKey: String
+  clientMutationId: String
+}
+
+"""
+The result of ` + "`" + `cancelSalesOrder` + "`" + `.
+"""
+type CancelSalesOrderPayload {
+  "The voided order; null when a draft was deleted or on refusal of a missing order."
+  salesOrder: SalesOrder
+  "The global ID of the deleted draft, when a NEW order was deleted."
+  deletedSalesOrderId: ID
+  userErrors: [UserError!]!
+  currentVersion: Int
+  clientMutationId: String
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2441,6 +2897,34 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_CancelSalesOrderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "salesOrder":
+		return ec.fieldContext_CancelSalesOrderPayload_salesOrder(ctx, field)
+	case "deletedSalesOrderId":
+		return ec.fieldContext_CancelSalesOrderPayload_deletedSalesOrderId(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_CancelSalesOrderPayload_userErrors(ctx, field)
+	case "currentVersion":
+		return ec.fieldContext_CancelSalesOrderPayload_currentVersion(ctx, field)
+	case "clientMutationId":
+		return ec.fieldContext_CancelSalesOrderPayload_clientMutationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CancelSalesOrderPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateSalesOrderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "salesOrder":
+		return ec.fieldContext_CreateSalesOrderPayload_salesOrder(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_CreateSalesOrderPayload_userErrors(ctx, field)
+	case "clientMutationId":
+		return ec.fieldContext_CreateSalesOrderPayload_clientMutationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateSalesOrderPayload", field.Name)
+}
 
 func (ec *executionContext) childFields_Currency(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -2742,6 +3226,8 @@ func (ec *executionContext) childFields_SalesOrder(ctx context.Context, field gr
 		return ec.fieldContext_SalesOrder_createdAt(ctx, field)
 	case "lines":
 		return ec.fieldContext_SalesOrder_lines(ctx, field)
+	case "version":
+		return ec.fieldContext_SalesOrder_version(ctx, field)
 	case "invoices":
 		return ec.fieldContext_SalesOrder_invoices(ctx, field)
 	}
@@ -2890,6 +3376,46 @@ func (ec *executionContext) childFields_Store(ctx context.Context, field graphql
 		return ec.fieldContext_Store_name(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Store", field.Name)
+}
+
+func (ec *executionContext) childFields_SubmitSalesOrderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "salesOrder":
+		return ec.fieldContext_SubmitSalesOrderPayload_salesOrder(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_SubmitSalesOrderPayload_userErrors(ctx, field)
+	case "currentVersion":
+		return ec.fieldContext_SubmitSalesOrderPayload_currentVersion(ctx, field)
+	case "clientMutationId":
+		return ec.fieldContext_SubmitSalesOrderPayload_clientMutationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubmitSalesOrderPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateSalesOrderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "salesOrder":
+		return ec.fieldContext_UpdateSalesOrderPayload_salesOrder(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_UpdateSalesOrderPayload_userErrors(ctx, field)
+	case "currentVersion":
+		return ec.fieldContext_UpdateSalesOrderPayload_currentVersion(ctx, field)
+	case "clientMutationId":
+		return ec.fieldContext_UpdateSalesOrderPayload_clientMutationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateSalesOrderPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UserError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "field":
+		return ec.fieldContext_UserError_field(ctx, field)
+	case "message":
+		return ec.fieldContext_UserError_message(ctx, field)
+	case "code":
+		return ec.fieldContext_UserError_code(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserError", field.Name)
 }
 
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3065,6 +3591,62 @@ func (ec *executionContext) field_MeasurementUnit_name_args(ctx context.Context,
 		return nil, err
 	}
 	args["language"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_cancelSalesOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CancelSalesOrderInput, error) {
+			return ec.unmarshalNCancelSalesOrderInput2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCancelSalesOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createSalesOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateSalesOrderInput, error) {
+			return ec.unmarshalNCreateSalesOrderInput2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCreateSalesOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_submitSalesOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SubmitSalesOrderInput, error) {
+			return ec.unmarshalNSubmitSalesOrderInput2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSubmitSalesOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateSalesOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateSalesOrderInput, error) {
+			return ec.unmarshalNUpdateSalesOrderInput2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐUpdateSalesOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -3449,6 +4031,226 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _CancelSalesOrderPayload_salesOrder(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CancelSalesOrderPayload_salesOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CancelSalesOrderPayload().SalesOrder(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SalesOrder) graphql.Marshaler {
+			return ec.marshalOSalesOrder2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrder(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CancelSalesOrderPayload_salesOrder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CancelSalesOrderPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SalesOrder(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CancelSalesOrderPayload_deletedSalesOrderId(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CancelSalesOrderPayload_deletedSalesOrderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedSalesOrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CancelSalesOrderPayload_deletedSalesOrderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CancelSalesOrderPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _CancelSalesOrderPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CancelSalesOrderPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CancelSalesOrderPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CancelSalesOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CancelSalesOrderPayload_currentVersion(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CancelSalesOrderPayload_currentVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CurrentVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CancelSalesOrderPayload_currentVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CancelSalesOrderPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CancelSalesOrderPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CancelSalesOrderPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CancelSalesOrderPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CancelSalesOrderPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _CreateSalesOrderPayload_salesOrder(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateSalesOrderPayload_salesOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CreateSalesOrderPayload().SalesOrder(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SalesOrder) graphql.Marshaler {
+			return ec.marshalOSalesOrder2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrder(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateSalesOrderPayload_salesOrder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateSalesOrderPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SalesOrder(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateSalesOrderPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateSalesOrderPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateSalesOrderPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateSalesOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateSalesOrderPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateSalesOrderPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateSalesOrderPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateSalesOrderPayload", field, false, false, "String")
+}
 
 func (ec *executionContext) _Currency_id(ctx context.Context, field graphql.CollectedField, obj *model.Currency) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -4905,6 +5707,182 @@ func (ec *executionContext) _Money_currency(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_Money_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Money", field, false, false, "String")
+}
+
+func (ec *executionContext) _Mutation_createSalesOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSalesOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSalesOrder(ctx, fc.Args["input"].(model.CreateSalesOrderInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SalesOrderPayload) graphql.Marshaler {
+			return ec.marshalOCreateSalesOrderPayload2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSalesOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateSalesOrderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSalesOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateSalesOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateSalesOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateSalesOrder(ctx, fc.Args["input"].(model.UpdateSalesOrderInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SalesOrderPayload) graphql.Marshaler {
+			return ec.marshalOUpdateSalesOrderPayload2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateSalesOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UpdateSalesOrderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateSalesOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_submitSalesOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_submitSalesOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SubmitSalesOrder(ctx, fc.Args["input"].(model.SubmitSalesOrderInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SalesOrderPayload) graphql.Marshaler {
+			return ec.marshalOSubmitSalesOrderPayload2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_submitSalesOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubmitSalesOrderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_submitSalesOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelSalesOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelSalesOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelSalesOrder(ctx, fc.Args["input"].(model.CancelSalesOrderInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SalesOrderPayload) graphql.Marshaler {
+			return ec.marshalOCancelSalesOrderPayload2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelSalesOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CancelSalesOrderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelSalesOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
@@ -6536,6 +7514,29 @@ func (ec *executionContext) fieldContext_SalesOrder_lines(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _SalesOrder_version(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SalesOrder_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SalesOrder_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SalesOrder", field, false, false, "Int")
+}
+
 func (ec *executionContext) _SalesOrder_invoices(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrder) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7861,6 +8862,295 @@ func (ec *executionContext) fieldContext_Store_name(ctx context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _SubmitSalesOrderPayload_salesOrder(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmitSalesOrderPayload_salesOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SubmitSalesOrderPayload().SalesOrder(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SalesOrder) graphql.Marshaler {
+			return ec.marshalOSalesOrder2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrder(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubmitSalesOrderPayload_salesOrder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SubmitSalesOrderPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SalesOrder(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SubmitSalesOrderPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmitSalesOrderPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubmitSalesOrderPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SubmitSalesOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SubmitSalesOrderPayload_currentVersion(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmitSalesOrderPayload_currentVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CurrentVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubmitSalesOrderPayload_currentVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubmitSalesOrderPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubmitSalesOrderPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmitSalesOrderPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubmitSalesOrderPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubmitSalesOrderPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _UpdateSalesOrderPayload_salesOrder(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateSalesOrderPayload_salesOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UpdateSalesOrderPayload().SalesOrder(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SalesOrder) graphql.Marshaler {
+			return ec.marshalOSalesOrder2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrder(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateSalesOrderPayload_salesOrder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateSalesOrderPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SalesOrder(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateSalesOrderPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateSalesOrderPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateSalesOrderPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateSalesOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateSalesOrderPayload_currentVersion(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateSalesOrderPayload_currentVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CurrentVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateSalesOrderPayload_currentVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UpdateSalesOrderPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UpdateSalesOrderPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateSalesOrderPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateSalesOrderPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UpdateSalesOrderPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _UserError_field(ctx context.Context, field graphql.CollectedField, obj *model.UserError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserError_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserError_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserError", field, false, false, "String")
+}
+
+func (ec *executionContext) _UserError_message(ctx context.Context, field graphql.CollectedField, obj *model.UserError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserError", field, false, false, "String")
+}
+
+func (ec *executionContext) _UserError_code(ctx context.Context, field graphql.CollectedField, obj *model.UserError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserError_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserError_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserError", field, false, false, "String")
+}
+
 func (ec *executionContext) _Viewer_login(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9081,6 +10371,167 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputCancelSalesOrderInput(ctx context.Context, obj any) (model.CancelSalesOrderInput, error) {
+	var it model.CancelSalesOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "expectedVersion", "reason", "idempotencyKey", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCancelSalesOrderInput unmarshals raw into the CancelSalesOrderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCancelSalesOrderInput(ctx context.Context, raw any) (model.CancelSalesOrderInput, error) {
+	var out model.CancelSalesOrderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CancelSalesOrderInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateSalesOrderInput(ctx context.Context, obj any) (model.CreateSalesOrderInput, error) {
+	var it model.CreateSalesOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"customerId", "shipToCustomerId", "lines", "requiredDeliveryDate", "customerReference", "notes", "idempotencyKey", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "customerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerID = data
+		case "shipToCustomerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shipToCustomerId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShipToCustomerID = data
+		case "lines":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lines"))
+			data, err := ec.unmarshalNSalesOrderLineInput2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lines = data
+		case "requiredDeliveryDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requiredDeliveryDate"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequiredDeliveryDate = data
+		case "customerReference":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerReference"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerReference = data
+		case "notes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notes"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Notes = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateSalesOrderInput unmarshals raw into the CreateSalesOrderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateSalesOrderInput(ctx context.Context, raw any) (model.CreateSalesOrderInput, error) {
+	var out model.CreateSalesOrderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSalesOrderInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCustomerFilter(ctx context.Context, obj any) (model.CustomerFilter, error) {
 	var it model.CustomerFilter
 	if obj == nil {
@@ -9544,6 +10995,111 @@ func UnmarshalSalesOrderFilter(ctx context.Context, raw any) (model.SalesOrderFi
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSalesOrderLineChange(ctx context.Context, obj any) (model.SalesOrderLineChange, error) {
+	var it model.SalesOrderLineChange
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "quantity"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "quantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantity"))
+			data, err := ec.unmarshalNDecimal2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quantity = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSalesOrderLineChange unmarshals raw into the SalesOrderLineChange input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSalesOrderLineChange(ctx context.Context, raw any) (model.SalesOrderLineChange, error) {
+	var out model.SalesOrderLineChange
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SalesOrderLineChange", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSalesOrderLineInput(ctx context.Context, obj any) (model.SalesOrderLineInput, error) {
+	var it model.SalesOrderLineInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"productId", "quantity", "unitId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "productId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("productId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProductID = data
+		case "quantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantity"))
+			data, err := ec.unmarshalNDecimal2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quantity = data
+		case "unitId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSalesOrderLineInput unmarshals raw into the SalesOrderLineInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSalesOrderLineInput(ctx context.Context, raw any) (model.SalesOrderLineInput, error) {
+	var out model.SalesOrderLineInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SalesOrderLineInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputShipmentFilter(ctx context.Context, obj any) (model.ShipmentFilter, error) {
 	var it model.ShipmentFilter
 	if obj == nil {
@@ -9614,6 +11170,69 @@ func UnmarshalShipmentFilter(ctx context.Context, raw any) (model.ShipmentFilter
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSubmitSalesOrderInput(ctx context.Context, obj any) (model.SubmitSalesOrderInput, error) {
+	var it model.SubmitSalesOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "expectedVersion", "idempotencyKey", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSubmitSalesOrderInput unmarshals raw into the SubmitSalesOrderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSubmitSalesOrderInput(ctx context.Context, raw any) (model.SubmitSalesOrderInput, error) {
+	var out model.SubmitSalesOrderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SubmitSalesOrderInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTextFilter(ctx context.Context, obj any) (model.TextFilter, error) {
 	var it model.TextFilter
 	if obj == nil {
@@ -9667,6 +11286,111 @@ func (ec *executionContext) unmarshalInputTextFilter(ctx context.Context, obj an
 func UnmarshalTextFilter(ctx context.Context, raw any) (model.TextFilter, error) {
 	var out model.TextFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "TextFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateSalesOrderInput(ctx context.Context, obj any) (model.UpdateSalesOrderInput, error) {
+	var it model.UpdateSalesOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "expectedVersion", "requiredDeliveryDate", "customerReference", "notes", "addLines", "changeLines", "removeLineIds", "idempotencyKey", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
+		case "requiredDeliveryDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requiredDeliveryDate"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequiredDeliveryDate = data
+		case "customerReference":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerReference"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerReference = data
+		case "notes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notes"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Notes = data
+		case "addLines":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addLines"))
+			data, err := ec.unmarshalOSalesOrderLineInput2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AddLines = data
+		case "changeLines":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("changeLines"))
+			data, err := ec.unmarshalOSalesOrderLineChange2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineChangeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChangeLines = data
+		case "removeLineIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removeLineIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RemoveLineIds = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateSalesOrderInput unmarshals raw into the UpdateSalesOrderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateSalesOrderInput(ctx context.Context, raw any) (model.UpdateSalesOrderInput, error) {
+	var out model.UpdateSalesOrderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateSalesOrderInput", raw, &out)
 	return out, err
 }
 
@@ -9755,6 +11479,104 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var cancelSalesOrderPayloadImplementors = []string{"CancelSalesOrderPayload"}
+
+func (ec *executionContext) _CancelSalesOrderPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SalesOrderPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cancelSalesOrderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CancelSalesOrderPayload")
+		case "salesOrder":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CancelSalesOrderPayload_salesOrder(ctx, field, obj)
+				})
+		case "deletedSalesOrderId":
+			out.Values[i] = ec._CancelSalesOrderPayload_deletedSalesOrderId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "userErrors":
+			out.Values[i] = ec._CancelSalesOrderPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "currentVersion":
+			out.Values[i] = ec._CancelSalesOrderPayload_currentVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "clientMutationId":
+			out.Values[i] = ec._CancelSalesOrderPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var createSalesOrderPayloadImplementors = []string{"CreateSalesOrderPayload"}
+
+func (ec *executionContext) _CreateSalesOrderPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SalesOrderPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createSalesOrderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateSalesOrderPayload")
+		case "salesOrder":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CreateSalesOrderPayload_salesOrder(ctx, field, obj)
+				})
+		case "userErrors":
+			out.Values[i] = ec._CreateSalesOrderPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "clientMutationId":
+			out.Values[i] = ec._CreateSalesOrderPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var currencyImplementors = []string{"Currency", "Node"}
 
@@ -10339,6 +12161,70 @@ func (ec *executionContext) _Money(ctx context.Context, sel ast.SelectionSet, ob
 	return out
 }
 
+var mutationImplementors = []string{"Mutation"}
+
+func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Mutation",
+	})
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
+			Object: field.Name,
+			Field:  field,
+		})
+
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mutation")
+		case "createSalesOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSalesOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updateSalesOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateSalesOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "submitSalesOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_submitSalesOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cancelSalesOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelSalesOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.PageInfo) graphql.Marshaler {
@@ -10877,6 +12763,11 @@ func (ec *executionContext) _SalesOrder(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SalesOrder_lines(ctx, field, obj)
 				})
+		case "version":
+			out.Values[i] = ec._SalesOrder_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "invoices":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -11392,6 +13283,147 @@ func (ec *executionContext) _Store(ctx context.Context, sel ast.SelectionSet, ob
 	return out
 }
 
+var submitSalesOrderPayloadImplementors = []string{"SubmitSalesOrderPayload"}
+
+func (ec *executionContext) _SubmitSalesOrderPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SalesOrderPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, submitSalesOrderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SubmitSalesOrderPayload")
+		case "salesOrder":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SubmitSalesOrderPayload_salesOrder(ctx, field, obj)
+				})
+		case "userErrors":
+			out.Values[i] = ec._SubmitSalesOrderPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "currentVersion":
+			out.Values[i] = ec._SubmitSalesOrderPayload_currentVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "clientMutationId":
+			out.Values[i] = ec._SubmitSalesOrderPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var updateSalesOrderPayloadImplementors = []string{"UpdateSalesOrderPayload"}
+
+func (ec *executionContext) _UpdateSalesOrderPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SalesOrderPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, updateSalesOrderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UpdateSalesOrderPayload")
+		case "salesOrder":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._UpdateSalesOrderPayload_salesOrder(ctx, field, obj)
+				})
+		case "userErrors":
+			out.Values[i] = ec._UpdateSalesOrderPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "currentVersion":
+			out.Values[i] = ec._UpdateSalesOrderPayload_currentVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "clientMutationId":
+			out.Values[i] = ec._UpdateSalesOrderPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var userErrorImplementors = []string{"UserError"}
+
+func (ec *executionContext) _UserError(ctx context.Context, sel ast.SelectionSet, obj *model.UserError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UserError")
+		case "field":
+			out.Values[i] = ec._UserError_field(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._UserError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._UserError_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var viewerImplementors = []string{"Viewer"}
 
 func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, obj *model.Viewer) graphql.Marshaler {
@@ -11825,6 +13857,16 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNCancelSalesOrderInput2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCancelSalesOrderInput(ctx context.Context, v any) (model.CancelSalesOrderInput, error) {
+	res, err := ec.unmarshalInputCancelSalesOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateSalesOrderInput2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCreateSalesOrderInput(ctx context.Context, v any) (model.CreateSalesOrderInput, error) {
+	res, err := ec.unmarshalInputCreateSalesOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNCurrency2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCurrency(ctx context.Context, sel ast.SelectionSet, v *model.Currency) graphql.Marshaler {
@@ -12274,6 +14316,30 @@ func (ec *executionContext) marshalNSalesOrderLine2ᚖgithubᚗcomᚋerpgraphᚋ
 	return ec._SalesOrderLine(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNSalesOrderLineChange2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineChange(ctx context.Context, v any) (*model.SalesOrderLineChange, error) {
+	res, err := ec.unmarshalInputSalesOrderLineChange(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSalesOrderLineInput2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineInputᚄ(ctx context.Context, v any) ([]*model.SalesOrderLineInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.SalesOrderLineInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSalesOrderLineInput2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNSalesOrderLineInput2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineInput(ctx context.Context, v any) (*model.SalesOrderLineInput, error) {
+	res, err := ec.unmarshalInputSalesOrderLineInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNShipment2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Shipment) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -12350,6 +14416,69 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNSubmitSalesOrderInput2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSubmitSalesOrderInput(ctx context.Context, v any) (model.SubmitSalesOrderInput, error) {
+	res, err := ec.unmarshalInputSubmitSalesOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateSalesOrderInput2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐUpdateSalesOrderInput(ctx context.Context, v any) (model.UpdateSalesOrderInput, error) {
+	res, err := ec.unmarshalInputUpdateSalesOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUserError2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐUserErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUserError2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐUserError(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUserError2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐUserError(ctx context.Context, sel ast.SelectionSet, v *model.UserError) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UserError!")
+		return graphql.Null
+	}
+	return ec._UserError(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNUserType2githubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐUserType(ctx context.Context, v any) (model.UserType, error) {
@@ -12540,6 +14669,20 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOCancelSalesOrderPayload2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderPayload(ctx context.Context, sel ast.SelectionSet, v *model.SalesOrderPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CancelSalesOrderPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOCreateSalesOrderPayload2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderPayload(ctx context.Context, sel ast.SelectionSet, v *model.SalesOrderPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CreateSalesOrderPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOCurrency2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐCurrencyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Currency) graphql.Marshaler {
@@ -12753,6 +14896,24 @@ func (ec *executionContext) marshalOID2ᚕstringᚄ(ctx context.Context, sel ast
 	return ret
 }
 
+func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalID(*v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -12937,6 +15098,40 @@ func (ec *executionContext) marshalOSalesOrderLine2ᚕᚖgithubᚗcomᚋerpgraph
 	return ret
 }
 
+func (ec *executionContext) unmarshalOSalesOrderLineChange2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineChangeᚄ(ctx context.Context, v any) ([]*model.SalesOrderLineChange, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.SalesOrderLineChange, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSalesOrderLineChange2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineChange(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOSalesOrderLineInput2ᚕᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineInputᚄ(ctx context.Context, v any) ([]*model.SalesOrderLineInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.SalesOrderLineInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSalesOrderLineInput2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderLineInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) marshalOShipmentConnection2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐShipmentConnection(ctx context.Context, sel ast.SelectionSet, v *model.ShipmentConnection) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -13015,12 +15210,26 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) marshalOSubmitSalesOrderPayload2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderPayload(ctx context.Context, sel ast.SelectionSet, v *model.SalesOrderPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SubmitSalesOrderPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOTextFilter2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐTextFilter(ctx context.Context, v any) (*model.TextFilter, error) {
 	if v == nil {
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputTextFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOUpdateSalesOrderPayload2ᚖgithubᚗcomᚋerpgraphᚋerpgraphᚋgraphᚋmodelᚐSalesOrderPayload(ctx context.Context, sel ast.SelectionSet, v *model.SalesOrderPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._UpdateSalesOrderPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

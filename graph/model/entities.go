@@ -78,6 +78,7 @@ type SalesOrder struct {
 	PaymentDueDate          *time.Time
 	Notes                   *string
 	CurrencyID              string
+	Version                 int // ObjectVersion, when read
 }
 
 // ID is the global ID.
@@ -243,4 +244,14 @@ func (*Store) IsNode() {}
 type StockBalance struct {
 	StoreID  string
 	Quantity *Quantity
+}
+
+// SalesOrderPayload is the payload of the sales-order mutations: the order is resolved lazily by OrderID, so it is
+// read with the operation's selection after the write.
+type SalesOrderPayload struct {
+	OrderID             string // "" when there is no order to show
+	DeletedSalesOrderID *string
+	UserErrors          []*UserError
+	CurrentVersion      *int
+	ClientMutationID    *string
 }

@@ -15,6 +15,38 @@ type Node interface {
 	IsNode()
 }
 
+// The input of `cancelSalesOrder`.
+type CancelSalesOrderInput struct {
+	// The order (a global ID of `SalesOrder`).
+	ID string `json:"id"`
+	// The `version` the cancellation is based on.
+	ExpectedVersion int `json:"expectedVersion"`
+	// Why the order is cancelled (kept with a voided order; at most 254 characters).
+	Reason           *string `json:"reason,omitempty"`
+	IdempotencyKey   *string `json:"idempotencyKey,omitempty"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+// The input of `createSalesOrder`.
+type CreateSalesOrderInput struct {
+	// The customer the order is for (a global ID of `Customer`); your role for it must include orders.
+	CustomerID string `json:"customerId"`
+	// The customer the goods go to, when your access is limited to one ship-to customer or it differs from `customerId`.
+	ShipToCustomerID *string `json:"shipToCustomerId,omitempty"`
+	// The lines: at least one, at most 100 by default.
+	Lines []*SalesOrderLineInput `json:"lines"`
+	// When the goods are wanted.
+	RequiredDeliveryDate *time.Time `json:"requiredDeliveryDate,omitempty"`
+	// Your own purchase order number (at most 20 characters).
+	CustomerReference *string `json:"customerReference,omitempty"`
+	// Notes on the order (at most 2,000 characters).
+	Notes *string `json:"notes,omitempty"`
+	// A key that makes retries of this request safe (see `Mutation`); at most 255 printable ASCII characters.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// Returned unchanged in the payload (Relay).
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 // A page of customers.
 type CustomerConnection struct {
 	// The customers of this page with their cursors.
@@ -109,6 +141,19 @@ type Money struct {
 	Amount Decimal `json:"amount"`
 	// The currency code, for example `EUR` or `BGN`.
 	Currency string `json:"currency"`
+}
+
+// The entry points for writing. Mutations are off unless the operator enables them (ERPGRAPH_WRITES); then each one is
+// checked against the signed-in user's access before ERP.net is called, runs as one atomic ERP.net changeset, and is
+// audited. Refusals about the input come back in the payload's `userErrors` (with a stable `code`); a request refused
+// as a whole (WRITES_DISABLED, RATE_LIMITED, UNAUTHENTICATED) answers a top-level error and a null payload.
+//
+// Idempotency: every mutation takes an optional `idempotencyKey` (for a document with a single mutation, the
+// `Idempotency-Key` HTTP header may be used instead). A replay with the same key and the same input returns the first
+// outcome without writing again, with `extensions.idempotency.replayed: true`; the same key with another input answers
+// IDEMPOTENCY_KEY_REUSED; while the first request runs, a duplicate waits for it or answers IDEMPOTENCY_IN_PROGRESS.
+// Keys are per user and live 24 hours by default.
+type Mutation struct {
 }
 
 // Information about paging in a connection.
@@ -209,6 +254,24 @@ type SalesOrderFilter struct {
 	Void *bool `json:"void,omitempty"`
 }
 
+// A change of the quantity of an existing line.
+type SalesOrderLineChange struct {
+	// The line (a global ID of `SalesOrderLine`) of this order.
+	ID string `json:"id"`
+	// The new quantity.
+	Quantity Decimal `json:"quantity"`
+}
+
+// One line of a new order.
+type SalesOrderLineInput struct {
+	// The product (a global ID of `Product`).
+	ProductID string `json:"productId"`
+	// The quantity: positive, at most 1,000,000 by default, with at most 6 decimals.
+	Quantity Decimal `json:"quantity"`
+	// The measurement unit (a global ID of `MeasurementUnit`); the product's own unit when omitted.
+	UnitID *string `json:"unitId,omitempty"`
+}
+
 // A page of shipments.
 type ShipmentConnection struct {
 	// The shipments of this page with their cursors.
@@ -243,6 +306,16 @@ type ShipmentFilter struct {
 	Void *bool `json:"void,omitempty"`
 }
 
+// The input of `submitSalesOrder`.
+type SubmitSalesOrderInput struct {
+	// The order (a global ID of `SalesOrder`); it must be NEW and have lines.
+	ID string `json:"id"`
+	// The `version` the submit is based on.
+	ExpectedVersion  int     `json:"expectedVersion"`
+	IdempotencyKey   *string `json:"idempotencyKey,omitempty"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 // Conditions on a text. Given together, the conditions must all hold. Texts are matched as ERP.net matches them
 // (case-insensitively for `contains` and `startsWith` in most databases).
 type TextFilter struct {
@@ -252,6 +325,39 @@ type TextFilter struct {
 	StartsWith *string `json:"startsWith,omitempty"`
 	// The text contains this.
 	Contains *string `json:"contains,omitempty"`
+}
+
+// The input of `updateSalesOrder`. Omitted fields stay as they are; an empty text clears the field.
+type UpdateSalesOrderInput struct {
+	// The order (a global ID of `SalesOrder`); it must be NEW.
+	ID string `json:"id"`
+	// The `version` the change is based on.
+	ExpectedVersion      int        `json:"expectedVersion"`
+	RequiredDeliveryDate *time.Time `json:"requiredDeliveryDate,omitempty"`
+	CustomerReference    *string    `json:"customerReference,omitempty"`
+	Notes                *string    `json:"notes,omitempty"`
+	// Lines to add.
+	AddLines []*SalesOrderLineInput `json:"addLines,omitempty"`
+	// Lines whose quantity changes.
+	ChangeLines []*SalesOrderLineChange `json:"changeLines,omitempty"`
+	// Lines to remove (global IDs of `SalesOrderLine`).
+	RemoveLineIds    []string `json:"removeLineIds,omitempty"`
+	IdempotencyKey   *string  `json:"idempotencyKey,omitempty"`
+	ClientMutationID *string  `json:"clientMutationId,omitempty"`
+}
+
+// A refusal of a mutation's input, or of the change by ERP.net. `code` is stable: NOT_FOUND (a customer, order, line
+// or product that does not exist or is outside your access), FORBIDDEN (your role does not allow it), BAD_USER_INPUT,
+// STALE_OBJECT (see `currentVersion` and the payload's order), DOCUMENT_READ_ONLY (the order is submitted, released or
+// void), REJECTED_BY_ERP (ERP.net's validation or business rules refused it), UPSTREAM_UNAVAILABLE (the message says
+// whether anything may have been written), IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_IN_PROGRESS.
+type UserError struct {
+	// The path of the input field at fault, e.g. `["input", "lines", "2", "quantity"]`; empty when not about one field.
+	Field []string `json:"field"`
+	// What is wrong, for people.
+	Message string `json:"message"`
+	// The stable code, for programs.
+	Code string `json:"code"`
 }
 
 // A role of ERP.net customer external access. Each role includes everything of the roles above it in this list.
