@@ -473,7 +473,7 @@ func upstreamFor(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if rec := server.RecordOf(ctx); rec != nil {
-			ctx = erpclient.CountUpstream(erpclient.WithCaller(ctx, rec.UserKey), &rec.Upstream)
+			ctx = erpclient.CountUpstream(erpclient.WithOperation(erpclient.WithCaller(ctx, rec.UserKey)), &rec.Upstream)
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,4 +113,26 @@ func TestScheduler_AdmissionKeepsFairShare(t *testing.T) {
 	}
 	release()
 	noErrors(t, first())
+}
+
+// TestScheduler_OperationsFinishWhatTheyStarted: a later call of an operation already under way (WithOperation)
+// goes out ahead of other operations' first calls, which queued before it.
+func TestScheduler_OperationsFinishWhatTheyStarted(t *testing.T) {
+	_, c, release, log := recordedSim(t, func(cfg *erpclient.Config) { cfg.Scheduler.MaxBatchParts = 2 })
+	read := productRead(c)
+	ctx := context.Background()
+	op := func(who string) context.Context { return erpclient.WithOperation(erpclient.WithCaller(ctx, who)) }
+	ctxA := op("user-a")
+	first := runConcurrently(1, func(int) error { return read(ctxA, "A-1") }) // A's operation under way, held
+	waitFor(t, "A's first read held", func() bool { return c.Stats().InFlight == 1 })
+	others := runConcurrently(3, func(i int) error { return read(op(fmt.Sprint("user-", i)), fmt.Sprint("N-", i)) })
+	waitFor(t, "three new operations queued", func() bool { return c.Stats().Queued == 3 })
+	second := runConcurrently(1, func(int) error { return read(ctxA, "A-2") })
+	waitFor(t, "A's second read queued", func() bool { return c.Stats().Queued == 4 })
+	release()
+	noErrors(t, first(), others(), second())
+	reqs := log()
+	if len(reqs) != 3 || !strings.Contains(reqs[1], "A-2") {
+		t.Errorf("A's second read is not in the first request after the held one:\n%q", reqs)
+	}
 }

@@ -41,3 +41,25 @@ func counterOf(ctx context.Context) *atomic.Int64 {
 	n, _ := ctx.Value(counterKey{}).(*atomic.Int64)
 	return n
 }
+
+type operationKey struct{}
+
+// operation is one unit of work that makes several ERP.net calls one after
+// another (a GraphQL operation's levels); admitted is set once its first
+// call got into the queue.
+type operation struct{ admitted atomic.Bool }
+
+// WithOperation returns a context whose ERP.net calls belong to one
+// operation. Under load the scheduler then finishes what it started: the
+// operation's first call is admitted only if it would be answered within half
+// of the remaining deadline (leaving the rest for its later calls), and its
+// later calls go out ahead of other operations' first calls. Without it,
+// every call is admitted on its own.
+func WithOperation(ctx context.Context) context.Context {
+	return context.WithValue(ctx, operationKey{}, &operation{})
+}
+
+func operationOf(ctx context.Context) *operation {
+	op, _ := ctx.Value(operationKey{}).(*operation)
+	return op
+}

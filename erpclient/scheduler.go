@@ -40,6 +40,7 @@ type call struct {
 	ctxEnd   time.Time // the caller's own deadline; zero when none
 	ctx      context.Context
 	caller   string        // WithCaller's key; "" = the shared anonymous caller
+	cont     bool          // a later call of an operation already admitted (WithOperation): it goes out first
 	counter  *atomic.Int64 // CountUpstream's counter; nil = nobody counts
 	done     chan struct{}
 	res      *response
@@ -146,6 +147,8 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	deadline := queuedAt.Add(s.cfg.MaxWait)
 	ctxEnd, _ := ctx.Deadline()
 	who, counter := callerOf(ctx), counterOf(ctx)
+	op := operationOf(ctx)
+	cont := op != nil && op.admitted.Load()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -186,8 +189,11 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 		// when to come back, instead of failing at its deadline after holding a place in the queue.
 		// A call without a deadline is only bounded by MaxWait, after the fact: an estimate must not refuse
 		// what might have made it.
-		dispatch, done := s.estimateLocked(who)
+		dispatch, done := s.estimateLocked(who, cont)
 		left := time.Until(ctxEnd)
+		if op != nil && !cont {
+			left /= 2 // an operation's first call leaves half of its time to the calls that follow
+		}
 		if !ctxEnd.IsZero() && (dispatch > s.cfg.MaxWait || done > left) {
 			s.mu.Unlock()
 			s.c.stats.queueFull.Add(1)
@@ -198,7 +204,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	}
 	joined := 0
 	for i, req := range reqs {
-		cl := &call{req: req, done: make(chan struct{}), queuedAt: queuedAt, deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, counter: counter}
+		cl := &call{req: req, done: make(chan struct{}), queuedAt: queuedAt, deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, counter: counter, cont: cont}
 		calls[i] = cl
 		if p := s.active[req.key()]; p != nil && req.key() != "" {
 			// the same GET is in flight: share its answer
@@ -211,6 +217,9 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 		s.queue = append(s.queue, cl)
 	}
 	s.mu.Unlock()
+	if op != nil {
+		op.admitted.Store(true)
+	}
 	s.c.stats.coalesced.Add(int64(joined))
 	s.signal()
 	for i, cl := range calls {
@@ -306,10 +315,16 @@ func (s *scheduler) perRequestLocked() time.Duration {
 // backlog delays a newcomer by one place, not by its backlog. Each upstream
 // request carries MaxBatchParts of them; the first one waits for the rate
 // limit's next token and, when every slot is busy, for a slot.
-func (s *scheduler) estimateLocked(who string) (dispatch, done time.Duration) {
+//
+// A continuation (cont: a later call of an admitted operation) waits only
+// behind other continuations, which go out first (fairOrderLocked).
+func (s *scheduler) estimateLocked(who string, cont bool) (dispatch, done time.Duration) {
 	mine := 0
 	perCaller := make(map[string]int)
 	for _, cl := range s.queue {
+		if cont && !cl.cont {
+			continue
+		}
 		perCaller[cl.caller]++
 		if cl.caller == who {
 			mine++
@@ -539,11 +554,21 @@ func (s *scheduler) fairOrderLocked() []*call {
 			ring = append(ring, who)
 		}
 	}
+	// Continuations (later calls of operations already under way) first, so what was started finishes
+	// within its deadline; then everything else. Each pass takes turns across callers.
 	order := make([]*call, 0, len(s.queue))
-	for round := 0; len(order) < len(s.queue); round++ {
-		for _, who := range ring {
-			if calls := byCaller[who]; round < len(calls) {
-				order = append(order, calls[round])
+	for _, first := range []bool{true, false} {
+		for round, taken := 0, true; taken; round++ {
+			taken = false
+			for _, who := range ring {
+				calls := byCaller[who]
+				if round >= len(calls) {
+					continue
+				}
+				taken = true
+				if cl := calls[round]; cl.cont == first {
+					order = append(order, cl)
+				}
 			}
 		}
 	}

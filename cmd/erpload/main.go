@@ -249,8 +249,8 @@ func run(args []string, out io.Writer) error {
 				res.record(i, d, r, err)
 				mu.Unlock()
 				if r != nil && r.Code() == codeBusy {
-					// a refused client waits as it was told to, like a real one (at most a second here)
-					loadclient.Pause(runCtx, time.Second)
+					// a refused client waits as it was told to, like a real one (at most 5 s here)
+					loadclient.Pause(runCtx, min(cmp.Or(r.RetryAfterTime(), time.Second), 5*time.Second))
 				}
 			}
 		})

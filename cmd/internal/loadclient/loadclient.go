@@ -148,6 +148,20 @@ func (r *Response) Code() string {
 	return r.Errors[0].Code()
 }
 
+// RetryAfterTime is when the answer says to retry (the Retry-After header, else
+// extensions.retryAfter of the first error), 0 if it does not say.
+func (r *Response) RetryAfterTime() time.Duration {
+	if n, err := strconv.Atoi(r.RetryAfter); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if len(r.Errors) > 0 {
+		if s, ok := r.Errors[0].Extensions["retryAfter"].(float64); ok && s > 0 {
+			return time.Duration(s * float64(time.Second))
+		}
+	}
+	return 0
+}
+
 // HasRetryAfter reports whether the answer says when to retry: the
 // Retry-After header or extensions.retryAfter on its first error.
 func (r *Response) HasRetryAfter() bool {
