@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -226,10 +227,19 @@ func (a *App) newSessions(_ context.Context) (*session.Manager, error) {
 		IdleTimeout: a.cfg.Session.IdleTimeout, Lifetime: a.cfg.Session.Lifetime, CSRFHeaders: a.cfg.Session.CSRFHeaders,
 		Logger: a.log.With("component", "session"), Audit: a.audit,
 		RequestID: server.RequestID, OnEvent: a.metrics.Session,
-		Features: map[string]bool{"writes": a.cfg.Writes.Enabled},
+		Features: map[string]bool{"writes": a.cfg.Writes.Enabled}, ClientIP: sessionClientIP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	return m, nil
+}
+
+// sessionClientIP is the client address the server resolved (trusted
+// proxies applied), for the session audit records.
+func sessionClientIP(r *http.Request) string {
+	if rec := server.RecordOf(r.Context()); rec != nil {
+		return rec.ClientIP.String()
+	}
+	return r.RemoteAddr
 }
