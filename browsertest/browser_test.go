@@ -80,9 +80,9 @@ func fileMissing(p string) bool {
 }
 
 // start runs erpgraph in dev mode (erpsim in-process) on a free port.
-func start(t *testing.T, adjust func(*app.Config)) *app.App {
+func start(t *testing.T, env map[string]string) *app.App {
 	t.Helper()
-	cfg, err := app.ConfigFromEnv(func(string) string { return "" }, nil)
+	cfg, err := app.ConfigFromEnv(func(k string) string { return env[k] }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,9 +90,6 @@ func start(t *testing.T, adjust func(*app.Config)) *app.App {
 	cfg.SimAddr = "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.AuditLog = "off"
-	if adjust != nil {
-		adjust(&cfg)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg)
 	if err != nil {
@@ -169,12 +166,19 @@ func latestOrders(t *testing.T, a *app.App, login string) []string {
 	return nos
 }
 
+// TestBrowser_Portal runs with writes on, so the portal also places an
+// order; erpsim must see exactly that one write.
 func TestBrowser_Portal(t *testing.T) {
 	node := needBrowser(t)
-	a := start(t, nil)
+	a := start(t, map[string]string{"ERPGRAPH_WRITES": "on"})
 	script, _ := filepath.Abs("portal.mjs")
-	runScript(t, node, script, "ERPGRAPH_URL="+a.URL(), "LOGIN="+fixture.OwnerLogin,
-		"EXPECT_ORDERS="+strings.Join(latestOrders(t, a, fixture.OwnerLogin), ","))
+	orders := latestOrders(t, a, fixture.OwnerLogin)
+	before := a.Sim().Stats().Writes
+	runScript(t, node, script, "ERPGRAPH_URL="+a.URL(), "LOGIN="+fixture.OwnerLogin, "WRITES=on",
+		"EXPECT_ORDERS="+strings.Join(orders, ","))
+	if got := a.Sim().Stats().Writes - before; got != 1 {
+		t.Errorf("erpsim saw %d writes from the portal, want 1 (the order placed)", got)
+	}
 }
 
 func TestBrowser_Playground(t *testing.T) {

@@ -2,7 +2,7 @@
 // user, see that user's orders, open one, (with writes on) place an order,
 // check no token is readable from JavaScript, sign out, and be refused.
 // Environment: ERPGRAPH_URL, LOGIN, EXPECT_ORDERS (document numbers of the
-// user's latest orders, newest first), WRITES=on, PRODUCT (part number).
+// user's latest orders, newest first), WRITES=on (place an order).
 import { base, fail, ok, launch, noTokenInJavaScript } from './lib.mjs';
 
 const login = process.env.LOGIN || 'anna.petrova';
