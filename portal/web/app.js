@@ -19,7 +19,7 @@ const orderTotal = (o) => {
 };
 
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 function partial(errors) {
@@ -77,10 +77,10 @@ async function dashboard(user) {
     h('h1', {}, 'Hello, ' + (user.name || user.login)),
     partial(errors),
     access.length
-      ? h('p', { class: 'muted' }, 'You act for: ' + access.map((a) => `${a.customer.name} (${a.role})`).join(', '))
+      ? h('p', { class: 'muted' }, 'You act for: ' + access.map((a) => `${a.customer.name} (${a.role.replaceAll('_', ' ').toLowerCase()})`).join(', '))
       : h('p', { class: 'muted' }, 'Your account has no customer access yet.'),
+    h('section', { id: 'recent-orders' }, h('h2', {}, 'Recent orders'), ordersTable(data.salesOrders ? data.salesOrders.nodes : [])),
     h('div', { class: 'cards' },
-      h('section', { id: 'recent-orders' }, h('h2', {}, 'Recent orders'), ordersTable(data.salesOrders ? data.salesOrders.nodes : [])),
       h('section', { id: 'open-invoices' }, h('h2', {}, 'Open invoices'),
         invoices.length
           ? h('table', {}, h('tbody', {}, invoices.map((i) => h('tr', {}, h('td', {}, i.documentNo), h('td', {}, 'due ' + (i.paymentDueDate || '—')),
