@@ -20,6 +20,7 @@ import (
 	"github.com/erpgraph/erpgraph/app"
 	"github.com/erpgraph/erpgraph/erpsim"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/errcode"
 	"github.com/erpgraph/erpgraph/graph/model"
 )
 
@@ -120,6 +121,12 @@ func query(t testing.TB, login, q string, vars map[string]any, out any) response
 	var r response
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatalf("HTTP %d, body %q: %v", resp.StatusCode, raw, err)
+	}
+	for _, e := range r.Errors {
+		// Every error a client can get has a code of the registry (and so a row in the README's table).
+		if c, _ := e.Extensions["code"].(string); !errcode.Known(c) {
+			t.Errorf("error %q has code %q, which package errcode does not list", e.Message, c)
+		}
 	}
 	if out != nil && len(r.Data) > 0 && string(r.Data) != "null" {
 		if err := json.Unmarshal(r.Data, out); err != nil {
