@@ -92,6 +92,23 @@ type scheduler struct {
 	closed      bool
 	breaker     breaker
 	took        time.Duration // moving average of how long an upstream request takes (see estimateLocked)
+	gap         time.Duration // moving average of the time between dispatches while calls kept waiting
+	lastSent    time.Time     // the last dispatch
+	backlog     bool          // calls were left waiting at the last dispatch
+}
+
+// timeDispatchLocked measures the dispatch rate the session really sustains while calls wait: between two
+// dispatches with a backlog, everything counts (the request, the rate limit, building the $batch, a busy CPU).
+func (s *scheduler) timeDispatchLocked(now time.Time) {
+	if s.backlog {
+		d := now.Sub(s.lastSent)
+		if s.gap == 0 {
+			s.gap = d
+		} else {
+			s.gap += (d - s.gap) / 8
+		}
+	}
+	s.lastSent, s.backlog = now, len(s.queue) > 0
 }
 
 // defaultPause applies to a 429/503 without Retry-After.
@@ -301,11 +318,11 @@ func (s *scheduler) needsQueueLocked(reqs []*request) bool {
 }
 
 // perRequestLocked is how long the session takes per upstream request: the
-// rate limit's interval, or the measured request time shared by the slots,
-// whichever is longer.
+// rate limit's interval, the measured request time shared by the slots, or
+// the measured time between dispatches under backlog, whichever is longest.
 func (s *scheduler) perRequestLocked() time.Duration {
 	interval := time.Duration(float64(time.Second) / float64(s.limiter.Limit()))
-	return max(interval, s.took/time.Duration(max(1, s.cfg.MaxInFlight)))
+	return max(interval, s.took/time.Duration(max(1, s.cfg.MaxInFlight)), s.gap)
 }
 
 // estimateLocked estimates, for a new call of caller who, when it would be
@@ -451,6 +468,7 @@ func (s *scheduler) loop() {
 			u = s.takeLocked()
 			s.breaker.dispatchLocked(u)
 			s.inflight++
+			s.timeDispatchLocked(time.Now())
 		}
 		s.mu.Unlock()
 		if u != nil {
