@@ -63,3 +63,18 @@ func operationOf(ctx context.Context) *operation {
 	op, _ := ctx.Value(operationKey{}).(*operation)
 	return op
 }
+
+type priorityKey struct{}
+
+// WithPriority returns a context whose ERP.net calls go ahead of the queued reads of other callers: the writes
+// and the reads a mutation needs (checks before it, its answer after it), so a write is not starved behind a
+// queue of reads. The scheduler serves such calls at most every other request, so reads keep their share.
+// Writes have priority without it.
+func WithPriority(ctx context.Context) context.Context {
+	return context.WithValue(ctx, priorityKey{}, true)
+}
+
+func priorityOf(ctx context.Context) bool {
+	p, _ := ctx.Value(priorityKey{}).(bool)
+	return p
+}

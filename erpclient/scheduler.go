@@ -41,6 +41,7 @@ type call struct {
 	ctx      context.Context
 	caller   string        // WithCaller's key; "" = the shared anonymous caller
 	cont     bool          // a later call of an operation already admitted (WithOperation): it goes out first
+	priority bool          // a write, or a call made WithPriority: served ahead of other reads (see takeLocked)
 	counter  *atomic.Int64 // CountUpstream's counter; nil = nobody counts
 	done     chan struct{}
 	res      *response
@@ -87,7 +88,7 @@ type scheduler struct {
 	inflight    int      // requests holding a slot
 	slow        int      // requests in flight that gave their slot up (at most maxSlow)
 	pausedUntil time.Time
-	lastWrite   bool             // the last request taken was a write (see takeLocked)
+	lastFirst   bool             // the last request taken was led by a priority call (see takeLocked)
 	active      map[string]*part // GETs in flight by key: identical calls join them
 	closed      bool
 	breaker     breaker
@@ -163,7 +164,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	queuedAt := time.Now()
 	deadline := queuedAt.Add(s.cfg.MaxWait)
 	ctxEnd, _ := ctx.Deadline()
-	who, counter := callerOf(ctx), counterOf(ctx)
+	who, counter, priority := callerOf(ctx), counterOf(ctx), priorityOf(ctx)
 	op := operationOf(ctx)
 	cont := op != nil && op.admitted.Load()
 	s.mu.Lock()
@@ -201,7 +202,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 			return fail(busy(s.drainTimeLocked(n), "this caller already has %d calls waiting", n))
 		}
 	}
-	if s.needsQueueLocked(reqs) {
+	if s.needsQueueLocked(reqs) && !priority && !anyWrite(reqs) {
 		// Admission: a call that would wait longer than its deadline (or MaxWait) allows is refused now, with
 		// when to come back, instead of failing at its deadline after holding a place in the queue.
 		// A call without a deadline is only bounded by MaxWait, after the fact: an estimate must not refuse
@@ -221,7 +222,8 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	}
 	joined := 0
 	for i, req := range reqs {
-		cl := &call{req: req, done: make(chan struct{}), queuedAt: queuedAt, deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, counter: counter, cont: cont}
+		cl := &call{req: req, done: make(chan struct{}), queuedAt: queuedAt, deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, counter: counter, cont: cont,
+			priority: priority || req.key() == ""}
 		calls[i] = cl
 		if p := s.active[req.key()]; p != nil && req.key() != "" {
 			// the same GET is in flight: share its answer
@@ -308,6 +310,17 @@ func (s *scheduler) leave(cl *call) {
 
 // needsQueueLocked reports whether any of reqs would queue rather than join
 // an identical GET already in flight (which costs the session nothing).
+// anyWrite reports whether reqs hold a write (writes are never refused by the admission estimate: they have
+// priority, so the queue of reads does not delay them).
+func anyWrite(reqs []*request) bool {
+	for _, r := range reqs {
+		if r.key() == "" {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *scheduler) needsQueueLocked(reqs []*request) bool {
 	for _, req := range reqs {
 		if k := req.key(); k == "" || s.active[k] == nil {
@@ -489,18 +502,24 @@ func (s *scheduler) takeLocked() *unit {
 	u := &unit{}
 	order := s.fairOrderLocked()
 	head := order[0]
-	// A write is not starved behind a queue of reads: unless the last request was a write, the oldest waiting
-	// write goes next. Writes thus get at most every other request; reads keep the rest, in their fair order.
-	if !s.lastWrite {
+	// A write is not starved behind a queue of reads: unless the last request was led by one, the oldest waiting
+	// priority call (a write, or a read a mutation needs) goes next; a priority read leads its $batch, the other
+	// priority reads follow, then the rest in their fair order. Priority calls thus lead at most every other
+	// request; reads keep the rest.
+	if !s.lastFirst {
+		var first []*call // the priority calls, oldest first; the rest keep their fair order
 		for _, cl := range s.queue {
-			if cl.req.key() == "" {
-				head = cl
-				break
+			if cl.priority {
+				first = append(first, cl)
 			}
 		}
+		if len(first) > 0 {
+			head = first[0]
+			order = append(first, slices.DeleteFunc(order, func(c *call) bool { return c.priority })...)
+		}
 	}
-	s.lastWrite = head.req.key() == ""
-	if s.lastWrite { // a write goes alone
+	s.lastFirst = head.priority
+	if head.req.key() == "" { // a write goes alone
 		s.removeLocked(head)
 		u.parts = []*part{{req: head.req, calls: []*call{head}, unit: u}}
 		head.state, head.unit = running, u

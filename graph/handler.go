@@ -99,6 +99,7 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		exec.Use(extension.AutomaticPersistedQuery{Cache: apqCache{store: store, log: cfg.Logger}})
 	}
+	exec.AroundOperations(prioritizeMutations)
 	exec.SetErrorPresenter(r.presentError)
 	exec.SetRecoverFunc(r.recoverPanic)
 	exec.AroundFields(r.requireUser)

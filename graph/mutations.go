@@ -9,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/erpgraph/erpgraph/erpclient"
 	"github.com/erpgraph/erpgraph/graph/loader"
 	"github.com/erpgraph/erpgraph/graph/model"
 	"github.com/erpgraph/erpgraph/mutation"
@@ -16,6 +17,15 @@ import (
 
 // The mutations map GraphQL input to mutation's service and its outcome back to a payload; the service does the
 // checks, the writes and the bookkeeping.
+
+// prioritizeMutations runs the ERP.net calls of a mutation operation (its checks, its changeset, the reads of its
+// payload) ahead of queued reads: a write is not starved behind a queue of reads (erpclient.WithPriority).
+func prioritizeMutations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil && oc.Operation.Operation == ast.Mutation {
+		ctx = erpclient.WithPriority(ctx)
+	}
+	return next(ctx)
+}
 
 // idemHeaderKey carries the request's Idempotency-Key header.
 type idemHeaderKey struct{}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/errcode"
@@ -20,6 +21,7 @@ import (
 // each demo login the customers and parties it may act for (the fixture's
 // external access rows).
 type owners struct {
+	mu          sync.RWMutex      // guards docCustomer: orders placed during the run are added
 	docCustomer map[string]string // GUID of an order or invoice → customer GUID
 	docParty    map[string]string // GUID of a shipment → recipient party GUID
 	customers   map[string]map[string]bool
@@ -160,7 +162,9 @@ func (o *owners) owned(login, id string) string {
 	}
 	switch typ {
 	case "SalesOrder", "Invoice":
+		o.mu.RLock()
 		c, ok := o.docCustomer[guid]
+		o.mu.RUnlock()
 		if !ok || !o.customers[login][c] {
 			return fmt.Sprintf("%s got %s %s of customer %q", login, typ, guid, c)
 		}
@@ -171,6 +175,14 @@ func (o *owners) owned(login, id string) string {
 		}
 	}
 	return ""
+}
+
+// addOrder records an order placed during the run for customer (GUIDs); the ledger's final read checks that
+// ERP.net holds it for that customer.
+func (o *owners) addOrder(order, customer string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.docCustomer[order] = customer
 }
 
 var errInvariants = errors.New("invariants failed")

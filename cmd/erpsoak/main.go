@@ -74,6 +74,7 @@ type options struct {
 	tokenLifetime time.Duration
 	seed          uint64
 	verbose       bool
+	writes        bool
 	faults        faultProfile
 }
 
@@ -135,6 +136,7 @@ func parse(args []string) (options, error) {
 	fs.DurationVar(&o.tokenLifetime, "token-lifetime", time.Hour, "erpsim access-token lifetime (users refresh at 80%)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the users' operation choices")
 	fs.BoolVar(&o.verbose, "v", false, "erpgraph's warnings and errors to stderr")
+	fs.BoolVar(&o.writes, "writes", true, "the mix places orders too (createSalesOrder with idempotency keys, retried while the outcome is unknown); checks no duplicate order per key and no lost acknowledged write")
 	fs.Float64Var(&o.faults.rate5xx, "fault-5xx", 0, "share of Domain API requests answered -status-5xx")
 	fs.IntVar(&o.faults.status5xx, "status-5xx", http.StatusInternalServerError, "the status of -fault-5xx answers (500: ERP.net's own failure, with its error envelope; 502/504: a gateway's)")
 	fs.Float64Var(&o.faults.rateTimeout, "fault-timeout", 0, "share of Domain API requests never answered (held -timeout-delay, then dropped)")
@@ -213,6 +215,10 @@ type result struct {
 	samples                           []sample
 	upstream                          erpsim.Stats
 	panics                            int            // recovered panics in erpgraph's log
+	writeOrders                       int            // keyed orders ERP.net holds after the run, beyond those before
+	writeKeys, writeReplays           int            // keys acknowledged; answers that were replays
+	writeUnknown                      int            // keys given up with the outcome unknown
+	writeFailures                     []string       // ledger invariants that failed
 	internalCauses                    map[string]int // what erpgraph logged behind INTERNAL_SERVER_ERROR answers
 }
 
@@ -255,6 +261,7 @@ func soak(ctx context.Context, o options, out io.Writer) (*result, error) {
 		Logger: logger, AuditLog: "off",
 		// The users all come from 127.0.0.1 and run flat out: erpgraph's own edge limits would measure themselves.
 		RateLimit: server.RateLimitConfig{UserRate: -1, AnonRate: -1, MaxConcurrent: -1},
+		Writes:    app.WritesConfig{Enabled: o.writes, PerMinute: -1},
 	})
 	if err != nil {
 		return nil, err
@@ -284,9 +291,18 @@ func soak(ctx context.Context, o options, out io.Writer) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var led *ledger
+	keyedBefore := 0
+	if o.writes {
+		led = newLedger()
+		if keyedBefore, err = countKeyed(ctx, sim.ODataURL(), svc.AccessToken); err != nil {
+			return nil, err
+		}
+	}
 	users := make([]*user, o.users)
 	for i, si := range signedIn {
-		users[i] = &user{User: si, url: a.URL() + "/graphql", http: client, rnd: rand.New(rand.NewPCG(o.seed, uint64(i)))}
+		users[i] = &user{User: si, url: a.URL() + "/graphql", http: client, rnd: rand.New(rand.NewPCG(o.seed, uint64(i))),
+			led: led, owners: oracle}
 	}
 	// Warm-up, healthy: scopes and reference data cached, the service session open.
 	for _, u := range users[:min(len(users), len(logins))] {
@@ -385,6 +401,12 @@ func soak(ctx context.Context, o options, out io.Writer) (*result, error) {
 	res.upstream = sim.Stats()
 	res.panics, res.internalCauses = watch.counts()
 	sim.SetFaults()
+	if led != nil {
+		if res.writeOrders, res.writeFailures, err = led.verify(ctx, sim.ODataURL(), svc.AccessToken, keyedBefore, oracle); err != nil {
+			return nil, err
+		}
+		res.writeKeys, res.writeReplays, res.writeUnknown = led.counts()
+	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("interrupted: %w", context.Cause(ctx))
 	}
@@ -477,6 +499,10 @@ func judge(o options, r *result, out io.Writer) error {
 		mib(medianRSS(first)), mib(medianRSS(last)), len(r.samples))
 	fmt.Fprintf(out, "goroutines:   %d → %d\n", medianG(first), medianG(last))
 	fmt.Fprintf(out, "panics:       %d recovered in erpgraph's log\n", r.panics)
+	if o.writes {
+		fmt.Fprintf(out, "writes:       %d keys acknowledged (%d answers to a repeated key), %d given up with the outcome unknown; ERP.net holds %d new keyed orders\n",
+			r.writeKeys, r.writeReplays, r.writeUnknown, r.writeOrders)
+	}
 
 	var failed []string
 	if r.untypedN > 0 {
@@ -488,6 +514,7 @@ func judge(o options, r *result, out io.Writer) error {
 	if r.panics > 0 {
 		failed = append(failed, fmt.Sprintf("%d recovered panics in erpgraph's log", r.panics))
 	}
+	failed = append(failed, r.writeFailures...)
 	if n := r.codes[errcode.Internal]; n > 0 {
 		failed = append(failed, fmt.Sprintf("%d INTERNAL_SERVER_ERROR errors (%d of them recovered panics); erpgraph logged as causes:%s",
 			n, r.panics, causeList(r.internalCauses)))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/erpgraph/erpgraph/cmd/internal/loadclient"
@@ -79,15 +80,26 @@ type user struct {
 	rnd  *rand.Rand
 
 	seen []string // global IDs from earlier answers, bounded
+
+	// The write side (writes.go): the ledger of the run, the oracle to tell of placed orders, the customer this
+	// user orders for (nil until looked up) and its count of keys.
+	led      *ledger
+	owners   *owners
+	orderFor *string
+	orderSeq int
 }
 
 func (u *user) pick() string {
+	mix := opMix
+	if u.led != nil {
+		mix = append(slices.Clone(opMix), opKind{"order", writeWeight})
+	}
 	total := 0
-	for _, k := range opMix {
+	for _, k := range mix {
 		total += k.weight
 	}
 	n := u.rnd.IntN(total)
-	for _, k := range opMix {
+	for _, k := range mix {
 		if n < k.weight {
 			return k.name
 		}
@@ -137,6 +149,8 @@ func (u *user) run(ctx context.Context, kind string, check func(resp *gqlRespons
 		u.remember(u.post(ctx, invoicesQuery, nil, check))
 	case "shipments":
 		u.post(ctx, shipmentsQuery, nil, check)
+	case "order":
+		u.placeOrder(ctx, check)
 	}
 }
 
