@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -71,8 +72,9 @@ func localPath(p string) bool {
 func (m *Manager) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// The login cookie must be set on the host the callback comes back to
 	// (localhost and 127.0.0.1 are different sites to a browser): start
-	// over on the public URL first.
-	if pu, err := url.Parse(m.cfg.PublicURL); err == nil && r.Host != "" && !strings.EqualFold(r.Host, pu.Host) {
+	// over on the public URL first. Only between loopback names: behind a
+	// proxy that rewrites Host, redirecting would loop.
+	if pu, err := url.Parse(m.cfg.PublicURL); err == nil && !strings.EqualFold(r.Host, pu.Host) && loopbackHost(r.Host) && loopbackHost(pu.Host) {
 		http.Redirect(w, r, m.cfg.PublicURL+m.paths.Login+"?"+r.URL.RawQuery, http.StatusFound)
 		return
 	}
@@ -98,6 +100,19 @@ func (m *Manager) handleLogin(w http.ResponseWriter, r *http.Request) {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", p))
 	}
 	http.Redirect(w, r, m.oauth.AuthCodeURL(pl.State, opts...), http.StatusFound)
+}
+
+// loopbackHost reports whether host[:port] names this machine.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // loginCookie names one pending login, so sign-ins started in two tabs do

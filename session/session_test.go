@@ -494,3 +494,14 @@ func TestKeys_Rotation(t *testing.T) {
 		t.Error("NewKeys accepted a duplicate key")
 	}
 }
+
+// A sign-in started on localhost continues on the public URL's 127.0.0.1
+// first, so the login cookie is where the callback comes back.
+func TestSession_LoginMovesToThePublicHost(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	alias := strings.Replace(e.srv.URL, "127.0.0.1", "localhost", 1)
+	r := e.browser().do("GET", alias+"/auth/login?returnTo=/x", nil, nil)
+	if r.status != http.StatusFound || r.header.Get("Location") != e.srv.URL+"/auth/login?returnTo=/x" || r.header.Get("Set-Cookie") != "" {
+		t.Errorf("login on an alias host: %d %q cookie %q", r.status, r.header.Get("Location"), r.header.Get("Set-Cookie"))
+	}
+}
