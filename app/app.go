@@ -25,6 +25,7 @@ import (
 	"github.com/erpgraph/erpgraph/graph"
 	"github.com/erpgraph/erpgraph/metrics"
 	"github.com/erpgraph/erpgraph/mutation"
+	"github.com/erpgraph/erpgraph/redisstore"
 	"github.com/erpgraph/erpgraph/portal"
 	"github.com/erpgraph/erpgraph/server"
 	"github.com/erpgraph/erpgraph/session"
@@ -44,6 +45,7 @@ type App struct {
 	sessions *session.Manager // nil unless ERPGRAPH_SESSIONS
 	srv      *server.Server
 	metrics  *metrics.Registry  // nil when metrics are off
+	redis    *redisstore.Client // nil unless ERPGRAPH_REDIS_URL
 	metLn    net.Listener       // the metrics listener, when on
 	audit    *slog.Logger       // nil when the audit log is off
 	auditOut io.Closer          // the audit file, if any
@@ -96,6 +98,9 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	}()
 	var err error
 	if err = a.openAudit(); err != nil {
+		return nil, err
+	}
+	if err = a.openRedis(); err != nil {
 		return nil, err
 	}
 	a.ln, err = net.Listen("tcp", cfg.Addr)
@@ -335,8 +340,16 @@ func (a *App) readiness(ctx context.Context) server.Readiness {
 		defer close(identity)
 		idErr = a.verifier.Ping(ctx)
 	}()
+	var red server.Component
+	var hasRedis bool
+	redisDone := make(chan struct{})
+	go func() {
+		defer close(redisDone)
+		red, hasRedis = a.redisComponent(ctx)
+	}()
 	erpErr := a.erp.Ping(ctx) // through the breaker: an open one fails fast, a half-open one lets this probe
 	<-identity
+	<-redisDone
 	h := a.erp.Health()
 
 	rep := server.Readiness{Status: server.StatusOK, Components: map[string]server.Component{}}
@@ -356,10 +369,13 @@ func (a *App) readiness(ctx context.Context) server.Readiness {
 	}
 	rep.Components["identity"], rep.Components["erp"] = id, erp
 	rep.Components["writes"] = a.cfg.writesComponent()
+	if hasRedis {
+		rep.Components["redis"] = red
+	}
 	switch {
 	case erp.Status == server.StatusDown:
 		rep.Status, rep.Error = server.StatusUnavailable, "ERP.net cannot be used"
-	case id.Status != server.StatusOK || erp.Status != server.StatusOK:
+	case id.Status != server.StatusOK || erp.Status != server.StatusOK || hasRedis && red.Status != server.StatusOK:
 		rep.Status = server.StatusDegraded
 	}
 	return rep
@@ -441,6 +457,11 @@ func (a *App) Close() error {
 	var errs []error
 	if a.erp != nil {
 		a.erp.Close()
+	}
+	if a.redis != nil {
+		if err := a.redis.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("app: %w", err))
+		}
 	}
 	if a.sim != nil {
 		if err := a.sim.Close(); err != nil {

@@ -77,6 +77,10 @@ type Config struct {
 	// before it refuses new requests (often needed on Kubernetes, where
 	// endpoints are removed asynchronously).
 	ShutdownDelay time.Duration
+	// RedisURL is the Redis that replicas share state in (login sessions
+	// now; see README "Running several replicas"). Empty = each process
+	// keeps its state in memory.
+	RedisURL string
 	// MetricsAddr is where Prometheus metrics are served (GET /metrics), on a
 	// listener of its own so they never share the public port. Empty = off.
 	MetricsAddr string

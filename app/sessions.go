@@ -223,7 +223,7 @@ func (a *App) newSessions(_ context.Context) (*session.Manager, error) {
 		Verifier: a.verifier, Provider: a.verifier.Provider(), ClientID: a.cfg.ClientID, ClientSecret: a.cfg.ClientSecret,
 		Scopes: a.cfg.Session.Scopes, PublicURL: a.sessionPublicURL(), Prefix: a.sessionPrefix(),
 		ResponseMode: a.cfg.Session.ResponseMode, PostLogoutRedirectURL: a.postLogoutURL(),
-		Store: session.NewMemoryStore(0, nil), Keys: keys,
+		Store: a.sessionStore(), Keys: keys,
 		IdleTimeout: a.cfg.Session.IdleTimeout, Lifetime: a.cfg.Session.Lifetime, CSRFHeaders: a.cfg.Session.CSRFHeaders,
 		Logger: a.log.With("component", "session"), Audit: a.audit,
 		RequestID: server.RequestID, OnEvent: a.metrics.Session,

@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"encoding/base64"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +19,9 @@ import (
 
 	"github.com/erpgraph/erpgraph/app"
 )
+
+// testSessionKey stands for the operator's session key (32 bytes, base64).
+var testSessionKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 
 // kustomization is the part of kustomize's Kustomization the manifests use.
 type kustomization struct {
@@ -132,6 +136,19 @@ func TestKubernetesManifests(t *testing.T) {
 		if !known[e.Name] {
 			t.Errorf("deployment.yaml sets %s, which is not an erpgraph setting", e.Name)
 		}
+		ref := e.ValueFrom
+		if ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != m.secret.Name {
+			t.Errorf("%s does not come from the Secret %q (settings belong in the ConfigMap)", e.Name, m.secret.Name)
+			continue
+		}
+		v, ok := m.secret.StringData[ref.SecretKeyRef.Key]
+		if !ok {
+			t.Errorf("%s: the Secret has no key %q", e.Name, ref.SecretKeyRef.Key)
+		}
+		if e.Name == "ERPGRAPH_SESSION_KEYS" && strings.HasPrefix(v, "replace-with-") {
+			v = testSessionKey // the operator's own key, as the placeholder asks
+		}
+		env[e.Name] = v
 	}
 	if len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != m.configMap.Name {
 		t.Errorf("envFrom %+v does not load the ConfigMap %q", c.EnvFrom, m.configMap.Name)
@@ -176,6 +193,9 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	if cfg.Dev() {
 		t.Error("the ConfigMap runs erpgraph in dev mode (no ERP.net instance)")
+	}
+	if cfg.RedisURL == "" {
+		t.Error("several replicas without ERPGRAPH_REDIS_URL: nothing is shared")
 	}
 
 	// Ports: the container's match ERPGRAPH_ADDR and ERPGRAPH_METRICS_ADDR,

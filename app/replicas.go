@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/erpgraph/erpgraph/redisstore"
+	"github.com/erpgraph/erpgraph/server"
+	"github.com/erpgraph/erpgraph/session"
+)
+
+// The settings for running several replicas, appended to the registry.
+var replicaRows = []setting{
+	{env: "ERPGRAPH_REDIS_URL", help: "Redis shared by the replicas (redis://[:password@]host:port/db, rediss:// for TLS, unix:///path): login sessions and their refresh lock; unset = in this process's memory",
+		raw: true, secret: true,
+		field: text(func(c *Config) *string { return &c.RedisURL }),
+		check: func(c Config, _ *loaded) error {
+			if c.RedisURL == "" {
+				return nil
+			}
+			_, err := redisstore.ParseURL(c.RedisURL)
+			return err
+		}},
+}
+
+func init() { registry = append(registry, replicaRows...) }
+
+// replicaRules: sessions shared through Redis must be sealed with keys every
+// replica has, also in dev mode.
+func replicaRules(c Config, _ *loaded) []error {
+	if c.RedisURL != "" && c.Session.Enabled && c.Session.Keys == "" {
+		return []error{fmt.Errorf("%s is set and %s is on: %s (or _FILE) is required, so every replica opens the sessions the others sealed",
+			named("ERPGRAPH_REDIS_URL"), named("ERPGRAPH_SESSIONS"), named("ERPGRAPH_SESSION_KEYS"))}
+	}
+	return nil
+}
+
+func init() { rules = append(rules, replicaRules) }
+
+// openRedis connects to the shared Redis, if one is configured. It does not
+// wait for Redis: the replica starts and reports Redis in its readiness.
+func (a *App) openRedis() error {
+	if a.cfg.RedisURL == "" {
+		return nil
+	}
+	var err error
+	if a.redis, err = redisstore.New(redisstore.Config{URL: a.cfg.RedisURL}); err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	return nil
+}
+
+// sessionStore is where login sessions live: Redis when configured, else
+// this process's memory.
+func (a *App) sessionStore() session.Store {
+	if a.redis != nil {
+		return a.redis.Sessions()
+	}
+	return session.NewMemoryStore(0, nil)
+}
+
+// redisComponent is Redis's part of the readiness report. A Redis outage
+// leaves the replica ready but degraded: GraphQL with bearer tokens keeps
+// working, and every replica shares the same Redis, so taking them out of
+// the load balancer would turn a partial outage into a full one.
+func (a *App) redisComponent(ctx context.Context) (server.Component, bool) {
+	if a.redis == nil {
+		return server.Component{}, false
+	}
+	if err := a.redis.Ping(ctx); err != nil {
+		a.log.Warn("app: Redis not answering", "err", err)
+		return server.Component{Status: server.StatusDown,
+			Detail: "Redis unreachable: sign-in sessions answer UPSTREAM_UNAVAILABLE until it is back"}, true
+	}
+	return server.Component{Status: server.StatusOK}, true
+}
