@@ -25,8 +25,8 @@ import (
 	"github.com/erpgraph/erpgraph/graph"
 	"github.com/erpgraph/erpgraph/metrics"
 	"github.com/erpgraph/erpgraph/mutation"
-	"github.com/erpgraph/erpgraph/redisstore"
 	"github.com/erpgraph/erpgraph/portal"
+	"github.com/erpgraph/erpgraph/redisstore"
 	"github.com/erpgraph/erpgraph/server"
 	"github.com/erpgraph/erpgraph/session"
 )
