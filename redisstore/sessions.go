@@ -20,7 +20,8 @@ import (
 // session (sid) find them for back-channel logout; the refresh lock is
 // SET NX PX with a random token, released only by its holder.
 type Sessions struct {
-	c *Client
+	c   *Client
+	now func() time.Time // for expiry; Redis also expires the key at ExpiresAt by its own clock
 	// lockPoll is how often a waiter retries a held lock. Redis has no
 	// blocking lock; the holder's refresh takes a token exchange (tens of
 	// milliseconds), so a short poll costs little.
@@ -30,7 +31,13 @@ type Sessions struct {
 var _ session.Store = (*Sessions)(nil)
 
 // Sessions is the session store on this client.
-func (c *Client) Sessions() *Sessions { return &Sessions{c: c, lockPoll: 20 * time.Millisecond} }
+func (c *Client) Sessions() *Sessions { return c.SessionsWithClock(time.Now) }
+
+// SessionsWithClock is Sessions with now as the clock a session expires by
+// (as session.NewMemoryStore's), for tests.
+func (c *Client) SessionsWithClock(now func() time.Time) *Sessions {
+	return &Sessions{c: c, now: now, lockPoll: 20 * time.Millisecond}
+}
 
 func (s *Sessions) key(k string) string     { return s.c.key("session", k) }
 func (s *Sessions) bySub(sub string) string { return s.c.key("session-sub", sub) }
@@ -102,7 +109,7 @@ func (s *Sessions) Get(ctx context.Context, key string) (*session.Session, error
 	if err := json.Unmarshal(b, &sess); err != nil {
 		return nil, fail("get", err)
 	}
-	if !time.Now().Before(sess.ExpiresAt) { // Redis expires it too; clocks differ by a little
+	if !s.now().Before(sess.ExpiresAt) { // Redis expires it too; clocks differ by a little
 		return nil, session.ErrNotFound
 	}
 	return &sess, nil

@@ -10,7 +10,7 @@ import (
 	"github.com/erpgraph/erpgraph/internal/redistest"
 	"github.com/erpgraph/erpgraph/redisstore"
 	"github.com/erpgraph/erpgraph/session"
-	"github.com/erpgraph/erpgraph/session/storetest"
+	"github.com/erpgraph/erpgraph/session/sessiontest"
 )
 
 func newClient(t *testing.T, url string) *redisstore.Client {
@@ -28,14 +28,14 @@ func newClient(t *testing.T, url string) *redisstore.Client {
 func TestSessions_Contract(t *testing.T) {
 	srv := redistest.Start(t)
 	n := 0
-	storetest.Run(t, func(t *testing.T) session.Store {
-		n++ // a fresh key space per subtest
+	sessiontest.StoreContract(t, func(now func() time.Time) session.Store {
+		n++ // a fresh key space per store
 		c, err := redisstore.New(redisstore.Config{URL: srv.URL(), Prefix: "t" + strings.Repeat("x", n) + ":"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = c.Close() })
-		return c.Sessions()
+		return c.SessionsWithClock(now)
 	})
 }
 
