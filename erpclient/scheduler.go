@@ -42,6 +42,7 @@ type call struct {
 	caller   string        // WithCaller's key; "" = the shared anonymous caller
 	cont     bool          // a later call of an operation already admitted (WithOperation): it goes out first
 	priority bool          // a write, or a call made WithPriority: served ahead of other reads (see takeLocked)
+	ahead    int           // calls estimated ahead of it at admission (0: not estimated)
 	counter  *atomic.Int64 // CountUpstream's counter; nil = nobody counts
 	done     chan struct{}
 	res      *response
@@ -96,6 +97,17 @@ type scheduler struct {
 	gap         time.Duration // moving average of the time between dispatches while calls kept waiting
 	lastSent    time.Time     // the last dispatch
 	backlog     bool          // calls were left waiting at the last dispatch
+	perAhead    time.Duration // moving average of the real queue wait per call estimated ahead (learnLocked)
+}
+
+// learnLocked corrects admission by what happened: how long a call really waited per call estimated ahead of it
+// (continuations that arrived later and went first, a slower session). A moving average.
+func (s *scheduler) learnLocked(cl *call) {
+	if cl.ahead == 0 {
+		return
+	}
+	d := time.Since(cl.queuedAt) / time.Duration(cl.ahead)
+	s.perAhead += (d - s.perAhead) / 8 // from zero: one odd wait moves it an eighth
 }
 
 // timeDispatchLocked measures the dispatch rate the session really sustains while calls wait: between two
@@ -202,12 +214,16 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 			return fail(busy(s.drainTimeLocked(n), "this caller already has %d calls waiting", n))
 		}
 	}
+	admitAhead := 0
 	if s.needsQueueLocked(reqs) && !priority && !anyWrite(reqs) {
 		// Admission: a call that would wait longer than its deadline (or MaxWait) allows is refused now, with
 		// when to come back, instead of failing at its deadline after holding a place in the queue.
 		// A call without a deadline is only bounded by MaxWait, after the fact: an estimate must not refuse
 		// what might have made it.
-		dispatch, done := s.estimateLocked(who, cont)
+		dispatch, done, ahead := s.estimateLocked(who, cont)
+		if !cont {
+			admitAhead = max(ahead, 1)
+		}
 		left := time.Until(ctxEnd)
 		if op != nil && !cont {
 			left /= 2 // an operation's first call leaves half of its time to the calls that follow
@@ -223,7 +239,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	joined := 0
 	for i, req := range reqs {
 		cl := &call{req: req, done: make(chan struct{}), queuedAt: queuedAt, deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, counter: counter, cont: cont,
-			priority: priority || req.key() == ""}
+			priority: priority || req.key() == "", ahead: admitAhead}
 		calls[i] = cl
 		if p := s.active[req.key()]; p != nil && req.key() != "" {
 			// the same GET is in flight: share its answer
@@ -348,7 +364,7 @@ func (s *scheduler) perRequestLocked() time.Duration {
 //
 // A continuation (cont: a later call of an admitted operation) waits only
 // behind other continuations, which go out first (fairOrderLocked).
-func (s *scheduler) estimateLocked(who string, cont bool) (dispatch, done time.Duration) {
+func (s *scheduler) estimateLocked(who string, cont bool) (dispatch, done time.Duration, ahead int) {
 	mine := 0
 	perCaller := make(map[string]int)
 	for _, cl := range s.queue {
@@ -360,7 +376,6 @@ func (s *scheduler) estimateLocked(who string, cont bool) (dispatch, done time.D
 			mine++
 		}
 	}
-	ahead := 0
 	for c, n := range perCaller {
 		if c == who {
 			ahead += n
@@ -380,7 +395,11 @@ func (s *scheduler) estimateLocked(who string, cont bool) (dispatch, done time.D
 		wait = max(wait, p)
 	}
 	dispatch = wait + time.Duration(ahead/max(1, s.cfg.MaxBatchParts))*per
-	return dispatch, dispatch + s.took
+	if !cont {
+		// what calls estimated like this one really waited (learnLocked)
+		dispatch = max(dispatch, time.Duration(max(ahead, 1))*s.perAhead)
+	}
+	return dispatch, dispatch + s.took, ahead
 }
 
 // drainTimeLocked estimates how long n waiting calls take to go out.
@@ -524,6 +543,7 @@ func (s *scheduler) takeLocked() *unit {
 		u.parts = []*part{{req: head.req, calls: []*call{head}, unit: u}}
 		head.state, head.unit = running, u
 		s.c.stats.queueWait.observe(time.Since(head.queuedAt))
+		s.learnLocked(head)
 		u.waiters = 1
 		s.startLocked(u)
 		return u
@@ -549,6 +569,7 @@ func (s *scheduler) takeLocked() *unit {
 		cl.state, cl.unit = running, u
 		u.waiters++
 		s.c.stats.queueWait.observe(time.Since(cl.queuedAt))
+		s.learnLocked(cl)
 	}
 	rest := s.queue[:0]
 	for _, cl := range s.queue {

@@ -31,6 +31,7 @@ import (
 	"os/signal"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -215,7 +216,7 @@ func run(args []string, out io.Writer) error {
 	before, _ := tg.Usage()
 	var (
 		mu       sync.Mutex
-		res      = results{failures: map[string]int{}, perUser: make([]int, o.users)}
+		res      = results{failures: map[string]int{}, refusedAt: map[string]int{}, perUser: make([]int, o.users)}
 		wg       sync.WaitGroup
 		memPeak  int64
 		memStop  = make(chan struct{})
@@ -283,6 +284,7 @@ type results struct {
 	latencies []time.Duration // of successful operations
 	refusals  []time.Duration // of UPSTREAM_BUSY answers
 	refusedRA int             // refusals that said when to retry
+	refusedAt map[string]int  // refusals by the path of their first error (the root field: the whole operation)
 	failures  map[string]int  // by code ("HTTP n", "transport")
 	perUser   []int           // successful operations per client
 	elapsed   time.Duration
@@ -307,6 +309,7 @@ func (r *results) record(client int, d time.Duration, resp *loadclient.Response,
 		r.failures[code]++
 		if code == codeBusy {
 			r.refusals = append(r.refusals, d)
+			r.refusedAt[pathOf(resp.Errors[0].Path)]++
 			if resp.HasRetryAfter() {
 				r.refusedRA++
 			}
@@ -317,6 +320,17 @@ func (r *results) record(client int, d time.Duration, resp *loadclient.Response,
 		r.latencies = append(r.latencies, d)
 		r.perUser[client]++
 	}
+}
+
+// pathOf renders an error path without list indexes: salesOrders.nodes.invoices.
+func pathOf(p []any) string {
+	var parts []string
+	for _, e := range p {
+		if s, ok := e.(string); ok {
+			parts = append(parts, s)
+		}
+	}
+	return cmp.Or(strings.Join(parts, "."), "(request)")
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -387,6 +401,14 @@ func report(out io.Writer, r *results) {
 		fmt.Fprintf(out, "refusals:          %d × %s answered in p50 %v  p99 %v  max %v; %d with Retry-After\n",
 			len(r.refusals), codeBusy, ms(percentile(r.refusals, 0.5)), ms(percentile(r.refusals, 0.99)),
 			ms(percentile(r.refusals, 1)), r.refusedRA)
+		paths := make([]string, 0, len(r.refusedAt))
+		for p := range r.refusedAt {
+			paths = append(paths, p)
+		}
+		sort.Strings(paths)
+		for _, p := range paths {
+			fmt.Fprintf(out, "                   %d refused at %s\n", r.refusedAt[p], p)
+		}
 	}
 	if failed > 0 {
 		codes := make([]string, 0, len(r.failures))
