@@ -167,6 +167,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		Limits: cfg.QueryLimits, APQCacheSize: cfg.APQCacheSize, TrustedDocuments: files.trusted,
 		TrustedDocumentsOnly: cfg.TrustedDocumentsOnly, CacheMaxAge: cfg.CacheMaxAge, Writes: writes,
 		RequestID: server.RequestID, Extensions: []graphql.HandlerExtension{server.RecordExtension{}},
+		PersistedQueries: a.persistedQueries(),
 	})
 	p := a.verifier.Provider()
 	pg := server.PlaygroundConfig{
@@ -200,7 +201,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		GraphQL: upstreamFor(gql), Verifier: a.verifier, Readiness: a.readiness, Logger: a.log.With("component", "server"),
 		Playground: pg, ShutdownGrace: cfg.ShutdownGrace, ShutdownDelay: cfg.ShutdownDelay,
 		Audit: a.audit, AuditVariables: cfg.AuditVariables, CountsUpstream: true, Metrics: a.metrics,
-		RateLimit: cfg.RateLimit, CORS: cfg.CORS, CSRFHeaders: cfg.CSRFHeaders,
+		RateLimit: a.rateLimit(), FirstUses: a.firstUses(), CORS: cfg.CORS, CSRFHeaders: cfg.CSRFHeaders,
 		TLSCertificate: files.cert,
 		MaxBodyBytes:   cfg.MaxBodyBytes, OperationTimeout: cfg.OperationTimeout,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,

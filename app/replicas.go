@@ -1,9 +1,11 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
+	"github.com/erpgraph/erpgraph/graph"
 	"github.com/erpgraph/erpgraph/redisstore"
 	"github.com/erpgraph/erpgraph/server"
 	"github.com/erpgraph/erpgraph/session"
@@ -11,7 +13,7 @@ import (
 
 // The settings for running several replicas, appended to the registry.
 var replicaRows = []setting{
-	{env: "ERPGRAPH_REDIS_URL", help: "Redis shared by the replicas (redis://[:password@]host:port/db, rediss:// for TLS, unix:///path): login sessions and their refresh lock; unset = in this process's memory",
+	{env: "ERPGRAPH_REDIS_URL", help: "Redis shared by the replicas (redis://[:password@]host:port/db, rediss:// for TLS, unix:///path): per-user rate limits (GCRA), automatic persisted queries, login sessions and their refresh lock, first use of tokens; unset = in this process's memory",
 		raw: true, secret: true,
 		field: text(func(c *Config) *string { return &c.RedisURL }),
 		check: func(c Config, _ *loaded) error {
@@ -73,4 +75,37 @@ func (a *App) redisComponent(ctx context.Context) (server.Component, bool) {
 			Detail: "Redis unreachable: sign-in sessions answer UPSTREAM_UNAVAILABLE until it is back"}, true
 	}
 	return server.Component{Status: server.StatusOK}, true
+}
+
+// rateLimit is the edge's rate limit, with its buckets in Redis (GCRA, one
+// budget per user across replicas) when configured; when Redis fails each
+// replica falls back to its own buckets.
+func (a *App) rateLimit() server.RateLimitConfig {
+	rl := a.cfg.RateLimit
+	if a.redis != nil && rl.Store == nil {
+		rl.Store = &redisstore.FallbackRates{
+			Shared: a.redis.RateLimits(), Local: server.NewMemoryRateStore(cmp.Or(rl.MaxClients, server.DefaultMaxClients)),
+			OnFailure: func() { a.metrics.StoreFailed("ratelimit") },
+		}
+	}
+	return rl
+}
+
+// firstUses remembers audited user tokens in Redis when configured (nil:
+// the server's in-memory store).
+func (a *App) firstUses() server.FirstUseStore {
+	if a.redis == nil {
+		return nil
+	}
+	return a.redis.FirstUses()
+}
+
+// persistedQueries keeps automatic persisted queries in Redis when
+// configured (nil: graph's in-memory store); the trusted-documents manifest
+// stays a file every replica loads before it is ready.
+func (a *App) persistedQueries() graph.PersistedQueryStore {
+	if a.redis == nil {
+		return nil
+	}
+	return a.redis.PersistedQueries()
 }
