@@ -146,7 +146,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	resolver := access.NewResolver(a.erp, access.Config{
-		AllowInternalUsers: cfg.AllowInternalUsers, Logger: a.log.With("component", "access"),
+		AllowInternalUsers: cfg.AllowInternalUsers, Logger: a.log.With("component", "access"), Cache: a.grantCache(),
 	})
 	writes, err := mutation.New(mutation.Config{
 		ERP: a.erp, Enabled: cfg.Writes.Enabled, KeyTTL: cfg.Writes.IdempotencyTTL,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/erpgraph/erpgraph/access"
 	"github.com/erpgraph/erpgraph/graph"
 	"github.com/erpgraph/erpgraph/redisstore"
 	"github.com/erpgraph/erpgraph/server"
@@ -108,4 +109,14 @@ func (a *App) persistedQueries() graph.PersistedQueryStore {
 		return nil
 	}
 	return a.redis.PersistedQueries()
+}
+
+// grantCache keeps the users' access grants in Redis when configured, so one
+// replica's read of Crm_Sales_CustomerExternalAccess serves the others for
+// the cache's lifetime (nil: the resolver's in-memory cache).
+func (a *App) grantCache() access.GrantCache {
+	if a.redis == nil {
+		return nil
+	}
+	return a.redis.Grants(access.DefaultCacheTTL)
 }
