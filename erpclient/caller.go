@@ -78,3 +78,17 @@ func priorityOf(ctx context.Context) bool {
 	p, _ := ctx.Value(priorityKey{}).(bool)
 	return p
 }
+
+type backgroundKey struct{}
+
+// WithBackground returns a context whose ERP.net calls yield to every
+// interactive call: the scheduler sends them only when no other call waits
+// (the background sync of reference data runs this way).
+func WithBackground(ctx context.Context) context.Context {
+	return context.WithValue(ctx, backgroundKey{}, true)
+}
+
+func isBackground(ctx context.Context) bool {
+	b, _ := ctx.Value(backgroundKey{}).(bool)
+	return b
+}

@@ -50,6 +50,7 @@ type Client struct {
 	stats  counters
 	cancel context.CancelFunc
 	closed atomic.Bool
+	cache  *readCache // nil when Config.Cache has no store
 }
 
 // maxBody bounds any upstream body read into memory.
@@ -132,6 +133,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		stats:    &c.stats,
 	}
 	c.sched = newScheduler(appCtx, cfg.Scheduler.withDefaults(), c, clock)
+	c.cache = newReadCache(cfg.Cache, clock)
 	logger.LogAttrs(ctx, slog.LevelInfo, "erpclient ready",
 		slog.String("issuer", issuer), slog.String("token_endpoint", tokenURL), slog.String("odata_root", root.String()),
 		slog.String("client_id", cfg.ClientID), slog.String("scopes", strings.Join(scopes, " ")))
@@ -282,6 +284,8 @@ type request struct {
 	// an answer only when they decode it alike.
 	decode func(body []byte) (any, error)
 	kind   string
+	// noCache: always read live (the background sync must see ERP.net itself)
+	noCache bool
 }
 
 func (r *request) key() string {

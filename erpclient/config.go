@@ -33,6 +33,8 @@ type Config struct {
 	// back-off and the circuit breaker's cool-down; default time.Now. Tests
 	// advance it instead of waiting.
 	Clock func() time.Time
+	// Cache is the shared read cache; without a Store every read goes to ERP.net.
+	Cache CacheConfig
 }
 
 // SchedulerConfig bounds the traffic to the Domain API (docs/erpnet.md § Session limits: one

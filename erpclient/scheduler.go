@@ -44,11 +44,13 @@ type call struct {
 	priority bool          // a write, or a call made WithPriority: served ahead of other reads (see takeLocked)
 	ahead    int           // calls estimated ahead of it at admission (0: not estimated)
 	counter  *atomic.Int64 // CountUpstream's counter; nil = nobody counts
-	done     chan struct{}
-	res      *response
-	err      error
-	state    callState // guarded by scheduler.mu
-	unit     *unit     // set when running
+	// background calls (WithBackground) go only when no interactive call waits
+	background bool
+	done       chan struct{}
+	res        *response
+	err        error
+	state      callState // guarded by scheduler.mu
+	unit       *unit     // set when running
 }
 
 // part is one upstream operation shared by the calls with the same key.
@@ -239,7 +241,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	joined := 0
 	for i, req := range reqs {
 		cl := &call{req: req, done: make(chan struct{}), queuedAt: queuedAt, deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, counter: counter, cont: cont,
-			priority: priority || req.key() == "", ahead: admitAhead}
+			priority: priority || req.key() == "", ahead: admitAhead, background: isBackground(ctx)}
 		calls[i] = cl
 		if p := s.active[req.key()]; p != nil && req.key() != "" {
 			// the same GET is in flight: share its answer
@@ -520,6 +522,10 @@ func (s *scheduler) loop() {
 func (s *scheduler) takeLocked() *unit {
 	u := &unit{}
 	order := s.fairOrderLocked()
+	// background work (the reference sync) goes only when no interactive call
+	// waits, and never shares a request with one
+	interactive := slices.ContainsFunc(order, func(cl *call) bool { return !cl.background })
+	order = slices.DeleteFunc(order, func(cl *call) bool { return cl.background == interactive })
 	head := order[0]
 	// A write is not starved behind a queue of reads: unless the last request was led by one, the oldest waiting
 	// priority call (a write, or a read a mutation needs) goes next; a priority read leads its $batch, the other
@@ -832,10 +838,10 @@ func (c *Client) send(ctx context.Context, req *request) (*response, error) {
 	return res[0], errs[0]
 }
 
-// sendAll runs requests through the scheduler together, converts non-2xx
+// sendLive runs requests through the scheduler together, converts non-2xx
 // answers to *Error, and retries idempotent reads on busy/unavailable
 // answers with jittered exponential backoff, never past the caller's deadline.
-func (c *Client) sendAll(ctx context.Context, reqs ...*request) ([]*response, []error) {
+func (c *Client) sendLive(ctx context.Context, reqs ...*request) ([]*response, []error) {
 	c.stats.calls.Add(int64(len(reqs)))
 	out, errs := make([]*response, len(reqs)), make([]error, len(reqs))
 	pending := make([]int, len(reqs))

@@ -23,6 +23,10 @@ type Stats struct {
 	AdmissionRefused int64 // of those, calls refused at once because the queue ahead would outlast their deadline
 	CircuitRefused   int64 // calls refused at once by the open circuit breaker (no upstream request)
 	BreakerOpened    int64 // times the circuit breaker opened
+	CacheHits        int64 // reads answered from the read cache within their TTL
+	CacheStale       int64 // reads answered with stale entries (while revalidating, or because ERP.net failed)
+	CacheMisses      int64 // cacheable reads sent to ERP.net
+	CacheRefreshes   int64 // background refreshes of stale entries
 	Queued           int64 // calls waiting now
 	InFlight         int64 // upstream requests in flight now
 	// QueueWait is how long the calls that were dispatched waited in the
@@ -77,6 +81,7 @@ type counters struct {
 	status401, status429, status503, transportErrors, tokenRequests atomic.Int64
 	queueFull, circuitRefused, breakerOpened, admissionRefused      atomic.Int64
 	queueWait                                                       waitHistogram
+	cacheHits, cacheStale, cacheMisses, cacheRefreshes              atomic.Int64
 }
 
 // Stats returns a snapshot of the counters.
@@ -91,5 +96,7 @@ func (c *Client) Stats() Stats {
 		QueueFull: c.stats.queueFull.Load(), AdmissionRefused: c.stats.admissionRefused.Load(), Queued: int64(q), InFlight: int64(f),
 		CircuitRefused: c.stats.circuitRefused.Load(), BreakerOpened: c.stats.breakerOpened.Load(),
 		QueueWait: c.stats.queueWait.snapshot(),
+		CacheHits: c.stats.cacheHits.Load(), CacheStale: c.stats.cacheStale.Load(),
+		CacheMisses: c.stats.cacheMisses.Load(), CacheRefreshes: c.stats.cacheRefreshes.Load(),
 	}
 }

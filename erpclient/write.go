@@ -174,6 +174,10 @@ func changeStateOp(set, id string, state DocumentState) (string, []byte, error) 
 func (c *Client) write(ctx context.Context, req *request, id string) (*response, error) {
 	start := time.Now()
 	res, err := c.send(ctx, req)
+	// whatever the answer: a write whose answer was lost may still have committed
+	if req.path != "$batch" {
+		c.Invalidate(setOf(req.path))
+	}
 	c.auditWrite(ctx, req.op, id, start, res, err)
 	return res, err
 }
@@ -300,6 +304,11 @@ func (c *Client) Apply(ctx context.Context, cs *Changeset) ([]Result, error) {
 	}
 	ct, body := c.changesetBody(cs.ops)
 	res, err := c.write(ctx, &request{method: http.MethodPost, path: "$batch", body: body, contentType: ct, op: op}, "")
+	for _, o := range cs.ops {
+		if !strings.HasPrefix(o.path, "$") { // a handle's set is its create's
+			c.Invalidate(setOf(o.path))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

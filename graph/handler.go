@@ -28,9 +28,9 @@ type Config struct {
 	// Introspection allows introspection (also without a user) and field suggestions ("Did you mean ...") in
 	// validation errors; off, introspection is refused with INTROSPECTION_DISABLED and suggestions are left out.
 	Introspection bool
-	// RefCacheTTL is how long reference data (products, units, currencies, stores, stock) is reused across
-	// requests; 0 means 60 s, negative disables the cache.
-	RefCacheTTL time.Duration
+	// Ref answers reference data from a synchronized copy (erpclient.Sync); nil reads ERP.net (through
+	// erpclient's read cache, when it has one).
+	Ref loader.RefSource
 	// Limits bound each operation (see Limits); zero fields take the defaults.
 	Limits Limits
 	// APQCacheSize is how many automatic persisted queries (Apollo's sha256 extension) are remembered; 0 means
@@ -69,9 +69,6 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger
 	}
-	if cfg.RefCacheTTL == 0 {
-		cfg.RefCacheTTL = 60 * time.Second
-	}
 	limits := cfg.Limits
 	if cfg.APQCacheSize == 0 {
 		cfg.APQCacheSize = DefaultAPQCacheSize
@@ -100,12 +97,12 @@ func NewHandler(cfg Config) http.Handler {
 		exec.Use(extension.AutomaticPersistedQuery{Cache: apqCache{store: store, log: cfg.Logger}})
 	}
 	exec.AroundOperations(prioritizeMutations)
+	exec.Use(dataAge{})
 	exec.SetErrorPresenter(r.presentError)
 	exec.SetRecoverFunc(r.recoverPanic)
 	exec.AroundFields(r.requireUser)
 	srv := &httpTransport{exec: exec, cacheMaxAge: cfg.CacheMaxAge, maxTokens: max(limits.MaxTokens, 0)}
 
-	ref := loader.NewRefCache(cfg.RefCacheTTL, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		u, _ := auth.FromContext(req.Context())
 		id := ""
@@ -113,8 +110,9 @@ func NewHandler(cfg Config) http.Handler {
 			id = cfg.RequestID(req.Context())
 		}
 		rq := &request{user: u, languages: acceptLanguages(req), id: id, access: r.access}
-		l := loader.New(loader.Deps{ERP: r.erp, Scope: rq.Scope, Select: rq.Select, Ref: ref})
-		ctx := loader.NewContext(withRequest(req.Context(), rq), l)
+		l := loader.New(loader.Deps{ERP: r.erp, Scope: rq.Scope, Select: rq.Select, Ref: cfg.Ref})
+		ctx, _ := erpclient.WithFreshness(req.Context())
+		ctx = loader.NewContext(withRequest(ctx, rq), l)
 		ctx = withIdempotencyHeader(ctx, req.Header.Get("Idempotency-Key"))
 		srv.ServeHTTP(w, req.WithContext(ctx))
 	})

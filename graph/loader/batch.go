@@ -123,9 +123,7 @@ func childrenOf[T, R any](b *batcher, set, parentProp, parentSet string, parent 
 			r, product := split(&rows[i])
 			if p, _ := parent(r); p != "" && scope.Check(set, r) == nil {
 				byParent[p] = append(byParent[p], r)
-				if p := b.l.primeProduct(ctx, scope, product); p != nil {
-					b.Ref.put(erpclient.SetProducts, p.ID, p)
-				}
+				b.l.primeProduct(ctx, scope, product)
 			}
 		}
 		for i, k := range keys {

@@ -32,7 +32,7 @@ type Deps struct {
 	// its mandatory filters and every row passes its post-check.
 	Scope  func(ctx context.Context) (*access.Scope, error)
 	Select Selector
-	Ref    *RefCache // reference data shared across requests; nil disables it
+	Ref    RefSource // synchronized reference data (erpclient.Sync); nil: always read ERP.net
 	// Wait is how long a loader collects keys before it queries; default 5 ms. gqlgen resolves the elements of a
 	// list concurrently, so the keys of one level arrive within microseconds of each other.
 	Wait time.Duration

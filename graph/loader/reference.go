@@ -3,8 +3,6 @@ package loader
 import (
 	"context"
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
 
@@ -12,7 +10,7 @@ import (
 )
 
 // Reference data is the same for every user, so it is read with complete, fixed selections (whatever the
-// operation selected) and cached briefly across requests.
+// operation selected): one shape that the synchronized copy and erpclient's read cache serve to everyone.
 var (
 	productProps  = []string{"PartNumber", "Name", "Description", "Active", "MeasurementUnit", "ProductGroup", "StandardPricePerLot"}
 	namedProps    = []string{"Code", "Name"}
@@ -20,69 +18,15 @@ var (
 	balanceProps  = []string{"Product", "Store", "QuantityBase"}
 )
 
-// RefCache caches reference data (products, groups, units, currencies, stores, stock) across requests for a short
-// time. It is safe for concurrent use.
-type RefCache struct {
-	ttl time.Duration
-	now func() time.Time
-
-	mu      sync.Mutex
-	entries map[refKey]refEntry
+// RefSource answers reference rows from a synchronized copy of their set (erpclient.Sync keeps one fresh in the
+// background). ok is false while the set is not synchronized; the loader then reads ERP.net through erpclient,
+// whose read cache serves repeated reads.
+type RefSource interface {
+	Lookup(set, id string) (row any, found, ok bool)
 }
 
-type refKey struct{ set, id string }
-
-type refEntry struct {
-	v       any
-	expires time.Time
-}
-
-// maxRefEntries bounds the cache; when full, expired entries are swept, then everything.
-const maxRefEntries = 50000
-
-// NewRefCache returns a cache that keeps entries for ttl (ttl <= 0: nothing is cached).
-func NewRefCache(ttl time.Duration, now func() time.Time) *RefCache {
-	if now == nil {
-		now = time.Now
-	}
-	return &RefCache{ttl: ttl, now: now, entries: map[refKey]refEntry{}}
-}
-
-func (c *RefCache) get(set, id string) (any, bool) {
-	if c == nil || c.ttl <= 0 {
-		return nil, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[refKey{set, id}]
-	if !ok || !c.now().Before(e.expires) {
-		return nil, false
-	}
-	return e.v, true
-}
-
-func (c *RefCache) put(set, id string, v any) {
-	if c == nil || c.ttl <= 0 {
-		return
-	}
-	now := c.now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= maxRefEntries {
-		for k, e := range c.entries {
-			if !now.Before(e.expires) {
-				delete(c.entries, k)
-			}
-		}
-		if len(c.entries) >= maxRefEntries {
-			clear(c.entries)
-		}
-	}
-	c.entries[refKey{set, id}] = refEntry{v: v, expires: now.Add(c.ttl)}
-}
-
-// refByIDs is byIDs for reference data: cached rows are answered without a query, the rest are read with the
-// fixed selection props.
+// refByIDs is byIDs for reference data: rows of a synchronized set are answered from the copy without a query,
+// the rest are read with the fixed selection props. The access post-check runs on both.
 func refByIDs[T any](b *batcher, set string, props []string, id func(*T) string) dataloader.BatchFunc[string, *T] {
 	return func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
 		scope, err := b.Scope(ctx)
@@ -90,12 +34,17 @@ func refByIDs[T any](b *batcher, set string, props []string, id func(*T) string)
 			return fail[*T](len(keys), err)
 		}
 		found := make(map[string]*T, len(keys))
-		var missing []string
-		for _, k := range keys {
-			if v, ok := b.Ref.get(set, k); ok {
-				found[k] = v.(*T)
-			} else {
-				missing = append(missing, k)
+		missing := keys
+		if f, err := scope.ScopeFilter(set); err == nil && f == nil && b.Ref != nil {
+			missing = nil
+			for _, k := range keys {
+				row, ok, synced := b.Ref.Lookup(set, k)
+				switch {
+				case !synced:
+					missing = append(missing, k)
+				case ok:
+					found[k] = row.(*T)
+				}
 			}
 		}
 		if len(missing) > 0 {
@@ -108,7 +57,6 @@ func refByIDs[T any](b *batcher, set string, props []string, id func(*T) string)
 			for i := range rows {
 				r := &rows[i]
 				found[id(r)] = r
-				b.Ref.put(set, id(r), r)
 			}
 		}
 		for k, r := range found {
@@ -120,8 +68,8 @@ func refByIDs[T any](b *batcher, set string, props []string, id func(*T) string)
 	}
 }
 
-// stockByProduct reads the current balances of the products (keys) with one `Product in (...)` query; cached
-// per product briefly like other reference data.
+// stockByProduct reads the current balances of the products (keys) with one `Product in (...)` query (stock
+// changes all day: erpclient's read cache keeps it for the document TTL).
 func (b *batcher) stockByProduct(ctx context.Context, keys []string) []*dataloader.Result[[]*erpclient.CurrentBalance] {
 	type balances = []*erpclient.CurrentBalance
 	scope, err := b.Scope(ctx)
@@ -129,15 +77,7 @@ func (b *batcher) stockByProduct(ctx context.Context, keys []string) []*dataload
 		return fail[balances](len(keys), err)
 	}
 	found := make(map[string]balances, len(keys))
-	var missing []string
-	for _, k := range keys {
-		if v, ok := b.Ref.get(erpclient.SetCurrentBalances, k); ok {
-			found[k] = v.(balances)
-		} else {
-			missing = append(missing, k)
-		}
-	}
-	if len(missing) > 0 {
+	if missing := keys; len(missing) > 0 {
 		q := erpclient.Query{Set: erpclient.SetCurrentBalances, Select: balanceProps}
 		scope.Apply(&q)
 		rows, err := allByRefs[erpclient.CurrentBalance](ctx, b, q, "Product", erpclient.SetProducts, missing)
@@ -155,7 +95,6 @@ func (b *batcher) stockByProduct(ctx context.Context, keys []string) []*dataload
 			if found[k] == nil {
 				found[k] = balances{}
 			}
-			b.Ref.put(erpclient.SetCurrentBalances, k, found[k])
 		}
 	}
 	out := make([]*dataloader.Result[balances], len(keys))
@@ -170,3 +109,15 @@ func (b *batcher) stockByProduct(ctx context.Context, keys []string) []*dataload
 
 // ProductProps are the properties products are always read with (lists and loaders share the cache's shape).
 func ProductProps() []string { return slices.Clone(productProps) }
+
+// SyncSets are the reference sets the loaders can answer from a synchronized copy, read with the same fixed
+// properties as the loaders read them.
+func SyncSets() []erpclient.SyncSet {
+	return []erpclient.SyncSet{
+		erpclient.SyncOf(erpclient.SetProducts, productProps, func(e *erpclient.Product) string { return e.ID }),
+		erpclient.SyncOf(erpclient.SetProductGroups, namedProps, func(e *erpclient.ProductGroup) string { return e.ID }),
+		erpclient.SyncOf(erpclient.SetMeasurementUnits, namedProps, func(e *erpclient.MeasurementUnit) string { return e.ID }),
+		erpclient.SyncOf(erpclient.SetCurrencies, currencyProps, func(e *erpclient.Currency) string { return e.ID }),
+		erpclient.SyncOf(erpclient.SetStores, namedProps, func(e *erpclient.Store) string { return e.ID }),
+	}
+}
