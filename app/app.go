@@ -23,6 +23,7 @@ import (
 	"github.com/erpgraph/erpgraph/erpsim"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/graph"
+	"github.com/erpgraph/erpgraph/graph/loader"
 	"github.com/erpgraph/erpgraph/metrics"
 	"github.com/erpgraph/erpgraph/mutation"
 	"github.com/erpgraph/erpgraph/portal"
@@ -43,6 +44,8 @@ type App struct {
 	erp      *erpclient.Client
 	verifier *auth.Verifier
 	sessions *session.Manager // nil unless ERPGRAPH_SESSIONS
+	sync     *erpclient.Sync  // nil when the sync is off
+	built    bool             // New succeeded (the sync runs)
 	srv      *server.Server
 	metrics  *metrics.Registry  // nil when metrics are off
 	redis    *redisstore.Client // nil unless ERPGRAPH_REDIS_URL
@@ -92,6 +95,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	}
 	built := false
 	defer func() {
+		a.built = built
 		if !built {
 			_ = a.Close()
 		}
@@ -119,6 +123,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		InstanceURL: cfg.InstanceURL, IdentityURL: cfg.IdentityURL, ODataURL: cfg.ODataURL,
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes,
 		Scheduler: cfg.Scheduler, Logger: a.log.With("component", "erpclient"), Audit: a.audit,
+		Cache: cfg.ReadCache.cacheConfig(),
 	}
 	if erpCfg.Audit == nil { // erpclient's default would be its operational log
 		erpCfg.Audit = slog.New(slog.DiscardHandler)
@@ -162,8 +167,14 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	var ref loader.RefSource
+	if sc, ok := cfg.ReadCache.syncConfig(); ok {
+		sc.Logger = a.log.With("component", "sync")
+		a.sync = erpclient.NewSync(a.erp, sc, loader.SyncSets()...)
+		ref = a.sync
+	}
 	gql := graph.NewHandler(graph.Config{
-		ERP: a.erp, Access: resolver, Logger: a.log.With("component", "graph"), Introspection: cfg.Introspection,
+		ERP: a.erp, Access: resolver, Logger: a.log.With("component", "graph"), Introspection: cfg.Introspection, Ref: ref,
 		Limits: cfg.QueryLimits, APQCacheSize: cfg.APQCacheSize, TrustedDocuments: files.trusted,
 		TrustedDocumentsOnly: cfg.TrustedDocumentsOnly, CacheMaxAge: cfg.CacheMaxAge, Writes: writes,
 		RequestID: server.RequestID, Extensions: []graphql.HandlerExtension{server.RecordExtension{}},
@@ -214,6 +225,9 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		return nil, fmt.Errorf("app: %w", context.Cause(ctx))
 	}
 	built = true
+	if a.sync != nil {
+		go a.sync.Run(life)
+	}
 	a.log.Info("app: ready", "url", a.url, "writes", cfg.writesMode(), "config", cfg)
 	return a, nil
 }
@@ -373,6 +387,8 @@ func (a *App) readiness(ctx context.Context) server.Readiness {
 	if hasRedis {
 		rep.Components["redis"] = red
 	}
+	// informative only: until the first sync finishes, reference data is read from ERP.net as needed
+	rep.Components["sync"] = syncComponent(a.sync)
 	switch {
 	case erp.Status == server.StatusDown:
 		rep.Status, rep.Error = server.StatusUnavailable, "ERP.net cannot be used"
@@ -456,6 +472,10 @@ func (a *App) Config() Config { return a.cfg }
 func (a *App) Close() error {
 	defer a.stop()
 	var errs []error
+	if a.sync != nil && a.built {
+		a.stop()
+		<-a.sync.Done()
+	}
 	if a.erp != nil {
 		a.erp.Close()
 	}

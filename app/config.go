@@ -149,6 +149,9 @@ type Config struct {
 	StaticDir string
 	// Portal serves the example customer portal at /portal/.
 	Portal bool
+	// ReadCache configures the shared read cache and the background sync of
+	// reference data (app/cache.go).
+	ReadCache ReadCacheConfig
 
 	// Logger overrides the JSON stderr log (tests). Not configurable by environment.
 	Logger *slog.Logger

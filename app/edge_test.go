@@ -112,6 +112,9 @@ func devConfig(t *testing.T) app.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// these tests count the Domain API requests of single operations: no background sync alongside
+	// (the e2e tests run it)
+	cfg.ReadCache.SyncInterval = -1
 	return cfg
 }
 

@@ -342,6 +342,8 @@ var registry = []setting{
 		check: notNegative(func(c Config) bool { return c.CacheMaxAge < 0 })},
 }
 
+func init() { registry = append(registry, cacheRows()...) } // app/cache.go: the read cache and the sync
+
 // Setting describes one environment variable (and its flag), for -h and the
 // README's table.
 type Setting struct {

@@ -40,7 +40,9 @@ func TestApp_GracefulShutdown(t *testing.T) {
 	}
 	defer sim.Close()
 	a, err := app.New(ctx, app.Config{Addr: "127.0.0.1:0", InstanceURL: sim.URL(), ClientID: fixture.BFFClientID,
-		ClientSecret: fixture.BFFSecret, Logger: quiet, ShutdownGrace: time.Minute})
+		ClientSecret: fixture.BFFSecret, Logger: quiet, ShutdownGrace: time.Minute,
+		// the request must wait on ERP.net: no answer from the cache, no sync request held instead
+		ReadCache: app.ReadCacheConfig{Off: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ func TestApp_AuditLogCountsUpstreamRequests(t *testing.T) {
 	audit := &syncBuffer{}
 	cfg := devConfig(t)
 	cfg.AuditLogger = slog.New(slog.NewJSONHandler(audit, nil))
+	cfg.ReadCache.Off = true // every run reads ERP.net, and no background sync runs alongside
 	a := run(t, cfg)
 	tok := login(t, a, fixture.OwnerLogin)
 	const dashboard = `query Dashboard { me { login } customers(first: 2) { totalCount nodes { id } }

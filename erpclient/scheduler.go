@@ -44,7 +44,8 @@ type call struct {
 	priority bool          // a write, or a call made WithPriority: served ahead of other reads (see takeLocked)
 	ahead    int           // calls estimated ahead of it at admission (0: not estimated)
 	counter  *atomic.Int64 // CountUpstream's counter; nil = nobody counts
-	// background calls (WithBackground) go only when no interactive call waits
+	// background calls (WithBackground) go only when no interactive call
+	// waits, or once they have waited backgroundAging
 	background bool
 	done       chan struct{}
 	res        *response
@@ -125,6 +126,10 @@ func (s *scheduler) timeDispatchLocked(now time.Time) {
 	}
 	s.lastSent, s.backlog = now, len(s.queue) > 0
 }
+
+// backgroundAging is how long a background call yields to interactive ones
+// before it takes its turn among them.
+const backgroundAging = time.Second
 
 // defaultPause applies to a 429/503 without Retry-After.
 const defaultPause = time.Second
@@ -522,10 +527,14 @@ func (s *scheduler) loop() {
 func (s *scheduler) takeLocked() *unit {
 	u := &unit{}
 	order := s.fairOrderLocked()
-	// background work (the reference sync) goes only when no interactive call
-	// waits, and never shares a request with one
-	interactive := slices.ContainsFunc(order, func(cl *call) bool { return !cl.background })
-	order = slices.DeleteFunc(order, func(cl *call) bool { return cl.background == interactive })
+	// background work (the reference sync) goes when no interactive call
+	// waits, or once it has waited backgroundAging: under constant load it
+	// still progresses, within the budget share its owner keeps
+	now := time.Now()
+	urgent := func(cl *call) bool { return !cl.background || now.Sub(cl.queuedAt) >= backgroundAging }
+	if slices.ContainsFunc(order, func(cl *call) bool { return !cl.background }) {
+		order = slices.DeleteFunc(order, func(cl *call) bool { return !urgent(cl) })
+	}
 	head := order[0]
 	// A write is not starved behind a queue of reads: unless the last request was led by one, the oldest waiting
 	// priority call (a write, or a read a mutation needs) goes next; a priority read leads its $batch, the other

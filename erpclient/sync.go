@@ -147,10 +147,7 @@ func (s *Sync) round(ctx context.Context) {
 	s.mu.Unlock()
 	var errs []error
 	for _, set := range s.sets {
-		changed, err := set.pull(ctx, s, full)
-		if changed {
-			s.c.Invalidate(set.name())
-		}
+		_, err := set.pull(ctx, s, full)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -328,6 +325,10 @@ func (ss *syncedSet[T]) pull(ctx context.Context, s *Sync, full bool) (changed b
 				ss.watermark = r.stamp // kept only now that the page is processed
 			}
 		}
+		if changed {
+			// before the new rows can be looked up: nobody sees them while the cache still serves the old
+			s.c.Invalidate(ss.set)
+		}
 		ss.mu.Unlock()
 		if p.Next == nil {
 			break
@@ -339,11 +340,16 @@ func (ss *syncedSet[T]) pull(ctx context.Context, s *Sync, full bool) (changed b
 	}
 	if full {
 		ss.mu.Lock()
+		gone := false
 		for id := range ss.rows {
 			if !seen[id] {
 				delete(ss.rows, id)
-				changed = true
+				gone = true
 			}
+		}
+		if gone {
+			changed = true
+			s.c.Invalidate(ss.set)
 		}
 		ss.mu.Unlock()
 	}
