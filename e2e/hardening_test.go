@@ -47,6 +47,8 @@ func startEdge(t *testing.T, change func(*app.Config)) *edge {
 		TrustedClientIDs: []string{fixture.PlaygroundClientID, fixture.BFFClientID},
 		Logger:           slog.New(slog.DiscardHandler),
 		RateLimit:        server.RateLimitConfig{UserRate: -1, AnonRate: -1, MaxConcurrent: -1},
+		// these tests count the Domain API requests an operation causes: no background sync alongside
+		ReadCache: app.ReadCacheConfig{SyncInterval: -1},
 	}
 	if change != nil {
 		change(&cfg)

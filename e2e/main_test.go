@@ -26,9 +26,10 @@ import (
 
 var (
 	sim     *erpsim.Sim
-	gqlURL  string
-	tokens  sync.Map // login → access token
-	service string   // service token for the oracle
+	gqlURL  string     // where query sends operations: one of stacks
+	stacks  []instance // the program with the read cache on, and off
+	tokens  sync.Map   // login → access token
+	service string     // service token for the oracle
 )
 
 func TestMain(m *testing.M) {
@@ -47,18 +48,30 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer sim.Close()
-	a, err := app.New(ctx, app.Config{
-		Addr: "127.0.0.1:0", InstanceURL: sim.URL(), ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
-		TrustedClientIDs: []string{fixture.PlaygroundClientID, fixture.BFFClientID},
-		Logger:           slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: app:", err)
-		return 1
+	// Two instances of the program on the same ERP.net: the read cache on (at its defaults; one sync round at
+	// start, then none while the tests run, so they can count requests) and off. The isolation tests run on both.
+	for _, c := range []struct {
+		name  string
+		cache app.ReadCacheConfig
+	}{{"on", app.ReadCacheConfig{SyncInterval: time.Hour}}, {"off", app.ReadCacheConfig{Off: true}}} {
+		a, err := app.New(ctx, app.Config{
+			Addr: "127.0.0.1:0", InstanceURL: sim.URL(), ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
+			TrustedClientIDs: []string{fixture.PlaygroundClientID, fixture.BFFClientID},
+			Logger:           slog.New(slog.DiscardHandler), ReadCache: c.cache,
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: app:", err)
+			return 1
+		}
+		defer a.Close()
+		go a.Serve(ctx)
+		if err := waitSynced(a.URL()); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: app:", err)
+			return 1
+		}
+		stacks = append(stacks, instance{c.name, a.URL() + "/graphql"})
 	}
-	defer a.Close()
-	go a.Serve(ctx)
-	gqlURL = a.URL() + "/graphql"
+	gqlURL = stacks[0].url
 	tk, err := sim.ServiceToken(ctx, fixture.OtherClientID)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: service token:", err)
@@ -66,6 +79,52 @@ func run(m *testing.M) int {
 	}
 	service = tk.AccessToken
 	return m.Run()
+}
+
+// instance is one running instance of the program.
+type instance struct{ cache, url string }
+
+// forEachCache runs f against the program with the read cache on and with it off (tests do not run in parallel,
+// so switching gqlURL is safe).
+func forEachCache(t *testing.T, f func(t *testing.T)) {
+	for _, s := range stacks {
+		t.Run("cache "+s.cache, func(t *testing.T) {
+			defer func(old string) { gqlURL = old }(gqlURL)
+			gqlURL = s.url
+			f(t)
+		})
+	}
+}
+
+// withCache runs f against the program with the read cache on or off.
+func withCache(t *testing.T, on bool, f func()) {
+	t.Helper()
+	defer func(old string) { gqlURL = old }(gqlURL)
+	gqlURL = stacks[0].url
+	if !on {
+		gqlURL = stacks[1].url
+	}
+	f()
+}
+
+// waitSynced waits until the program at base says its first sync of reference data finished (or that it has none).
+func waitSynced(base string) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			var rep struct {
+				Components map[string]struct{ Status, Detail string } `json:"components"`
+			}
+			_ = json.NewDecoder(res.Body).Decode(&rep)
+			res.Body.Close()
+			if rep.Components["sync"].Status == "ok" {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("the first sync of reference data did not finish")
 }
 
 // token signs login in at erpsim (once per login).

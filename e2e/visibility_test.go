@@ -141,133 +141,137 @@ func first(s []string) []string {
 // TestVisibility_Lists checks, for every demo user, that the root lists and the nested paths under them show
 // exactly what the oracle says, and that totalCount agrees.
 func TestVisibility_Lists(t *testing.T) {
-	for _, login := range externalUsers {
-		t.Run(login, func(t *testing.T) {
-			want := expect(t, login)
-			for _, l := range []struct {
-				field, selection string
-				want             map[string]bool
-			}{
-				{"customers", "id", want.customers},
-				{"salesOrders", "id customer { id } lines { salesOrder { id } } invoices { id }", want.orders},
-				{"invoices", "id customer { id } lines { invoice { id } }", want.invoices},
-				{"shipments", "id customer { id } lines { shipment { id } }", want.shipments},
-			} {
-				pages := everything(t, login, l.field, l.selection, nil)
-				got := ids(t, pages)
-				sameSet(t, login+" "+l.field, got, l.want)
-				if pages[0].TotalCount != len(l.want) {
-					t.Errorf("%s %s: totalCount %d, want %d", login, l.field, pages[0].TotalCount, len(l.want))
-				}
-				for _, p := range pages {
-					for _, n := range p.Nodes {
-						if n.Customer != nil && !want.customers[guid(t, n.Customer.ID)] {
-							t.Errorf("%s %s: nested customer %s not granted", login, l.field, n.Customer.ID)
-						}
-						for _, line := range n.Lines {
-							for _, parent := range []*struct{ ID string }{line.SalesOrder, line.Invoice, line.Shipment} {
-								if parent != nil && parent.ID != n.ID {
-									t.Errorf("%s %s: line of %s under %s", login, l.field, parent.ID, n.ID)
+	forEachCache(t, func(t *testing.T) {
+		for _, login := range externalUsers {
+			t.Run(login, func(t *testing.T) {
+				want := expect(t, login)
+				for _, l := range []struct {
+					field, selection string
+					want             map[string]bool
+				}{
+					{"customers", "id", want.customers},
+					{"salesOrders", "id customer { id } lines { salesOrder { id } } invoices { id }", want.orders},
+					{"invoices", "id customer { id } lines { invoice { id } }", want.invoices},
+					{"shipments", "id customer { id } lines { shipment { id } }", want.shipments},
+				} {
+					pages := everything(t, login, l.field, l.selection, nil)
+					got := ids(t, pages)
+					sameSet(t, login+" "+l.field, got, l.want)
+					if pages[0].TotalCount != len(l.want) {
+						t.Errorf("%s %s: totalCount %d, want %d", login, l.field, pages[0].TotalCount, len(l.want))
+					}
+					for _, p := range pages {
+						for _, n := range p.Nodes {
+							if n.Customer != nil && !want.customers[guid(t, n.Customer.ID)] {
+								t.Errorf("%s %s: nested customer %s not granted", login, l.field, n.Customer.ID)
+							}
+							for _, line := range n.Lines {
+								for _, parent := range []*struct{ ID string }{line.SalesOrder, line.Invoice, line.Shipment} {
+									if parent != nil && parent.ID != n.ID {
+										t.Errorf("%s %s: line of %s under %s", login, l.field, parent.ID, n.ID)
+									}
 								}
 							}
-						}
-						for _, inv := range n.Invoices {
-							if !want.invoices[guid(t, inv.ID)] {
-								t.Errorf("%s: invoice %s nested under order %s is not visible to the user", login, inv.ID, n.ID)
+							for _, inv := range n.Invoices {
+								if !want.invoices[guid(t, inv.ID)] {
+									t.Errorf("%s: invoice %s nested under order %s is not visible to the user", login, inv.ID, n.ID)
+								}
 							}
 						}
 					}
 				}
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 // TestVisibility_NodeAndFilters fetches every other user's entities by ID and filters by other customers: all
 // answer exactly like entities that do not exist.
 func TestVisibility_NodeAndFilters(t *testing.T) {
-	// IDs each user can see, collected through the API
-	seen := map[string][]string{}
-	const q = `{ customers(first: 100) { nodes { id } }
-	  salesOrders(first: 15) { nodes { id lines { id } } }
-	  invoices(first: 15) { nodes { id lines { id } } }
-	  shipments(first: 15) { nodes { id lines { id } } } }`
-	for _, login := range externalUsers {
-		var data map[string]struct {
-			Nodes []struct {
-				ID    string
-				Lines []struct{ ID string }
+	forEachCache(t, func(t *testing.T) {
+		// IDs each user can see, collected through the API
+		seen := map[string][]string{}
+		const q = `{ customers(first: 100) { nodes { id } }
+		  salesOrders(first: 15) { nodes { id lines { id } } }
+		  invoices(first: 15) { nodes { id lines { id } } }
+		  shipments(first: 15) { nodes { id lines { id } } } }`
+		for _, login := range externalUsers {
+			var data map[string]struct {
+				Nodes []struct {
+					ID    string
+					Lines []struct{ ID string }
+				}
 			}
-		}
-		mustQuery(t, login, q, nil, &data)
-		for _, c := range data {
-			for _, n := range c.Nodes {
-				seen[login] = append(seen[login], n.ID)
-				for _, l := range n.Lines[:min(len(n.Lines), 2)] {
-					seen[login] = append(seen[login], l.ID)
+			mustQuery(t, login, q, nil, &data)
+			for _, c := range data {
+				for _, n := range c.Nodes {
+					seen[login] = append(seen[login], n.ID)
+					for _, l := range n.Lines[:min(len(n.Lines), 2)] {
+						seen[login] = append(seen[login], l.ID)
+					}
 				}
 			}
 		}
-	}
-	for _, login := range externalUsers {
-		own := map[string]bool{}
-		for _, id := range seen[login] {
-			own[id] = true
-		}
-		var foreign []string
-		for other, list := range seen {
-			if other == login {
+		for _, login := range externalUsers {
+			own := map[string]bool{}
+			for _, id := range seen[login] {
+				own[id] = true
+			}
+			var foreign []string
+			for other, list := range seen {
+				if other == login {
+					continue
+				}
+				for _, id := range list {
+					if !own[id] {
+						foreign = append(foreign, id)
+					}
+				}
+			}
+			if login != fixture.OwnerLogin && len(foreign) == 0 {
 				continue
 			}
-			for _, id := range list {
-				if !own[id] {
-					foreign = append(foreign, id)
+			t.Run(login, func(t *testing.T) {
+				var data struct{ Nodes []*struct{ ID string } }
+				r := query(t, login, `query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, map[string]any{"ids": foreign[:min(len(foreign), 100)]}, &data)
+				for i, n := range data.Nodes {
+					if n != nil {
+						t.Errorf("%s sees %s of another user", login, foreign[i])
+					}
+				}
+				for _, e := range r.Errors {
+					if e.Extensions["code"] != "NOT_FOUND" || e.Message != "not found" {
+						t.Errorf("%s: error %+v, want NOT_FOUND", login, e)
+					}
+				}
+				if len(r.Errors) != min(len(foreign), 100) {
+					t.Errorf("%s: %d errors for %d foreign IDs", login, len(r.Errors), min(len(foreign), 100))
+				}
+			})
+		}
+		// filtering by another user's customers yields nothing, never their documents
+		for _, login := range externalUsers {
+			for _, field := range []string{"salesOrders", "invoices", "shipments"} {
+				var data struct{ List connection }
+				others := []string{}
+				for n := 1; n <= 6; n++ {
+					others = append(others, encodeCustomer(n))
+				}
+				mustQuery(t, login, fmt.Sprintf(`query($c: [ID!]) { list: %s(first: 100, filter: {customerIds: $c}) { totalCount nodes { id customer { id } } } }`, field),
+					map[string]any{"c": others}, &data)
+				want := expect(t, login)
+				wantSet := map[string]map[string]bool{"salesOrders": want.orders, "invoices": want.invoices, "shipments": want.shipments}[field]
+				for _, n := range data.List.Nodes {
+					if !wantSet[guid(t, n.ID)] {
+						t.Errorf("%s %s filtered by customers: %s is not theirs", login, field, n.ID)
+					}
+				}
+				if data.List.TotalCount != len(wantSet) {
+					t.Errorf("%s %s filtered by all customers: totalCount %d, want %d", login, field, data.List.TotalCount, len(wantSet))
 				}
 			}
 		}
-		if login != fixture.OwnerLogin && len(foreign) == 0 {
-			continue
-		}
-		t.Run(login, func(t *testing.T) {
-			var data struct{ Nodes []*struct{ ID string } }
-			r := query(t, login, `query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, map[string]any{"ids": foreign[:min(len(foreign), 100)]}, &data)
-			for i, n := range data.Nodes {
-				if n != nil {
-					t.Errorf("%s sees %s of another user", login, foreign[i])
-				}
-			}
-			for _, e := range r.Errors {
-				if e.Extensions["code"] != "NOT_FOUND" || e.Message != "not found" {
-					t.Errorf("%s: error %+v, want NOT_FOUND", login, e)
-				}
-			}
-			if len(r.Errors) != min(len(foreign), 100) {
-				t.Errorf("%s: %d errors for %d foreign IDs", login, len(r.Errors), min(len(foreign), 100))
-			}
-		})
-	}
-	// filtering by another user's customers yields nothing, never their documents
-	for _, login := range externalUsers {
-		for _, field := range []string{"salesOrders", "invoices", "shipments"} {
-			var data struct{ List connection }
-			others := []string{}
-			for n := 1; n <= 6; n++ {
-				others = append(others, encodeCustomer(n))
-			}
-			mustQuery(t, login, fmt.Sprintf(`query($c: [ID!]) { list: %s(first: 100, filter: {customerIds: $c}) { totalCount nodes { id customer { id } } } }`, field),
-				map[string]any{"c": others}, &data)
-			want := expect(t, login)
-			wantSet := map[string]map[string]bool{"salesOrders": want.orders, "invoices": want.invoices, "shipments": want.shipments}[field]
-			for _, n := range data.List.Nodes {
-				if !wantSet[guid(t, n.ID)] {
-					t.Errorf("%s %s filtered by customers: %s is not theirs", login, field, n.ID)
-				}
-			}
-			if data.List.TotalCount != len(wantSet) {
-				t.Errorf("%s %s filtered by all customers: totalCount %d, want %d", login, field, data.List.TotalCount, len(wantSet))
-			}
-		}
-	}
+	})
 }
 
 func encodeCustomer(n int) string { return encodeID("Customer", fixture.CustomerID(n)) }
