@@ -516,6 +516,7 @@ func upstreamFor(next http.Handler) http.Handler {
 		ctx := r.Context()
 		if rec := server.RecordOf(ctx); rec != nil {
 			ctx = erpclient.CountUpstream(erpclient.WithOperation(erpclient.WithCaller(ctx, rec.UserKey)), &rec.Upstream)
+			ctx, rec.Cache = erpclient.WithFreshness(ctx) // extensions.dataAge and the record read the same tally
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -111,7 +111,10 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		rq := &request{user: u, languages: acceptLanguages(req), id: id, access: r.access}
 		l := loader.New(loader.Deps{ERP: r.erp, Scope: rq.Scope, Select: rq.Select, Ref: cfg.Ref})
-		ctx, _ := erpclient.WithFreshness(req.Context())
+		ctx := req.Context()
+		if _, ok := erpclient.FreshnessFrom(ctx); !ok { // the server's request record may have one already
+			ctx, _ = erpclient.WithFreshness(ctx)
+		}
 		ctx = loader.NewContext(withRequest(ctx, rq), l)
 		ctx = withIdempotencyHeader(ctx, req.Header.Get("Idempotency-Key"))
 		srv.ServeHTTP(w, req.WithContext(ctx))

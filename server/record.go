@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/erpclient"
 )
 
 // Record is everything the server learns about one request, in one place:
@@ -53,6 +54,10 @@ type Record struct {
 	// $batch or a shared GET once for each request whose work it carried, a
 	// retry again).
 	Upstream atomic.Int64
+	// Cache is how fresh the ERP.net answers behind the request were (read
+	// cache hits, misses, stale answers, the oldest answer's age), for logs
+	// and metrics; nil until the GraphQL handler's wiring sets it.
+	Cache *erpclient.Freshness
 
 	Status int   // HTTP status of the answer
 	Bytes  int64 // body bytes written

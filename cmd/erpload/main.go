@@ -71,6 +71,7 @@ type options struct {
 	distinct    bool
 	inprocess   bool
 	cpuprofile  string
+	cache       string // "on" or "off": erpgraph's read cache (ERPGRAPH_CACHE)
 	logins      []string
 	generate    int // portal users erpsim generates
 }
@@ -86,6 +87,7 @@ func parse(args []string) (options, error) {
 	fs.BoolVar(&o.distinct, "distinct", false, "each client signs in as a different user (erpsim's generated portal users, each with a customer of their own); "+
 		"without it the clients share anna.petrova and boris.georgiev")
 	fs.BoolVar(&o.inprocess, "inprocess", false, "run erpgraph in this process instead of a child process (CPU time then includes erpsim and the clients)")
+	fs.StringVar(&o.cache, "cache", "on", "erpgraph's read cache and reference sync: on (its defaults) or off (every read goes to ERP.net, cold)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of erpgraph during the measured window to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -102,6 +104,9 @@ func parse(args []string) (options, error) {
 	}
 	if o.latency < 0 || o.latency > 5*time.Second || o.partLatency < 0 || o.partLatency > time.Second {
 		errs = append(errs, fmt.Errorf("-latency %v, -part-latency %v: want 0..5s and 0..1s", o.latency, o.partLatency))
+	}
+	if o.cache != "on" && o.cache != "off" {
+		errs = append(errs, fmt.Errorf("-cache %q: want on or off", o.cache))
 	}
 	if o.scale < 1 || o.scale > 100 {
 		errs = append(errs, fmt.Errorf("-scale %d: want 1..100", o.scale))
@@ -120,12 +125,13 @@ type erpgraphConfig struct {
 	InstanceURL string
 	Distinct    bool
 	CPUProfile  string
+	CacheOff    bool
 }
 
 func (c erpgraphConfig) appConfig(logger *slog.Logger) app.Config {
 	cfg := app.Config{
 		Addr: "127.0.0.1:0", InstanceURL: c.InstanceURL, ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
-		Logger: logger,
+		Logger: logger, ReadCache: app.ReadCacheConfig{Off: c.CacheOff},
 	}
 	if !c.Distinct {
 		// The clients share two demo users, so one "user" has dozens of operations in flight: the edge's per-user
@@ -161,7 +167,7 @@ func run(args []string, out io.Writer) error {
 	}
 	defer sim.Close()
 	sim.SetLatency(o.latency, o.partLatency)
-	gc := erpgraphConfig{InstanceURL: sim.URL(), Distinct: o.distinct, CPUProfile: o.cpuprofile}
+	gc := erpgraphConfig{InstanceURL: sim.URL(), Distinct: o.distinct, CPUProfile: o.cpuprofile, CacheOff: o.cache == "off"}
 	var tg target
 	if o.inprocess {
 		tg, err = startInProcess(ctx, gc)
