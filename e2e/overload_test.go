@@ -35,6 +35,8 @@ func TestOverload_BusyAnswersAtOnce(t *testing.T) {
 		Addr: "127.0.0.1:0", InstanceURL: sim.URL(), ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
 		Logger: slog.New(slog.DiscardHandler), OperationTimeout: 3 * time.Second,
 		Scheduler: erpclient.SchedulerConfig{RequestsPerMinute: 6},
+		// the one request a minute this budget allows is for the operations: no background sync takes it
+		ReadCache: app.ReadCacheConfig{SyncInterval: -1},
 	})
 	if err != nil {
 		t.Fatal(err)
