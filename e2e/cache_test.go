@@ -138,7 +138,7 @@ func TestCache_WriteInERPShowsAfterTTL(t *testing.T) {
 	if n, age := totalOrders(t, e); n != before || age.CachedReads == 0 {
 		t.Logf("second read not cached (TTL passed on a slow machine?): %d, %+v", n, age)
 	}
-	other := writer(t, e.sim)
+	other := erpWriter(t, e.sim)
 	customer := ""
 	for id := range expect(t, fixture.OwnerLogin).customers {
 		customer = id
@@ -163,8 +163,8 @@ func TestCache_WriteInERPShowsAfterTTL(t *testing.T) {
 	})
 }
 
-// writer is another application's client of the same ERP.net, allowed to write.
-func writer(t *testing.T, s *erpsim.Sim) *erpclient.Client {
+// erpWriter is another application's client of the same ERP.net, allowed to write.
+func erpWriter(t *testing.T, s *erpsim.Sim) *erpclient.Client {
 	t.Helper()
 	c, err := erpclient.New(context.Background(), erpclient.Config{InstanceURL: s.URL(), ClientID: fixture.BFFClientID,
 		ClientSecret: fixture.BFFSecret, Scopes: []string{"read", "update"}})

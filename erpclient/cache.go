@@ -214,6 +214,20 @@ type FreshnessReport struct {
 
 type freshnessKey struct{}
 
+type liveKey struct{}
+
+// WithoutCache returns a context whose reads go to ERP.net whatever the cache
+// holds (their answers still refresh it): for what a write checks before it
+// writes and returns after, which must be ERP.net's current state.
+func WithoutCache(ctx context.Context) context.Context {
+	return context.WithValue(ctx, liveKey{}, true)
+}
+
+func isLive(ctx context.Context) bool {
+	b, _ := ctx.Value(liveKey{}).(bool)
+	return b
+}
+
 // WithFreshness returns a context whose reads report to f.
 func WithFreshness(ctx context.Context) (context.Context, *Freshness) {
 	f := &Freshness{}
@@ -330,6 +344,10 @@ func (c *Client) sendAll(ctx context.Context, reqs ...*request) ([]*response, []
 		}
 		set, key := setOf(r.path), r.key()
 		gens[i] = c.cache.gen(set)
+		if isLive(ctx) {
+			live, liveReqs = append(live, i), append(liveReqs, r)
+			continue
+		}
 		if e, found := c.cache.lookup(key, set); found {
 			age := max(now.Sub(e.Stored), 0)
 			switch {

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/erpgraph/erpgraph/erpclient"
 )
@@ -21,8 +22,18 @@ type dataAge struct{}
 
 var _ interface {
 	graphql.HandlerExtension
+	graphql.OperationInterceptor
 	graphql.ResponseInterceptor
 } = dataAge{}
+
+// InterceptOperation makes every read of a mutation live: what a write checks and what it answers must be
+// ERP.net's current state, not a cached answer (the live answers still refresh the cache).
+func (dataAge) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil && oc.Operation.Operation == ast.Mutation {
+		ctx = erpclient.WithoutCache(ctx)
+	}
+	return next(ctx)
+}
 
 func (dataAge) ExtensionName() string                   { return "DataAge" }
 func (dataAge) Validate(graphql.ExecutableSchema) error { return nil }
