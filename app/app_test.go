@@ -345,7 +345,7 @@ func TestApp_PlaygroundFavicon(t *testing.T) {
 	}
 	page, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	const link = `<link rel="icon" type="image/svg+xml" href="playground/assets/favicon.svg">`
+	const link = `<link rel="icon" type="image/svg+xml" href="/playground/assets/favicon.svg">`
 	if !strings.Contains(string(page), link) {
 		t.Errorf("the playground page does not name its icon (%s)", link)
 	}

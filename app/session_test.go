@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -232,8 +233,25 @@ func TestApp_StaticFrontendAndPortal(t *testing.T) {
 		}
 	}
 	// The playground moved aside; the portal, GraphQL and the session endpoints stay.
-	if res, body := get("/playground/"); res.StatusCode != 200 || !strings.Contains(body, "graphiql") && !strings.Contains(body, "GraphiQL") {
+	res, page := get("/playground/")
+	if res.StatusCode != 200 || !strings.Contains(page, "graphiql") && !strings.Contains(page, "GraphiQL") {
 		t.Errorf("playground at /playground/: %d", res.StatusCode)
+	}
+	// Every file the moved page names must load from where a browser resolves it (relative names under
+	// /playground/ would point into /playground/playground/).
+	refs := regexp.MustCompile(`(?:href|src)="([^"]+)"`).FindAllStringSubmatch(page, -1)
+	if len(refs) == 0 {
+		t.Error("the playground page names no assets")
+	}
+	base, _ := url.Parse(a.URL() + "/playground/")
+	for _, m := range refs {
+		ref, err := base.Parse(m[1])
+		if err != nil || ref.Host != base.Host {
+			continue
+		}
+		if res, _ := get(ref.Path); res.StatusCode != 200 {
+			t.Errorf("playground asset %s (named %q): %d", ref.Path, m[1], res.StatusCode)
+		}
 	}
 	if res, body := get("/portal/"); res.StatusCode != 200 || !strings.Contains(body, "app.js") {
 		t.Errorf("portal: %d %q", res.StatusCode, body)
