@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -55,6 +56,16 @@ func TestLeaks_WholeProgram(t *testing.T) {
 			_ = s.mustPost(t, anna, `{ products(first: 3, filter: {nameContains: "tea"}) { nodes { partNumber } } }`, nil)
 		}
 	}
+	// Wait until erpgraph reads from ERP.net again: right after the faults, a 429's Retry-After pause or an open
+	// breaker refuses the next read at once (UPSTREAM_BUSY/UNAVAILABLE), which would end the request below before
+	// it ever hangs. Each probe filters differently, so no cached answer stands in for a read.
+	s.sim.SetFaults()
+	probe := 0
+	eventually(t, "erpgraph reading from ERP.net again", func() bool {
+		probe++
+		r := s.mustPost(t, boris, fmt.Sprintf(`{ products(first: 1, filter: {nameContains: "probe%d"}) { nodes { partNumber } } }`, probe), nil)
+		return len(r.Errors) == 0
+	})
 	// A client that gives up while ERP.net hangs: its request, the upstream call and the batch must all end.
 	s.sim.SetFaults(erpsim.Fault{Path: "/api/domain/odata/", Delay: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
