@@ -69,7 +69,6 @@ func (s *Service) CreateSalesOrder(ctx context.Context, a Actor, in CreateInput)
 		if id == "" {
 			id = idOf(created.ODataID)
 		}
-		s.invalidate(ctx, erpclient.SetSalesOrders, id)
 		return Outcome{OrderID: id, Version: version(&created)}, nil
 	})
 }
@@ -330,8 +329,6 @@ func (s *Service) UpdateSalesOrder(ctx context.Context, a Actor, in UpdateInput)
 		if _, err := s.cfg.ERP.Apply(ctx, cs); err != nil {
 			return s.afterFailedWrite(ctx, a, c.order.ID, err), nil
 		}
-		s.invalidate(ctx, erpclient.SetSalesOrders, c.order.ID)
-		s.invalidate(ctx, erpclient.SetSalesOrderLines, append(slices.Clone(in.RemoveLineIDs), changedLines(in.ChangeLines)...)...)
 		return Outcome{OrderID: c.order.ID}, nil
 	})
 }
@@ -389,7 +386,6 @@ func (s *Service) SubmitSalesOrder(ctx context.Context, a Actor, in SubmitInput)
 		if _, err := s.cfg.ERP.Apply(ctx, cs); err != nil {
 			return s.afterFailedWrite(ctx, a, c.order.ID, err), nil
 		}
-		s.invalidate(ctx, erpclient.SetSalesOrders, c.order.ID)
 		return Outcome{OrderID: c.order.ID}, nil
 	})
 }
@@ -418,7 +414,6 @@ func (s *Service) CancelSalesOrder(ctx context.Context, a Actor, in CancelInput)
 			if _, err := s.cfg.ERP.Apply(ctx, cs); err != nil {
 				return s.afterFailedWrite(ctx, a, o.ID, err), nil
 			}
-			s.invalidate(ctx, erpclient.SetSalesOrders, o.ID)
 			return Outcome{DeletedOrderID: o.ID}, nil
 		}
 		if o.Void {
@@ -436,7 +431,6 @@ func (s *Service) CancelSalesOrder(ctx context.Context, a Actor, in CancelInput)
 		if _, err := s.cfg.ERP.Apply(ctx, cs); err != nil {
 			return s.afterFailedWrite(ctx, a, o.ID, err), nil
 		}
-		s.invalidate(ctx, erpclient.SetSalesOrders, o.ID)
 		return Outcome{OrderID: o.ID}, nil
 	})
 }

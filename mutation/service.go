@@ -57,8 +57,6 @@ type Config struct {
 	AddUpstream func(ctx context.Context, n int64)
 	// OnReplay is told of every outcome answered from its idempotency key (metrics).
 	OnReplay func()
-	// Invalidate is told of every entity a write changed, so that caches drop it.
-	Invalidate func(ctx context.Context, set, id string)
 }
 
 // Service runs mutations.
@@ -276,16 +274,6 @@ func writeError(err error) Outcome {
 		return refuse(CodeUpstreamUnavailable, "the ERP system is busy; nothing was written; retry later")
 	}
 	return refuse(CodeUpstreamUnavailable, "the ERP system did not answer; the change may or may not have been made; retry with the same idempotency key, or read the order")
-}
-
-// invalidate tells caches about changed entities.
-func (s *Service) invalidate(ctx context.Context, set string, ids ...string) {
-	if s.cfg.Invalidate == nil {
-		return
-	}
-	for _, id := range ids {
-		s.cfg.Invalidate(ctx, set, id)
-	}
 }
 
 // itoa keeps field paths short to build.
