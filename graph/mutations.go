@@ -151,125 +151,108 @@ func decodeLines(in []*model.SalesOrderLineInput, name string) ([]mutation.LineI
 	return out, nil
 }
 
-func (r *mutationResolver) createSalesOrder(ctx context.Context, in model.CreateSalesOrderInput) (*model.SalesOrderPayload, error) {
+// mutate is what every mutation shares: writes must be on, the actor (user, scope, idempotency key) is resolved,
+// then write decodes the input and writes. A user error from either step is the payload's userErrors, decided
+// before any ERP.net call where it comes from the input.
+func (r *mutationResolver) mutate(ctx context.Context, key, clientMutationID *string,
+	write func(a mutation.Actor) (mutation.Outcome, *mutation.UserError, error)) (*model.SalesOrderPayload, error) {
 	if err := r.writesEnabled(); err != nil {
 		return nil, err
 	}
-	a, uerr, err := r.actor(ctx, in.IdempotencyKey)
+	a, uerr, err := r.actor(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	if uerr != nil {
-		return refused(uerr, in.ClientMutationID), nil
+		return refused(uerr, clientMutationID), nil
 	}
-	cust, err := model.DecodeIDOf("Customer", in.CustomerID)
-	if err != nil {
-		return refused(badID("input", "customerId"), in.ClientMutationID), nil
-	}
-	ci := mutation.CreateInput{CustomerID: cust, RequiredDeliveryDate: in.RequiredDeliveryDate, CustomerReference: in.CustomerReference, Notes: in.Notes}
-	if in.ShipToCustomerID != nil {
-		if ci.ShipToCustomerID, err = model.DecodeIDOf("Customer", *in.ShipToCustomerID); err != nil {
-			return refused(badID("input", "shipToCustomerId"), in.ClientMutationID), nil
-		}
-	}
-	if ci.Lines, uerr = decodeLines(in.Lines, "lines"); uerr != nil {
-		return refused(uerr, in.ClientMutationID), nil
-	}
-	out, err := r.writes.CreateSalesOrder(ctx, a, ci)
+	out, uerr, err := write(a)
 	if err != nil {
 		return nil, err
 	}
-	return payload(ctx, out, in.ClientMutationID), nil
+	if uerr != nil {
+		return refused(uerr, clientMutationID), nil
+	}
+	return payload(ctx, out, clientMutationID), nil
+}
+
+func (r *mutationResolver) createSalesOrder(ctx context.Context, in model.CreateSalesOrderInput) (*model.SalesOrderPayload, error) {
+	return r.mutate(ctx, in.IdempotencyKey, in.ClientMutationID, func(a mutation.Actor) (mutation.Outcome, *mutation.UserError, error) {
+		cust, err := model.DecodeIDOf("Customer", in.CustomerID)
+		if err != nil {
+			return mutation.Outcome{}, badID("input", "customerId"), nil
+		}
+		ci := mutation.CreateInput{CustomerID: cust, RequiredDeliveryDate: in.RequiredDeliveryDate, CustomerReference: in.CustomerReference, Notes: in.Notes}
+		if in.ShipToCustomerID != nil {
+			if ci.ShipToCustomerID, err = model.DecodeIDOf("Customer", *in.ShipToCustomerID); err != nil {
+				return mutation.Outcome{}, badID("input", "shipToCustomerId"), nil
+			}
+		}
+		var uerr *mutation.UserError
+		if ci.Lines, uerr = decodeLines(in.Lines, "lines"); uerr != nil {
+			return mutation.Outcome{}, uerr, nil
+		}
+		out, err := r.writes.CreateSalesOrder(ctx, a, ci)
+		return out, nil, err
+	})
 }
 
 func (r *mutationResolver) updateSalesOrder(ctx context.Context, in model.UpdateSalesOrderInput) (*model.SalesOrderPayload, error) {
-	if err := r.writesEnabled(); err != nil {
-		return nil, err
-	}
-	a, uerr, err := r.actor(ctx, in.IdempotencyKey)
-	if err != nil {
-		return nil, err
-	}
-	if uerr != nil {
-		return refused(uerr, in.ClientMutationID), nil
-	}
-	id, err := model.DecodeIDOf("SalesOrder", in.ID)
-	if err != nil {
-		return refused(badID("input", "id"), in.ClientMutationID), nil
-	}
-	ui := mutation.UpdateInput{OrderID: id, ExpectedVersion: in.ExpectedVersion, RequiredDeliveryDate: in.RequiredDeliveryDate,
-		CustomerReference: in.CustomerReference, Notes: in.Notes}
-	if ui.AddLines, uerr = decodeLines(in.AddLines, "addLines"); uerr != nil {
-		return refused(uerr, in.ClientMutationID), nil
-	}
-	for i, ch := range in.ChangeLines {
-		field := []string{"input", "changeLines", strconv.Itoa(i)}
-		lid, err := model.DecodeIDOf("SalesOrderLine", ch.ID)
+	return r.mutate(ctx, in.IdempotencyKey, in.ClientMutationID, func(a mutation.Actor) (mutation.Outcome, *mutation.UserError, error) {
+		id, err := model.DecodeIDOf("SalesOrder", in.ID)
 		if err != nil {
-			return refused(badID(append(field, "id")...), in.ClientMutationID), nil
+			return mutation.Outcome{}, badID("input", "id"), nil
 		}
-		ui.ChangeLines = append(ui.ChangeLines, mutation.LineChange{LineID: lid, Quantity: string(ch.Quantity), Field: field})
-	}
-	for i, raw := range in.RemoveLineIds {
-		lid, err := model.DecodeIDOf("SalesOrderLine", raw)
-		if err != nil {
-			return refused(badID("input", "removeLineIds", strconv.Itoa(i)), in.ClientMutationID), nil
+		ui := mutation.UpdateInput{OrderID: id, ExpectedVersion: in.ExpectedVersion, RequiredDeliveryDate: in.RequiredDeliveryDate,
+			CustomerReference: in.CustomerReference, Notes: in.Notes}
+		var uerr *mutation.UserError
+		if ui.AddLines, uerr = decodeLines(in.AddLines, "addLines"); uerr != nil {
+			return mutation.Outcome{}, uerr, nil
 		}
-		ui.RemoveLineIDs = append(ui.RemoveLineIDs, lid)
-	}
-	out, err := r.writes.UpdateSalesOrder(ctx, a, ui)
-	if err != nil {
-		return nil, err
-	}
-	return payload(ctx, out, in.ClientMutationID), nil
+		for i, ch := range in.ChangeLines {
+			field := []string{"input", "changeLines", strconv.Itoa(i)}
+			lid, err := model.DecodeIDOf("SalesOrderLine", ch.ID)
+			if err != nil {
+				return mutation.Outcome{}, badID(append(field, "id")...), nil
+			}
+			ui.ChangeLines = append(ui.ChangeLines, mutation.LineChange{LineID: lid, Quantity: string(ch.Quantity), Field: field})
+		}
+		for i, raw := range in.RemoveLineIds {
+			lid, err := model.DecodeIDOf("SalesOrderLine", raw)
+			if err != nil {
+				return mutation.Outcome{}, badID("input", "removeLineIds", strconv.Itoa(i)), nil
+			}
+			ui.RemoveLineIDs = append(ui.RemoveLineIDs, lid)
+		}
+		out, err := r.writes.UpdateSalesOrder(ctx, a, ui)
+		return out, nil, err
+	})
 }
 
 func (r *mutationResolver) submitSalesOrder(ctx context.Context, in model.SubmitSalesOrderInput) (*model.SalesOrderPayload, error) {
-	if err := r.writesEnabled(); err != nil {
-		return nil, err
-	}
-	a, uerr, err := r.actor(ctx, in.IdempotencyKey)
-	if err != nil {
-		return nil, err
-	}
-	if uerr != nil {
-		return refused(uerr, in.ClientMutationID), nil
-	}
-	id, err := model.DecodeIDOf("SalesOrder", in.ID)
-	if err != nil {
-		return refused(badID("input", "id"), in.ClientMutationID), nil
-	}
-	out, err := r.writes.SubmitSalesOrder(ctx, a, mutation.SubmitInput{OrderID: id, ExpectedVersion: in.ExpectedVersion})
-	if err != nil {
-		return nil, err
-	}
-	return payload(ctx, out, in.ClientMutationID), nil
+	return r.mutate(ctx, in.IdempotencyKey, in.ClientMutationID, func(a mutation.Actor) (mutation.Outcome, *mutation.UserError, error) {
+		id, err := model.DecodeIDOf("SalesOrder", in.ID)
+		if err != nil {
+			return mutation.Outcome{}, badID("input", "id"), nil
+		}
+		out, err := r.writes.SubmitSalesOrder(ctx, a, mutation.SubmitInput{OrderID: id, ExpectedVersion: in.ExpectedVersion})
+		return out, nil, err
+	})
 }
 
 func (r *mutationResolver) cancelSalesOrder(ctx context.Context, in model.CancelSalesOrderInput) (*model.SalesOrderPayload, error) {
-	if err := r.writesEnabled(); err != nil {
-		return nil, err
-	}
-	a, uerr, err := r.actor(ctx, in.IdempotencyKey)
-	if err != nil {
-		return nil, err
-	}
-	if uerr != nil {
-		return refused(uerr, in.ClientMutationID), nil
-	}
-	id, err := model.DecodeIDOf("SalesOrder", in.ID)
-	if err != nil {
-		return refused(badID("input", "id"), in.ClientMutationID), nil
-	}
-	ci := mutation.CancelInput{OrderID: id, ExpectedVersion: in.ExpectedVersion}
-	if in.Reason != nil {
-		ci.Reason = *in.Reason
-	}
-	out, err := r.writes.CancelSalesOrder(ctx, a, ci)
-	if err != nil {
-		return nil, err
-	}
-	return payload(ctx, out, in.ClientMutationID), nil
+	return r.mutate(ctx, in.IdempotencyKey, in.ClientMutationID, func(a mutation.Actor) (mutation.Outcome, *mutation.UserError, error) {
+		id, err := model.DecodeIDOf("SalesOrder", in.ID)
+		if err != nil {
+			return mutation.Outcome{}, badID("input", "id"), nil
+		}
+		ci := mutation.CancelInput{OrderID: id, ExpectedVersion: in.ExpectedVersion}
+		if in.Reason != nil {
+			ci.Reason = *in.Reason
+		}
+		out, err := r.writes.CancelSalesOrder(ctx, a, ci)
+		return out, nil, err
+	})
 }
 
 // writesEnabled refuses every mutation, before anything else, on a read-only server.
