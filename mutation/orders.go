@@ -216,6 +216,26 @@ func stale(v int) Outcome {
 	return out
 }
 
+// editableOrder reads the order a user wants to change and refuses it as the user must be told: NOT_FOUND outside
+// their access, FORBIDDEN for a role that may not change orders, STALE_OBJECT for another version, and
+// DOCUMENT_READ_ONLY (with the current order) once it is no longer NEW.
+func (s *Service) editableOrder(ctx context.Context, a Actor, id string, expected int) (*current, Outcome, bool) {
+	if a.Scope.Internal() || !a.Scope.AllowsAny(access.ViewSalesOrders) {
+		return nil, refuse(CodeNotFound, "not found", "input", "id"), true
+	}
+	c, out, refused := s.readOrder(ctx, a.Scope, id)
+	if refused {
+		return nil, out, true
+	}
+	if out, refused := s.afterRead(a, c, expected); refused {
+		return nil, out, true
+	}
+	if out, refused := editableNew(&c.order); refused {
+		return nil, withOrder(out, c.order.ID), true
+	}
+	return c, Outcome{}, false
+}
+
 // editableNew refuses writes to an order that is no longer NEW (submitted, released, void).
 func editableNew(o *erpclient.SalesOrder) (Outcome, bool) {
 	if o.Void || o.State != erpclient.StateNew {
@@ -269,18 +289,9 @@ func (s *Service) UpdateSalesOrder(ctx context.Context, a Actor, in UpdateInput)
 		if len(in.AddLines)+len(in.ChangeLines)+len(in.RemoveLineIDs) == 0 && in.RequiredDeliveryDate == nil && in.CustomerReference == nil && in.Notes == nil {
 			return refuse(CodeBadUserInput, "nothing to change", "input"), nil
 		}
-		if a.Scope.Internal() || !a.Scope.AllowsAny(access.ViewSalesOrders) {
-			return refuse(CodeNotFound, "not found", "input", "id"), nil
-		}
-		c, out, refused := s.readOrder(ctx, a.Scope, in.OrderID)
+		c, out, refused := s.editableOrder(ctx, a, in.OrderID, in.ExpectedVersion)
 		if refused {
 			return out, nil
-		}
-		if out, refused := s.afterRead(a, c, in.ExpectedVersion); refused {
-			return out, nil
-		}
-		if out, refused := editableNew(&c.order); refused {
-			return withOrder(out, c.order.ID), nil
 		}
 		for i, id := range in.RemoveLineIDs {
 			if !c.lines[id] {
@@ -364,18 +375,9 @@ func (s *Service) afterFailedWrite(ctx context.Context, a Actor, id string, err 
 // SubmitSalesOrder moves a NEW order to the configured state, conditional on expectedVersion.
 func (s *Service) SubmitSalesOrder(ctx context.Context, a Actor, in SubmitInput) (Outcome, error) {
 	return s.run(ctx, a, ActionSubmit, "", in.OrderID, in, func(ctx context.Context, _ string) (Outcome, error) {
-		if a.Scope.Internal() || !a.Scope.AllowsAny(access.ViewSalesOrders) {
-			return refuse(CodeNotFound, "not found", "input", "id"), nil
-		}
-		c, out, refused := s.readOrder(ctx, a.Scope, in.OrderID)
+		c, out, refused := s.editableOrder(ctx, a, in.OrderID, in.ExpectedVersion)
 		if refused {
 			return out, nil
-		}
-		if out, refused := s.afterRead(a, c, in.ExpectedVersion); refused {
-			return out, nil
-		}
-		if out, refused := editableNew(&c.order); refused {
-			return withOrder(out, c.order.ID), nil
 		}
 		if len(c.lines) == 0 {
 			return refuse(CodeBadUserInput, "an order without lines cannot be submitted", "input", "id"), nil
