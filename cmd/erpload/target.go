@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/erpgraph/erpgraph/app"
-	"github.com/erpgraph/erpgraph/cmd/internal/loadclient"
+	"github.com/erpgraph/erpgraph/internal/loadclient"
 )
 
 // --- erpgraph in this process (-inprocess) ---

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/erpgraph/erpgraph/cmd/internal/loadclient"
+	"github.com/erpgraph/erpgraph/internal/loadclient"
 )
 
 // The operations a simulated portal user runs, with their weights in the mix.

@@ -9,10 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/erpgraph/erpgraph/cmd/internal/loadclient"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/errcode"
 	"github.com/erpgraph/erpgraph/graph/model"
+	"github.com/erpgraph/erpgraph/internal/loadclient"
 )
 
 // The write side of the mix: a simulated user places an order with an idempotency key, retries the same key when

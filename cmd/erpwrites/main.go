@@ -29,10 +29,10 @@ import (
 	"time"
 
 	"github.com/erpgraph/erpgraph/app"
-	"github.com/erpgraph/erpgraph/cmd/internal/loadclient"
 	"github.com/erpgraph/erpgraph/erpsim"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/graph/model"
+	"github.com/erpgraph/erpgraph/internal/loadclient"
 	"github.com/erpgraph/erpgraph/server"
 )
 

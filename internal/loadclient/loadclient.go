@@ -1,4 +1,4 @@
-// Package loadclient is what cmd/erpload and cmd/erpsoak share: portal users
+// Package loadclient is what cmd/erpload, cmd/erpsoak and the replica tests share: portal users
 // signed in at erpsim (with token refresh), a GraphQL client that keeps each
 // answer's status, Retry-After and error codes, the logins a run uses (the demo
 // users or erpsim's generated portal users, one per simulated client), and the
