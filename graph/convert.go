@@ -93,11 +93,19 @@ func toSalesOrderLine(l *erpclient.SalesOrderLine) *model.SalesOrderLine {
 	m := &model.SalesOrderLine{
 		GUID: l.ID, SalesOrderID: refID(l.SalesOrder), LineNo: l.LineNo, ProductID: refID(l.Product),
 		Descriptions: texts(l.ProductDescription), Quantity: quantity(l.Quantity), QuantityBase: quantity(l.QuantityBase),
-		UnitPriceRaw: money(l.UnitPrice), LineAmountRaw: money(l.LineAmount), RequiredDeliveryDate: optTime(l.RequiredDeliveryDate),
+		UnitPrice: money(l.UnitPrice), LineAmount: money(l.LineAmount), RequiredDeliveryDate: optTime(l.RequiredDeliveryDate),
 	}
 	d := model.Decimal(l.LineCustomDiscountPercent.String())
-	m.DiscountPercentRaw = &d
+	m.DiscountPercent = &d
 	return m
+}
+
+// hidePrices nulls the prices of lines whose order's prices the user may not see (the schema documents the null);
+// they are plain fields, so gqlgen writes them without a resolver call.
+func hidePrices(lines ...*model.SalesOrderLine) {
+	for _, l := range lines {
+		l.UnitPrice, l.LineAmount, l.DiscountPercent = nil, nil, nil
+	}
 }
 
 func toInvoice(i *erpclient.Invoice) *model.Invoice {

@@ -63,26 +63,20 @@ func pricesFor(ctx context.Context, customerID string) (bool, error) {
 	return s.Allows(customerID, access.ViewPrices), nil
 }
 
-// orderPrices reports whether the user may see the prices of sales order orderID (lines name only their order).
-func orderPrices(ctx context.Context, orderID string) (bool, error) {
-	o, err := loader.For(ctx).SalesOrderByID.Load(ctx, orderID)()
+// orderLines are order's lines, their prices hidden unless the user may see the order's prices.
+func orderLines(ctx context.Context, order *model.SalesOrder) ([]*model.SalesOrderLine, error) {
+	lines, err := loadList(ctx, loader.For(ctx).SalesOrderLinesByOrder, order.GUID, toSalesOrderLine)
 	if err != nil {
-		return false, err
-	}
-	return pricesFor(ctx, refID(o.Customer))
-}
-
-// priced returns v when the user may see the prices of order orderID, else null without an error (the schema
-// documents the null).
-func priced[V any](ctx context.Context, orderID string, v *V) (*V, error) {
-	if v == nil {
-		return nil, nil
-	}
-	ok, err := orderPrices(ctx, orderID)
-	if err != nil || !ok {
 		return nil, err
 	}
-	return v, nil
+	ok, err := pricesFor(ctx, order.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		hidePrices(lines...)
+	}
+	return lines, nil
 }
 
 // resolveNode fetches any entity by global ID. Entities outside the user's access answer NOT_FOUND like missing
@@ -105,8 +99,7 @@ func resolveNode(ctx context.Context, id string) (model.Node, error) {
 	case "Party":
 		return node(load(ctx, l.PartyByID, guid, toParty))
 	case "SalesOrderLine":
-		line, err := load(ctx, l.SalesOrderLineByID, guid, toSalesOrderLine)
-		return lineNode(ctx, line, err, l.SalesOrderByID, func() string { return line.SalesOrderID })
+		return orderLineNode(ctx, guid)
 	case "InvoiceLine":
 		line, err := load(ctx, l.InvoiceLineByID, guid, toInvoiceLine)
 		return lineNode(ctx, line, err, l.InvoiceByID, func() string { return line.InvoiceID })
@@ -150,6 +143,28 @@ func lineNode[L any, P interface {
 		return nil, err
 	}
 	return P(line), nil
+}
+
+// orderLineNode is a sales order line by GUID: visible only together with its order, its prices only with the
+// order's.
+func orderLineNode(ctx context.Context, guid string) (model.Node, error) {
+	l := loader.For(ctx)
+	line, err := load(ctx, l.SalesOrderLineByID, guid, toSalesOrderLine)
+	if err != nil {
+		return nil, err
+	}
+	order, err := l.SalesOrderByID.Load(ctx, line.SalesOrderID)()
+	if err != nil {
+		return nil, err
+	}
+	ok, err := pricesFor(ctx, refID(order.Customer))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		hidePrices(line)
+	}
+	return line, nil
 }
 
 // maxNodes bounds Query.nodes.

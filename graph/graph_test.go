@@ -22,14 +22,16 @@ func TestHandler_Anonymous(t *testing.T) {
 		env      *env
 		query    string
 		wantCode string // "" = no error
+		wantPath string // the refused root field's response name; "" when the whole operation is refused
 	}{
-		{"typename", prod, `{ __typename }`, ""},
-		{"orders", prod, `{ salesOrders { totalCount } }`, "UNAUTHENTICATED"},
-		{"me", prod, `{ me { login } }`, "UNAUTHENTICATED"},
-		{"node", prod, `{ node(id: "U2FsZXNPcmRlcjowNmU5MjM2NS02YzdjLTVlOGUtYjJlZS1hZDQzYjBhYWIzYzI") { id } }`, "UNAUTHENTICATED"},
-		{"introspection refused in production", prod, `{ __schema { queryType { name } } }`, "INTROSPECTION_DISABLED"},
-		{"introspection in dev mode", dev, `{ __schema { queryType { name } } }`, ""},
-		{"dev mode still needs a user for data", dev, `{ products { totalCount } }`, "UNAUTHENTICATED"},
+		{"typename", prod, `{ __typename }`, "", ""},
+		{"orders", prod, `{ salesOrders { totalCount } }`, "UNAUTHENTICATED", "salesOrders"},
+		{"aliased", prod, `{ o: salesOrders { totalCount } }`, "UNAUTHENTICATED", "o"},
+		{"me", prod, `{ me { login } }`, "UNAUTHENTICATED", "me"},
+		{"node", prod, `{ node(id: "U2FsZXNPcmRlcjowNmU5MjM2NS02YzdjLTVlOGUtYjJlZS1hZDQzYjBhYWIzYzI") { id } }`, "UNAUTHENTICATED", "node"},
+		{"introspection refused in production", prod, `{ __schema { queryType { name } } }`, "INTROSPECTION_DISABLED", ""}, // refused for the whole operation
+		{"introspection in dev mode", dev, `{ __schema { queryType { name } } }`, "", ""},
+		{"dev mode still needs a user for data", dev, `{ products { totalCount } }`, "UNAUTHENTICATED", "products"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,6 +47,15 @@ func TestHandler_Anonymous(t *testing.T) {
 			}
 			if tt.wantCode == "UNAUTHENTICATED" && r.Errors[0].Extensions["requestId"] == "" {
 				t.Errorf("no requestId in %+v", r.Errors[0])
+			}
+			if tt.wantPath == "" {
+				return
+			}
+			if p := r.Errors[0].Path; len(p) != 1 || p[0] != tt.wantPath {
+				t.Errorf("path = %v, want [%s]", p, tt.wantPath)
+			}
+			if l := r.Errors[0].Locations; len(l) != 1 || l[0].Line != 1 || l[0].Column < 3 {
+				t.Errorf("locations = %v, want the root field's", l)
 			}
 		})
 	}

@@ -100,7 +100,7 @@ func NewHandler(cfg Config) http.Handler {
 	exec.Use(dataAge{})
 	exec.SetErrorPresenter(r.presentError)
 	exec.SetRecoverFunc(r.recoverPanic)
-	exec.AroundFields(r.requireUser)
+	exec.AroundRootFields(r.requireUser)
 	srv := &httpTransport{exec: exec, cacheMaxAge: cfg.CacheMaxAge, maxTokens: max(limits.MaxTokens, 0)}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -138,20 +138,32 @@ func (c smallOnly[T]) Add(ctx context.Context, key string, v T) {
 }
 
 // requireUser answers UNAUTHENTICATED for root fields of anonymous requests, except __typename and, in dev mode,
-// the introspection fields; outside dev mode introspection is refused for everyone.
-func (r *Resolver) requireUser(ctx context.Context, next graphql.Resolver) (any, error) {
-	fc := graphql.GetFieldContext(ctx)
-	if fc == nil || fc.Parent == nil || fc.Parent.Parent != nil || fc.Field.Name == "__typename" {
+// the introspection fields; outside dev mode introspection is refused for everyone. It intercepts root fields only
+// (a field interceptor would run for every field of every answer): a refusal is reported as the field's own error
+// would be, at its path and location, and the field is null.
+func (r *Resolver) requireUser(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	rc := graphql.GetRootFieldContext(ctx)
+	if rc == nil || rc.Field.Name == "__typename" {
 		return next(ctx)
 	}
-	if fc.Field.Name == "__schema" || fc.Field.Name == "__type" {
+	var err error
+	switch {
+	case rc.Field.Name == "__schema" || rc.Field.Name == "__type":
 		if !r.introspection {
-			return nil, errIntrospectionDisabled
+			err = errIntrospectionDisabled
 		}
+	case requestFrom(ctx).user == nil:
+		err = errNoUser
+	}
+	if err == nil {
 		return next(ctx)
 	}
-	if requestFrom(ctx).user == nil {
-		return nil, errNoUser
+	parent := graphql.GetFieldContext(ctx) // the root object's (its RootFieldContext's Object is the field name)
+	fc := &graphql.FieldContext{Parent: parent, Field: rc.Field, IsMethod: true, IsResolver: true}
+	if parent != nil {
+		fc.Object = parent.Object
 	}
-	return next(ctx)
+	fctx := graphql.WithFieldContext(ctx, fc)
+	graphql.GetOperationContext(ctx).Error(fctx, graphql.AddFieldLocationToError(fctx, err))
+	return graphql.Null
 }

@@ -111,8 +111,9 @@ func (e *env) token(t testing.TB, login string) string {
 
 // gqlError is one entry of a response's errors.
 type gqlError struct {
-	Message    string         `json:"message"`
-	Path       []any          `json:"path"`
+	Message    string `json:"message"`
+	Path       []any  `json:"path"`
+	Locations  []struct{ Line, Column int }
 	Extensions map[string]any `json:"extensions"`
 }
 

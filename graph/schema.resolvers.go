@@ -191,7 +191,7 @@ func (r *salesOrderResolver) Currency(ctx context.Context, obj *model.SalesOrder
 }
 
 func (r *salesOrderResolver) Lines(ctx context.Context, obj *model.SalesOrder) ([]*model.SalesOrderLine, error) {
-	return loadList(ctx, loader.For(ctx).SalesOrderLinesByOrder, obj.GUID, toSalesOrderLine)
+	return orderLines(ctx, obj)
 }
 
 func (r *salesOrderResolver) Invoices(ctx context.Context, obj *model.SalesOrder) ([]*model.Invoice, error) {
@@ -208,18 +208,6 @@ func (r *salesOrderLineResolver) Product(ctx context.Context, obj *model.SalesOr
 
 func (r *salesOrderLineResolver) Description(ctx context.Context, obj *model.SalesOrderLine, language *string) (*string, error) {
 	return localizeOpt(ctx, obj.Descriptions, language)
-}
-
-func (r *salesOrderLineResolver) UnitPrice(ctx context.Context, obj *model.SalesOrderLine) (*model.Money, error) {
-	return priced(ctx, obj.SalesOrderID, obj.UnitPriceRaw)
-}
-
-func (r *salesOrderLineResolver) LineAmount(ctx context.Context, obj *model.SalesOrderLine) (*model.Money, error) {
-	return priced(ctx, obj.SalesOrderID, obj.LineAmountRaw)
-}
-
-func (r *salesOrderLineResolver) DiscountPercent(ctx context.Context, obj *model.SalesOrderLine) (*model.Decimal, error) {
-	return priced(ctx, obj.SalesOrderID, obj.DiscountPercentRaw)
 }
 
 func (r *shipmentResolver) Recipient(ctx context.Context, obj *model.Shipment) (*model.Party, error) {

@@ -239,7 +239,7 @@ func (t *httpTransport) write(w http.ResponseWriter, status int, media string, b
 
 // writeCached answers body with Cache-Control cc, or no-store.
 func (t *httpTransport) writeCached(w http.ResponseWriter, status int, media string, body any, cc string) {
-	b, err := json.Marshal(body)
+	b, err := marshalBody(body)
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"` + errcode.Internal + `"}}]}`)
@@ -251,6 +251,44 @@ func (t *httpTransport) writeCached(w http.ResponseWriter, status int, media str
 	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// marshalBody is json.Marshal(body), but a response's data (gqlgen's compact JSON, most of the answer) is copied
+// as it is instead of being compacted and HTML-escaped again, when it has nothing to escape.
+func marshalBody(body any) ([]byte, error) {
+	resp, ok := body.(*graphql.Response)
+	if !ok || len(resp.Data) == 0 || resp.Label != "" || resp.Path != nil || resp.HasNext != nil || !htmlSafe(resp.Data) {
+		return json.Marshal(body)
+	}
+	b := make([]byte, 0, len(resp.Data)+64)
+	b = append(b, '{')
+	if len(resp.Errors) > 0 {
+		errs, err := json.Marshal(resp.Errors)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, `"errors":`...), errs...), ',')
+	}
+	b = append(append(b, `"data":`...), resp.Data...)
+	if len(resp.Extensions) > 0 {
+		ext, err := json.Marshal(resp.Extensions)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"extensions":`...), ext...)
+	}
+	return append(b, '}'), nil
+}
+
+// htmlSafe reports whether JSON text has none of the characters json.Marshal escapes in strings: <, > and &, and
+// U+2028 and U+2029 (whose UTF-8 encodings start with 0xE2).
+func htmlSafe(b []byte) bool {
+	for _, c := range b {
+		if c == '<' || c == '>' || c == '&' || c == 0xE2 {
+			return false
+		}
+	}
+	return true
 }
 
 // isJSONContent accepts application/json in UTF-8 (the charset may be omitted).

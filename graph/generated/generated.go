@@ -434,10 +434,6 @@ type SalesOrderLineResolver interface {
 
 	Product(ctx context.Context, obj *model.SalesOrderLine) (*model.Product, error)
 	Description(ctx context.Context, obj *model.SalesOrderLine, language *string) (*string, error)
-
-	UnitPrice(ctx context.Context, obj *model.SalesOrderLine) (*model.Money, error)
-	LineAmount(ctx context.Context, obj *model.SalesOrderLine) (*model.Money, error)
-	DiscountPercent(ctx context.Context, obj *model.SalesOrderLine) (*model.Decimal, error)
 }
 type ShipmentResolver interface {
 	Recipient(ctx context.Context, obj *model.Shipment) (*model.Party, error)
@@ -7970,7 +7966,7 @@ func (ec *executionContext) _SalesOrderLine_unitPrice(ctx context.Context, field
 			return ec.fieldContext_SalesOrderLine_unitPrice(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.SalesOrderLine().UnitPrice(ctx, obj)
+			return obj.UnitPrice, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
@@ -7984,8 +7980,8 @@ func (ec *executionContext) fieldContext_SalesOrderLine_unitPrice(_ context.Cont
 	fc = &graphql.FieldContext{
 		Object:     "SalesOrderLine",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Money(ctx, field)
 		},
@@ -8002,7 +7998,7 @@ func (ec *executionContext) _SalesOrderLine_lineAmount(ctx context.Context, fiel
 			return ec.fieldContext_SalesOrderLine_lineAmount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.SalesOrderLine().LineAmount(ctx, obj)
+			return obj.LineAmount, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
@@ -8016,8 +8012,8 @@ func (ec *executionContext) fieldContext_SalesOrderLine_lineAmount(_ context.Con
 	fc = &graphql.FieldContext{
 		Object:     "SalesOrderLine",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Money(ctx, field)
 		},
@@ -8034,7 +8030,7 @@ func (ec *executionContext) _SalesOrderLine_discountPercent(ctx context.Context,
 			return ec.fieldContext_SalesOrderLine_discountPercent(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.SalesOrderLine().DiscountPercent(ctx, obj)
+			return obj.DiscountPercent, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Decimal) graphql.Marshaler {
@@ -8045,7 +8041,7 @@ func (ec *executionContext) _SalesOrderLine_discountPercent(ctx context.Context,
 	)
 }
 func (ec *executionContext) fieldContext_SalesOrderLine_discountPercent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SalesOrderLine", field, true, true, "Decimal")
+	return graphql.NewScalarFieldContext("SalesOrderLine", field, false, false, "Decimal")
 }
 
 func (ec *executionContext) _SalesOrderLine_requiredDeliveryDate(ctx context.Context, field graphql.CollectedField, obj *model.SalesOrderLine) (ret graphql.Marshaler) {
@@ -12927,23 +12923,20 @@ func (ec *executionContext) _SalesOrderLine(ctx context.Context, sel ast.Selecti
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "unitPrice":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._SalesOrderLine_unitPrice(ctx, field, obj)
-				})
+			out.Values[i] = ec._SalesOrderLine_unitPrice(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "lineAmount":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._SalesOrderLine_lineAmount(ctx, field, obj)
-				})
+			out.Values[i] = ec._SalesOrderLine_lineAmount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "discountPercent":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._SalesOrderLine_discountPercent(ctx, field, obj)
-				})
+			out.Values[i] = ec._SalesOrderLine_discountPercent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "requiredDeliveryDate":
 			out.Values[i] = ec._SalesOrderLine_requiredDeliveryDate(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {

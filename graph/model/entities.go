@@ -96,9 +96,9 @@ type SalesOrderLine struct {
 	Descriptions         Texts
 	Quantity             *Quantity
 	QuantityBase         *Quantity
-	UnitPriceRaw         *Money
-	LineAmountRaw        *Money
-	DiscountPercentRaw   *Decimal
+	UnitPrice            *Money // nil unless the user may see the order's prices (hidePrices)
+	LineAmount           *Money
+	DiscountPercent      *Decimal
 	RequiredDeliveryDate *time.Time
 }
 
