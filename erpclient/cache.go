@@ -30,8 +30,9 @@ import (
 // entries of the sets they change.
 
 // CacheStore holds cache entries by key. Implementations are safe for
-// concurrent use; NewMemoryCache is the in-process one (a shared store such
-// as Redis would keep Body and Stored and leave Val empty).
+// concurrent use. NewMemoryCache is the in-process one: it keeps Val and
+// drops Body. A shared store such as Redis keeps Body (and the other
+// fields) and returns Val empty: the client then decodes Body on each hit.
 type CacheStore interface {
 	Get(key string) (CacheEntry, bool)
 	Set(key string, e CacheEntry)
@@ -46,6 +47,7 @@ type CacheEntry struct {
 	Gen    uint64    // the set's generation when the read started (see Client.Invalidate)
 	// Val is the decoded answer, shared read-only by every caller it serves;
 	// nil in stores that keep bytes only (the client decodes Body again).
+	// A store may drop Body when it keeps Val.
 	Val any
 }
 
@@ -443,28 +445,84 @@ func (c *Client) revalidate(r *request, gen uint64) {
 	}()
 }
 
-// NewMemoryCache returns an in-process CacheStore bounded to about maxBytes
-// (the answers' size plus an estimate of their decoded form). It is built on
-// otter: its byte weigher bounds memory, not entry count, and its W-TinyLFU
-// eviction keeps entries that are used often over ones read once (a plain
-// LRU would let one user's long paging scan flush everyone's dashboard).
-func NewMemoryCache(maxBytes int64) CacheStore {
-	return memoryCache{otter.Must(&otter.Options[string, CacheEntry]{
-		MaximumWeight: uint64(max(maxBytes, 1)),
-		Weigher: func(key string, e CacheEntry) uint32 {
-			// the decoded form of a JSON answer takes about twice its bytes
-			return uint32(min(len(key)+3*len(e.Body)+256, math.MaxUint32))
-		},
+// NewMemoryCache returns an in-process CacheStore bounded to maxBytes of
+// what its entries really hold. It keeps an answer decoded (Val) and drops
+// its Body, so a hit costs no decoding; each entry is weighed when stored
+// by walking its decoded value (structs, slices, maps, strings, in the
+// runtime's allocation sizes), plus the decoder's copy of the body that the
+// value's strings point into, the key, and the entry's bookkeeping. It is
+// built on otter: its byte weigher bounds memory, not entry count, and its
+// W-TinyLFU eviction keeps entries that are used often over ones read once
+// (a plain LRU would let one user's long paging scan flush everyone's
+// dashboard).
+func NewMemoryCache(maxBytes int64) *MemoryCache {
+	maxBytes = max(maxBytes, 1)
+	return &MemoryCache{bound: maxBytes, c: otter.Must(&otter.Options[string, memoryEntry]{
+		MaximumWeight: uint64(maxBytes),
+		Weigher:       func(_ string, e memoryEntry) uint32 { return e.weight },
 	})}
 }
 
-type memoryCache struct {
-	c *otter.Cache[string, CacheEntry]
+// MemoryCache is the in-process CacheStore (see NewMemoryCache).
+type MemoryCache struct {
+	bound int64
+	c     *otter.Cache[string, memoryEntry]
 }
 
-func (m memoryCache) Get(key string) (CacheEntry, bool) { return m.c.GetIfPresent(key) }
-func (m memoryCache) Set(key string, e CacheEntry)      { m.c.Set(key, e) }
-func (m memoryCache) Delete(key string)                 { m.c.Invalidate(key) }
+type memoryEntry struct {
+	e      CacheEntry
+	weight uint32
+}
+
+// entryOverhead is what one entry costs besides its key and answer: otter's
+// node, its hash-table slot and the policy's bookkeeping, and the
+// CacheEntry itself (measured with MemoryCache's heap test).
+const entryOverhead = 256
+
+// weigh returns what keeping e under key costs, and e as the store keeps it.
+func weigh(key string, e CacheEntry) (CacheEntry, int64) {
+	n := allocSize(int64(len(key))) + entryOverhead
+	if e.Val != nil {
+		// the decoder copies the body once and the decoded strings point into that copy
+		n += heapSize(e.Val) + allocSize(int64(len(e.Body))+1)
+		e.Body = nil
+	} else {
+		n += allocSize(int64(cap(e.Body)))
+	}
+	return e, n
+}
+
+// Get returns key's entry.
+func (m *MemoryCache) Get(key string) (CacheEntry, bool) {
+	me, ok := m.c.GetIfPresent(key)
+	return me.e, ok
+}
+
+// Set stores e under key (an entry larger than the whole bound is not kept).
+func (m *MemoryCache) Set(key string, e CacheEntry) {
+	e, n := weigh(key, e)
+	if n > m.bound {
+		m.c.Invalidate(key)
+		return
+	}
+	m.c.Set(key, memoryEntry{e: e, weight: uint32(min(n, math.MaxUint32))})
+}
+
+// Delete drops key's entry.
+func (m *MemoryCache) Delete(key string) { m.c.Invalidate(key) }
+
+// MemoryCacheStats is what a MemoryCache holds.
+type MemoryCacheStats struct {
+	Entries int   // entries held
+	Bytes   int64 // their accounted size: what they keep alive on the heap
+	Bound   int64 // the configured bound (NewMemoryCache's maxBytes)
+}
+
+// Stats reports what m holds; Bytes stays within Bound.
+func (m *MemoryCache) Stats() MemoryCacheStats {
+	m.c.CleanUp() // apply pending evictions, so the figures are current
+	return MemoryCacheStats{Entries: m.c.EstimatedSize(), Bytes: int64(m.c.WeightedSize()), Bound: m.bound}
+}
 
 // FreshnessFrom returns the Freshness that WithFreshness put in ctx.
 func FreshnessFrom(ctx context.Context) (*Freshness, bool) {

@@ -1,0 +1,148 @@
+package erpclient_test
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/erpgraph/erpgraph/erpclient"
+	"github.com/erpgraph/erpgraph/erpsim"
+	"github.com/erpgraph/erpgraph/erpsim/fixture"
+)
+
+// dashboardOrder is a sales order read the way the dashboard reads it: lines with their products, the customer
+// with its party, nested in one answer.
+type dashboardOrder struct {
+	erpclient.SalesOrder
+	Customer *struct {
+		erpclient.Customer
+		Party *erpclient.Party `json:"Party,omitempty"`
+	} `json:"Customer,omitempty"`
+	Lines []struct {
+		erpclient.SalesOrderLine
+		Product *erpclient.Product `json:"Product,omitempty"`
+	} `json:"Lines,omitempty"`
+}
+
+// fillCache reads pages pages of nested orders (each page a distinct request, so a distinct entry).
+func fillCache(t *testing.T, c *erpclient.Client, pages int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range pages {
+		_, err := erpclient.List[dashboardOrder](ctx, c, erpclient.Query{Set: erpclient.SetSalesOrders, Unscoped: true, Top: 10,
+			Cursor: &erpclient.Cursor{Skip: 1 + 7*i},
+			Expand: []erpclient.Expand{{Prop: "Lines", Expand: []erpclient.Expand{{Prop: "Product"}}},
+				{Prop: "Customer", Expand: []erpclient.Expand{{Prop: "Party"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// The memory cache's byte bound is honest: what it accounts for its entries is what they keep alive on the heap
+// (measured by the runtime, not by the cache's own arithmetic), and eviction keeps that under the bound.
+func TestMemoryCache_AccountsWhatItHolds(t *testing.T) {
+	s := startSim(t, erpsim.Options{Limits: erpsim.Unlimited()})
+	const pages = 120
+	measure := func(bound int64) (erpclient.MemoryCacheStats, int64) {
+		t.Helper()
+		store := erpclient.NewMemoryCache(bound)
+		c := simClient(t, s, func(cfg *erpclient.Config) {
+			cfg.Cache = erpclient.CacheConfig{Store: store, Documents: erpclient.DefaultDocumentPolicy}
+			cfg.Scheduler.RequestsPerMinute = 1 << 20 // erpsim is unlimited: do not pace the fill
+		})
+		fillCache(t, c, 1) // the session, its token and connections: not the cache's
+		s.ResetRequests()
+		before := liveHeap()
+		fillCache(t, c, pages)
+		s.ResetRequests() // erpsim's request log lives in this process too
+		held := liveHeap() - before
+		runtime.KeepAlive(c)
+		return store.Stats(), held
+	}
+
+	st, held := measure(1 << 30) // room for everything
+	t.Logf("unbounded: %d entries, accounted %d KiB, heap %d KiB (%.2f)", st.Entries, st.Bytes>>10, held>>10, float64(st.Bytes)/float64(held))
+	if st.Entries < pages {
+		t.Fatalf("%d entries, want %d", st.Entries, pages+1)
+	}
+	// the accounting may err on the safe side a little, never under
+	if st.Bytes < held*9/10 || st.Bytes > held*3/2 {
+		t.Errorf("the cache accounts %d bytes for what keeps %d bytes alive", st.Bytes, held)
+	}
+
+	bound := st.Bytes / 4
+	st, held = measure(bound)
+	t.Logf("bound %d KiB: %d entries, accounted %d KiB, heap %d KiB", bound>>10, st.Entries, st.Bytes>>10, held>>10)
+	if st.Bytes > bound || st.Entries >= pages {
+		t.Errorf("bounded to %d bytes the cache holds %d entries, %d bytes", bound, st.Entries, st.Bytes)
+	}
+	if held > bound*11/10 {
+		t.Errorf("bounded to %d bytes the cache keeps %d bytes alive", bound, held)
+	}
+}
+
+// bytesOnly is a store that keeps answers as bytes only (as a shared store such as Redis does): every hit decodes
+// the body again.
+type bytesOnly struct{ *erpclient.MemoryCache }
+
+func (s bytesOnly) Set(key string, e erpclient.CacheEntry) {
+	e.Val = nil
+	s.MemoryCache.Set(key, e)
+}
+
+// BenchmarkCache_Hit weighs the two ways to keep an answer: decoded (the memory store: no work per hit, the
+// decoded form's bytes) or as its body (decode on every hit, the body's bytes). It reports the CPU and allocations
+// of one cached read of a nested dashboard page, and the bytes the entry costs the store.
+func BenchmarkCache_Hit(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := erpsim.Start(ctx, erpsim.Options{Limits: erpsim.Unlimited()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for _, tc := range []struct {
+		name  string
+		store func(*erpclient.MemoryCache) erpclient.CacheStore
+	}{
+		{"decoded", func(m *erpclient.MemoryCache) erpclient.CacheStore { return m }},
+		{"bytes", func(m *erpclient.MemoryCache) erpclient.CacheStore { return bytesOnly{m} }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			mc := erpclient.NewMemoryCache(1 << 30)
+			c, err := erpclient.New(ctx, erpclient.Config{InstanceURL: s.URL(), ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
+				Cache: erpclient.CacheConfig{Store: tc.store(mc), Documents: erpclient.CachePolicy{TTL: time.Hour}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			q := erpclient.Query{Set: erpclient.SetSalesOrders, Unscoped: true, Top: 10,
+				Expand: []erpclient.Expand{{Prop: "Lines", Expand: []erpclient.Expand{{Prop: "Product"}}},
+					{Prop: "Customer", Expand: []erpclient.Expand{{Prop: "Party"}}}}}
+			if _, err := erpclient.List[dashboardOrder](ctx, c, q); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := erpclient.List[dashboardOrder](ctx, c, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(mc.Stats().Bytes), "store-bytes/entry")
+			if st := c.Stats(); st.CacheMisses != 1 {
+				b.Fatalf("%d misses, want 1", st.CacheMisses)
+			}
+		})
+	}
+}
