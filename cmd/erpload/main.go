@@ -72,6 +72,7 @@ type options struct {
 	inprocess   bool
 	cpuprofile  string
 	cache       string // "on" or "off": erpgraph's read cache (ERPGRAPH_CACHE)
+	cacheMB     int    // the read cache's bound in MiB (ERPGRAPH_CACHE_SIZE); 0: erpgraph's default
 	logins      []string
 	generate    int // portal users erpsim generates
 }
@@ -88,6 +89,7 @@ func parse(args []string) (options, error) {
 		"without it the clients share anna.petrova and boris.georgiev")
 	fs.BoolVar(&o.inprocess, "inprocess", false, "run erpgraph in this process instead of a child process (CPU time then includes erpsim and the clients)")
 	fs.StringVar(&o.cache, "cache", "on", "erpgraph's read cache and reference sync: on (its defaults) or off (every read goes to ERP.net, cold)")
+	fs.IntVar(&o.cacheMB, "cache-mb", 0, "bound of erpgraph's read cache in MiB (ERPGRAPH_CACHE_SIZE); 0: its default, 64")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of erpgraph during the measured window to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -108,6 +110,9 @@ func parse(args []string) (options, error) {
 	if o.cache != "on" && o.cache != "off" {
 		errs = append(errs, fmt.Errorf("-cache %q: want on or off", o.cache))
 	}
+	if o.cacheMB < 0 || o.cacheMB > 1<<14 {
+		errs = append(errs, fmt.Errorf("-cache-mb %d: want 0..16384", o.cacheMB))
+	}
 	if o.scale < 1 || o.scale > 100 {
 		errs = append(errs, fmt.Errorf("-scale %d: want 1..100", o.scale))
 	}
@@ -126,12 +131,13 @@ type erpgraphConfig struct {
 	Distinct    bool
 	CPUProfile  string
 	CacheOff    bool
+	CacheBytes  int64
 }
 
 func (c erpgraphConfig) appConfig(logger *slog.Logger) app.Config {
 	cfg := app.Config{
 		Addr: "127.0.0.1:0", InstanceURL: c.InstanceURL, ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
-		Logger: logger, ReadCache: app.ReadCacheConfig{Off: c.CacheOff},
+		Logger: logger, ReadCache: app.ReadCacheConfig{Off: c.CacheOff, MaxBytes: c.CacheBytes},
 	}
 	if !c.Distinct {
 		// The clients share two demo users, so one "user" has dozens of operations in flight: the edge's per-user
@@ -167,7 +173,8 @@ func run(args []string, out io.Writer) error {
 	}
 	defer sim.Close()
 	sim.SetLatency(o.latency, o.partLatency)
-	gc := erpgraphConfig{InstanceURL: sim.URL(), Distinct: o.distinct, CPUProfile: o.cpuprofile, CacheOff: o.cache == "off"}
+	gc := erpgraphConfig{InstanceURL: sim.URL(), Distinct: o.distinct, CPUProfile: o.cpuprofile, CacheOff: o.cache == "off",
+		CacheBytes: int64(o.cacheMB) << 20}
 	var tg target
 	if o.inprocess {
 		tg, err = startInProcess(ctx, gc)
@@ -211,6 +218,11 @@ func run(args []string, out io.Writer) error {
 		fmt.Fprintln(out, "erpload: erpgraph at its defaults (per-user rate limit, concurrency cap and ERP.net queue share on)")
 	} else {
 		fmt.Fprintln(out, "erpload: erpgraph's per-user rate limit, concurrency cap and ERP.net queue share are off (measuring erpgraph + ERP.net, not the edge)")
+	}
+	if o.cache == "on" {
+		fmt.Fprintf(out, "erpload: erpgraph's read cache on, bound %d MiB\n", cmp.Or(int64(o.cacheMB)<<20, app.DefaultCacheBytes)>>20)
+	} else {
+		fmt.Fprintln(out, "erpload: erpgraph's read cache off")
 	}
 	runCtx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
