@@ -93,6 +93,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
 	opts.MaxRetries = 1
+	// One dial per attempt: go-redis's default of five, 100ms apart, made every
+	// command wait about 0.8s before failing while Redis is down (each
+	// request's rate limit, each cookie), instead of the stores' fallbacks
+	// answering at once.
+	opts.DialerRetries = 1
 	opts.ContextTimeoutEnabled = true
 	prefix := cfg.Prefix
 	if prefix == "" {
