@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -65,17 +64,6 @@ next:
 		}
 	}
 	return -1
-}
-
-// promtoolCheck lints a scrape with `promtool check metrics` (Debian's
-// prometheus package).
-func promtoolCheck(t *testing.T, raw []byte) {
-	t.Helper()
-	cmd := exec.Command(testbin.Path(t, "promtool", "prometheus"), "check", "metrics")
-	cmd.Stdin = bytes.NewReader(raw)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
 }
 
 // With ERPGRAPH_METRICS_ADDR the metrics are served on their own listener:
@@ -146,7 +134,7 @@ func TestApp_Metrics(t *testing.T) {
 			t.Errorf("the metrics hold %q", secret)
 		}
 	}
-	promtoolCheck(t, raw)
+	testbin.PromtoolCheckMetrics(t, raw)
 }
 
 // Without ERPGRAPH_METRICS_ADDR nothing listens for metrics.

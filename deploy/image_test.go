@@ -1,21 +1,19 @@
 package deploy_test
 
 import (
-	"bufio"
-	"context"
 	"debug/elf"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/erpgraph/erpgraph/internal/testbin"
 )
 
-// buildCommand is the Dockerfile's build step; the test runs the same one.
+// buildCommand is the Dockerfile's build step; the test runs the same one
+// (testbin.BuildArgs with CGO_ENABLED=0).
 const buildCommand = `CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/erpgraph .`
 
 // The Dockerfile builds a static binary into a distroless static image
@@ -39,17 +37,7 @@ func TestImage_StaticBinaryRuns(t *testing.T) {
 	if len(users) == 0 || strings.HasPrefix(users[len(users)-1][1], "0") || strings.HasPrefix(users[len(users)-1][1], "root") {
 		t.Errorf("the image's USER is %v, want a non-root user", users)
 	}
-	if testing.Short() {
-		t.Skip("-short: not building the binary")
-	}
-
-	bin := filepath.Join(t.TempDir(), "erpgraph")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
-	build.Dir = ".."
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testbin.BuildErpgraph(t)
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -66,36 +54,9 @@ func TestImage_StaticBinaryRuns(t *testing.T) {
 	}
 
 	// Dev mode on free ports: erpgraph prints its URL once it listens.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := exec.CommandContext(ctx, bin, "serve")
-	cmd.Env = []string{"ERPGRAPH_ADDR=127.0.0.1:0", "ERPSIM_ADDR=127.0.0.1:0", "ERPGRAPH_LOG_LEVEL=warn", "ERPGRAPH_AUDIT_LOG=off"}
-	cmd.Stderr = io.Discard
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		defer cancel()
-		_ = cmd.Process.Signal(os.Interrupt)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("erpgraph did not stop cleanly on SIGINT: %v", err)
-		}
-	})
-	url := ""
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "erpgraph is listening on "); ok {
-			url = strings.TrimSpace(rest)
-			break
-		}
-	}
-	if url == "" {
-		t.Fatalf("erpgraph printed no URL (%v)", sc.Err())
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	p := testbin.StartErpgraph(t, bin, []string{"ERPGRAPH_ADDR=127.0.0.1:0", "ERPSIM_ADDR=127.0.0.1:0", "ERPGRAPH_LOG_LEVEL=warn", "ERPGRAPH_AUDIT_LOG=off"})
+	t.Cleanup(func() { p.Stop(t) })
+	url := p.URL
 	res, err := http.Get(url + "/healthz")
 	if err != nil {
 		t.Fatal(err)

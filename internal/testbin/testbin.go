@@ -7,6 +7,7 @@ package testbin
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -17,6 +18,13 @@ func Path(t testing.TB, program, pkg string) string {
 	path, err := exec.LookPath(program)
 	if err == nil {
 		return path
+	}
+	// Debian installs daemons such as haproxy in /usr/sbin, which is on
+	// root's PATH but often not on a user's.
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if path, err := exec.LookPath(filepath.Join(dir, program)); err == nil {
+			return path
+		}
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s is not installed (apt-get install %s); CI needs it", program, pkg)
