@@ -136,8 +136,9 @@ type Response struct {
 	Data   json.RawMessage `json:"data"`
 	Errors []Error         `json:"errors"`
 	// Status is the HTTP status; RetryAfter the Retry-After header ("" if none).
-	Status     int    `json:"-"`
-	RetryAfter string `json:"-"`
+	Status     int         `json:"-"`
+	RetryAfter string      `json:"-"`
+	Header     http.Header `json:"-"`
 }
 
 // Code is the first error's code, "" when the answer has no errors.
@@ -181,6 +182,12 @@ const maxAnswer = 16 << 20
 // Post sends one GraphQL request as u to url. err means there was no GraphQL
 // answer at all (transport failure, or a body that is not JSON).
 func Post(ctx context.Context, c *http.Client, url string, u *User, query string, vars map[string]any) (*Response, error) {
+	return PostHeader(ctx, c, url, u, query, vars, nil)
+}
+
+// PostHeader is Post with extra request headers hdr; the answer's headers
+// are in Response.Header.
+func PostHeader(ctx context.Context, c *http.Client, url string, u *User, query string, vars map[string]any, hdr http.Header) (*Response, error) {
 	token, err := u.Token(ctx)
 	if err != nil {
 		return nil, err
@@ -193,6 +200,9 @@ func Post(ctx context.Context, c *http.Client, url string, u *User, query string
 	if err != nil {
 		return nil, err
 	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := c.Do(req)
@@ -204,7 +214,7 @@ func Post(ctx context.Context, c *http.Client, url string, u *User, query string
 	if err != nil {
 		return &Response{Status: res.StatusCode}, fmt.Errorf("HTTP %d: read: %w", res.StatusCode, err)
 	}
-	r := &Response{Status: res.StatusCode, RetryAfter: res.Header.Get("Retry-After")}
+	r := &Response{Status: res.StatusCode, RetryAfter: res.Header.Get("Retry-After"), Header: res.Header}
 	if err := json.Unmarshal(raw, r); err != nil {
 		return r, fmt.Errorf("HTTP %d, not JSON: %w", res.StatusCode, err)
 	}
