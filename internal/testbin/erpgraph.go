@@ -3,6 +3,7 @@ package testbin
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -17,25 +18,53 @@ import (
 // tests that run erpgraph as its own process run the binary the image ships.
 var BuildArgs = []string{"build", "-trimpath", "-ldflags=-s -w"}
 
-// BuildErpgraph builds erpgraph like the Dockerfile does into a temporary
-// directory of t and returns the binary's path. Under -short it skips t.
+// BuildErpgraph builds erpgraph like the Dockerfile does, once per test
+// binary, and returns the binary's path (call RemoveBuilds from TestMain).
+// Under -short it skips t.
 func BuildErpgraph(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: not building the erpgraph binary")
 	}
+	build.once.Do(func() { build.bin, build.err = buildErpgraph() })
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.bin
+}
+
+// build is the binary BuildErpgraph made: building erpgraph from a cold
+// cache takes a minute on two cores, so the tests of a package share one.
+var build struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+func buildErpgraph() (string, error) {
 	mod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil || strings.TrimSpace(string(mod)) == "" {
-		t.Fatalf("go env GOMOD: %v (%q)", err, mod)
+		return "", fmt.Errorf("go env GOMOD: %v (%q)", err, mod)
 	}
-	bin := filepath.Join(t.TempDir(), "erpgraph")
-	build := exec.Command("go", append(BuildArgs, "-o", bin, ".")...)
-	build.Dir = filepath.Dir(strings.TrimSpace(string(mod)))
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if build.dir, err = os.MkdirTemp("", "erpgraph-build-"); err != nil {
+		return "", err
 	}
-	return bin
+	bin := filepath.Join(build.dir, "erpgraph")
+	cmd := exec.Command("go", append(BuildArgs, "-o", bin, ".")...)
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(mod)))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// RemoveBuilds removes what BuildErpgraph built; TestMain calls it after
+// the tests ran.
+func RemoveBuilds() {
+	if build.dir != "" {
+		_ = os.RemoveAll(build.dir)
+	}
 }
 
 // Erpgraph is one running `erpgraph serve` process.

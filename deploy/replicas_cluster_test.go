@@ -1,8 +1,9 @@
-// Package replicas_test runs erpgraph as an operator runs several replicas: one erpsim (the ERP.net instance,
+package deploy_test
+
+// The three-replica test runs erpgraph as an operator runs several replicas: one erpsim (the ERP.net instance,
 // over TCP), one real redis-server, three erpgraph processes (the binary the image ships, configured by
 // environment) and a real HAProxy in front of them checking /readyz. Every request of the tests goes through
 // HAProxy.
-package replicas_test
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package replicas_test
+package deploy_test
 
 import (
 	"bytes"
