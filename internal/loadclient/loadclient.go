@@ -133,8 +133,9 @@ func (e Error) Code() string { c, _ := e.Extensions["code"].(string); return c }
 
 // Response is one GraphQL answer.
 type Response struct {
-	Data   json.RawMessage `json:"data"`
-	Errors []Error         `json:"errors"`
+	Data       json.RawMessage `json:"data"`
+	Errors     []Error         `json:"errors"`
+	Extensions map[string]any  `json:"extensions"`
 	// Status is the HTTP status; RetryAfter the Retry-After header ("" if none).
 	Status     int         `json:"-"`
 	RetryAfter string      `json:"-"`
