@@ -274,8 +274,9 @@ func (h *haproxy) command(cmd string) (string, error) {
 	return b.String(), sc.Err()
 }
 
-// state is the status HAProxy's stats give server name of the backend: UP, DOWN, or a transition ("UP 1/2").
-func (h *haproxy) state(name string) string {
+// stat is the row of HAProxy's stats (show stat) for svname of the backend ("BACKEND" for the backend as a
+// whole), by column name.
+func (h *haproxy) stat(svname string) map[string]string {
 	h.t.Helper()
 	out, err := h.command("show stat")
 	if err != nil {
@@ -283,19 +284,22 @@ func (h *haproxy) state(name string) string {
 	}
 	lines := strings.Split(out, "\n")
 	header := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
-	col := map[string]int{}
-	for i, f := range header {
-		col[f] = i
-	}
 	for _, l := range lines[1:] {
 		f := strings.Split(l, ",")
-		if len(f) > col["status"] && f[col["pxname"]] == "replicas" && f[col["svname"]] == name {
-			return f[col["status"]]
+		if len(f) >= len(header) && f[0] == "replicas" && f[1] == svname {
+			row := map[string]string{}
+			for i, name := range header {
+				row[name] = f[i]
+			}
+			return row
 		}
 	}
-	h.t.Fatalf("haproxy stats have no server %s:\n%s", name, out)
-	return ""
+	h.t.Fatalf("haproxy stats have no row %s:\n%s", svname, out)
+	return nil
 }
+
+// state is the status HAProxy's health checks give server name: UP, DOWN, or a transition ("UP 1/2").
+func (h *haproxy) state(name string) string { return h.stat(name)["status"] }
 
 // waitState waits until HAProxy reports server name in state want.
 func (h *haproxy) waitState(name, want string) {

@@ -90,6 +90,14 @@ func TestThreeReplicas(t *testing.T) {
 		}
 		_, byReplica := c.seen.counts()
 		t.Logf("rolling restart: %d requests, by replica %v", ok, byReplica)
+		// The drain alone kept every request: HAProxy never met a refused connection or a cut response, so it
+		// never had to retry or redispatch one.
+		be := c.lb.stat("BACKEND")
+		for _, k := range []string{"econ", "eresp", "wretr", "wredis"} {
+			if be[k] != "0" && be[k] != "" {
+				t.Errorf("HAProxy's backend %s = %s, want 0", k, be[k])
+			}
+		}
 	})
 	t.Logf("total: %v", time.Since(start).Round(time.Millisecond))
 }
