@@ -154,10 +154,10 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		AllowInternalUsers: cfg.AllowInternalUsers, Logger: a.log.With("component", "access"), Cache: a.grantCache(),
 	})
 	writes, err := mutation.New(mutation.Config{
-		ERP: a.erp, Enabled: cfg.Writes.Enabled, KeyTTL: cfg.Writes.IdempotencyTTL,
+		ERP: a.erp, Enabled: cfg.Writes.Enabled, KeyTTL: cfg.Writes.IdempotencyTTL, Keys: a.idempotencyKeys(),
 		SubmitState: erpclient.DocumentState(cfg.Writes.SubmitState), RatePerMinute: cfg.Writes.PerMinute,
 		Audit: cmp.Or(a.audit, slog.New(slog.DiscardHandler)), Logger: a.log.With("component", "mutation"),
-		OnReplay: a.metrics.IdempotentReplay,
+		OnReplay: a.metrics.IdempotentReplay, OnKeysUnavailable: func() { a.metrics.StoreFailed("idempotency") },
 		AddUpstream: func(ctx context.Context, n int64) {
 			if rec := server.RecordOf(ctx); rec != nil {
 				rec.Upstream.Add(n)

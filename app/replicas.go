@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/erpgraph/erpgraph/access"
 	"github.com/erpgraph/erpgraph/graph"
+	"github.com/erpgraph/erpgraph/mutation"
 	"github.com/erpgraph/erpgraph/redisstore"
 	"github.com/erpgraph/erpgraph/server"
 	"github.com/erpgraph/erpgraph/session"
@@ -14,7 +16,7 @@ import (
 
 // The settings for running several replicas, appended to the registry.
 var replicaRows = []setting{
-	{env: "ERPGRAPH_REDIS_URL", help: "Redis shared by the replicas (redis://[:password@]host:port/db, rediss:// for TLS, unix:///path): per-user rate limits (GCRA), automatic persisted queries, login sessions and their refresh lock, first use of tokens; unset = in this process's memory",
+	{env: "ERPGRAPH_REDIS_URL", help: "Redis shared by the replicas (redis://[:password@]host:port/db, rediss:// for TLS, unix:///path): per-user rate limits (GCRA), automatic persisted queries, login sessions and their refresh lock, mutation idempotency keys, first use of tokens; unset = in this process's memory",
 		raw: true, secret: true,
 		field: text(func(c *Config) *string { return &c.RedisURL }),
 		check: func(c Config, _ *loaded) error {
@@ -47,7 +49,7 @@ func (a *App) openRedis() error {
 		return nil
 	}
 	var err error
-	if a.redis, err = redisstore.New(redisstore.Config{URL: a.cfg.RedisURL}); err != nil {
+	if a.redis, err = redisstore.New(redisstore.Config{URL: a.cfg.RedisURL, Logger: a.log.With("component", "redis")}); err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
 	return nil
@@ -119,4 +121,15 @@ func (a *App) grantCache() access.GrantCache {
 		return nil
 	}
 	return a.redis.Grants(access.DefaultCacheTTL)
+}
+
+// idempotencyKeys keeps mutation idempotency keys in Redis when configured,
+// so one key sent to two replicas writes once (nil: the Service's in-memory
+// store). When Redis cannot answer, writes with a key are refused
+// (IDEMPOTENCY_UNAVAILABLE) rather than run unchecked.
+func (a *App) idempotencyKeys() mutation.KeyStore {
+	if a.redis == nil {
+		return nil
+	}
+	return a.redis.IdempotencyKeys(cmp.Or(a.cfg.Writes.IdempotencyTTL, 24*time.Hour))
 }

@@ -31,7 +31,8 @@ func readyReport(t *testing.T, a *app.App) (int, server.Readiness) {
 
 // twoReplicas runs two erpgraph processes on one erpsim and one Redis: a
 // dev-mode one with its in-process erpsim, and one in production mode on it.
-func twoReplicas(t *testing.T, redisURL string, rl *server.RateLimitConfig) (*app.App, *app.App) {
+// mods change both configurations.
+func twoReplicas(t *testing.T, redisURL string, rl *server.RateLimitConfig, mods ...func(*app.Config)) (*app.App, *app.App) {
 	t.Helper()
 	var k [32]byte
 	_, _ = rand.Read(k[:])
@@ -40,6 +41,9 @@ func twoReplicas(t *testing.T, redisURL string, rl *server.RateLimitConfig) (*ap
 	cfg.RedisURL, cfg.Session.Keys = redisURL, key
 	if rl != nil {
 		cfg.RateLimit = *rl
+	}
+	for _, m := range mods {
+		m(&cfg)
 	}
 	a := run(t, cfg)
 	env := map[string]string{
@@ -53,6 +57,9 @@ func twoReplicas(t *testing.T, redisURL string, rl *server.RateLimitConfig) (*ap
 	}
 	if rl != nil {
 		cfgB.RateLimit = *rl
+	}
+	for _, m := range mods {
+		m(&cfgB)
 	}
 	return a, run(t, cfgB)
 }

@@ -68,12 +68,13 @@ var (
 
 	// Mutations (package mutation). WRITES_DISABLED is a field error with a null payload; the others come in the
 	// payload's userErrors (besides NOT_FOUND, FORBIDDEN, BAD_USER_INPUT, RATE_LIMITED and UPSTREAM_UNAVAILABLE).
-	WritesDisabled        = add(Entry{Code: "WRITES_DISABLED", Meaning: "the server runs read-only (`ERPGRAPH_WRITES` off): no mutation runs, ERP.net is not called"})
-	StaleObject           = add(Entry{Code: "STALE_OBJECT", Meaning: "`expectedVersion` is not the order's current version: the payload carries `currentVersion` and the order as it is now; merge and send again"})
-	DocumentReadOnly      = add(Entry{Code: "DOCUMENT_READ_ONLY", Meaning: "the order is submitted, released or void and cannot be changed this way"})
-	RejectedByERP         = add(Entry{Code: "REJECTED_BY_ERP", Meaning: "ERP.net's validation or business rules refused the change (an inactive product, a state change it does not allow); nothing was written"})
-	IdempotencyKeyReused  = add(Entry{Code: "IDEMPOTENCY_KEY_REUSED", Meaning: "the idempotency key was used before with a different input: use a new key for a new request"})
-	IdempotencyInProgress = add(Entry{Code: "IDEMPOTENCY_IN_PROGRESS", Retry: true, Meaning: "the first request with this idempotency key is still running: retry with the same key"})
+	WritesDisabled         = add(Entry{Code: "WRITES_DISABLED", Meaning: "the server runs read-only (`ERPGRAPH_WRITES` off): no mutation runs, ERP.net is not called"})
+	StaleObject            = add(Entry{Code: "STALE_OBJECT", Meaning: "`expectedVersion` is not the order's current version: the payload carries `currentVersion` and the order as it is now; merge and send again"})
+	DocumentReadOnly       = add(Entry{Code: "DOCUMENT_READ_ONLY", Meaning: "the order is submitted, released or void and cannot be changed this way"})
+	RejectedByERP          = add(Entry{Code: "REJECTED_BY_ERP", Meaning: "ERP.net's validation or business rules refused the change (an inactive product, a state change it does not allow); nothing was written"})
+	IdempotencyKeyReused   = add(Entry{Code: "IDEMPOTENCY_KEY_REUSED", Meaning: "the idempotency key was used before with a different input: use a new key for a new request"})
+	IdempotencyInProgress  = add(Entry{Code: "IDEMPOTENCY_IN_PROGRESS", Retry: true, Meaning: "the first request with this idempotency key is still running: retry with the same key"})
+	IdempotencyUnavailable = add(Entry{Code: "IDEMPOTENCY_UNAVAILABLE", Retry: true, Meaning: "the shared idempotency-key store (Redis) did not answer, so the key could not be checked: the mutation did not run and nothing was written (a field error with a null payload); retry with the same key after `extensions.retryAfter` seconds (also the `Retry-After` header when no field got data)"})
 
 	// Server-side sessions (the session cookie, /auth/*).
 	CSRFHeaderMissing = add(Entry{Code: "CSRF_HEADER_MISSING", Status: http.StatusUnauthorized, Meaning: "a request with the session cookie (to `/graphql` or `/auth/user`, `/auth/logout`) lacks the CSRF header: send `X-CSRF: 1`"})

@@ -44,6 +44,8 @@ func classify(err error) (code, msg string) {
 		return mutation.CodeWritesDisabled, "writes are disabled on this server"
 	case errors.As(err, &limited):
 		return mutation.CodeRateLimited, "too many changes in a short time; retry later"
+	case errors.As(err, new(*mutation.ErrKeysUnavailable)):
+		return mutation.CodeIdempotencyUnavailable, "the idempotency key could not be checked, so nothing was written; retry with the same key after retryAfter seconds"
 	case errors.Is(err, errIntrospectionDisabled):
 		return errcode.IntrospectionDisabled, "introspection is disabled on this server"
 	case errors.As(err, &in):
@@ -85,13 +87,16 @@ func (r *Resolver) presentError(ctx context.Context, err error) *gqlerror.Error 
 	}
 	code, msg := classify(cause)
 	switch code {
-	case errcode.Internal, errcode.UpstreamUnavailable:
+	case errcode.Internal, errcode.UpstreamUnavailable, errcode.IdempotencyUnavailable:
 		r.logger.ErrorContext(ctx, "graphql: request failed", "requestId", requestID(ctx), "code", code,
 			"path", gqlErr.Path.String(), "err", cause)
 	}
 	ext := map[string]any{"code": code, "requestId": requestID(ctx)}
 	if be := (*erpclient.BusyError)(nil); errors.As(cause, &be) {
 		ext["retryAfter"] = retryAfterSeconds(be.RetryAfter)
+	}
+	if ku := (*mutation.ErrKeysUnavailable)(nil); errors.As(cause, &ku) {
+		ext["retryAfter"] = retryAfterSeconds(ku.RetryAfter)
 	}
 	return &gqlerror.Error{
 		Message:    msg,

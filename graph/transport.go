@@ -143,15 +143,16 @@ func (t *httpTransport) execute(w http.ResponseWriter, r *http.Request, media st
 	t.writeCached(w, http.StatusOK, media, resp, cc)
 }
 
-// refusedAsBusy reports whether the whole response was refused because the ERP.net session was too busy: every
-// error is UPSTREAM_BUSY and no root field got data. seconds is the longest retryAfter of the errors, for the
+// refusedAsBusy reports whether the whole response was refused for a while: every error is UPSTREAM_BUSY (the
+// ERP.net session was too busy) or IDEMPOTENCY_UNAVAILABLE (the key store did not answer) and no root field got
+// data. seconds is the longest retryAfter of the errors, for the
 // Retry-After header.
 func refusedAsBusy(resp *graphql.Response) (seconds int, ok bool) {
 	if len(resp.Errors) == 0 {
 		return 0, false
 	}
 	for _, e := range resp.Errors {
-		if e.Extensions["code"] != errcode.UpstreamBusy {
+		if c := e.Extensions["code"]; c != errcode.UpstreamBusy && c != errcode.IdempotencyUnavailable {
 			return 0, false
 		}
 		s, _ := e.Extensions["retryAfter"].(int)

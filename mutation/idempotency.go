@@ -14,7 +14,10 @@ import (
 
 // KeyStore remembers idempotency keys (per user, hashed) with the fingerprint of the input they were first used
 // with and, once the mutation finished, its outcome. The memory store serves one replica; several replicas need a
-// shared implementation (Redis: SET NX with a TTL for Claim, a hash for the record, pub/sub or polling for Wait).
+// shared implementation (package redisstore). Every implementation passes the contract in mutation/mutationtest.
+//
+// A store that cannot answer returns an error; the Service then refuses the write (ErrKeysUnavailable) rather than
+// run it without the key check and risk a duplicate.
 type KeyStore interface {
 	// Claim records key as in progress for input unless it is already known; it returns the existing record and
 	// false when it is, the new record and true when this caller now owns the key.
@@ -54,11 +57,16 @@ type memEntry struct {
 
 // NewMemoryKeyStore keeps at most size keys for ttl each.
 func NewMemoryKeyStore(size int, ttl time.Duration) *MemoryKeyStore {
+	return NewMemoryKeyStoreWithClock(size, ttl, time.Now)
+}
+
+// NewMemoryKeyStoreWithClock is NewMemoryKeyStore with now as the clock records expire by, for tests.
+func NewMemoryKeyStoreWithClock(size int, ttl time.Duration, now func() time.Time) *MemoryKeyStore {
 	c, err := lru.New[string, *memEntry](max(size, 1))
 	if err != nil {
 		panic(err) // only for a non-positive size, which max rules out
 	}
-	return &MemoryKeyStore{ttl: ttl, now: time.Now, entries: c}
+	return &MemoryKeyStore{ttl: ttl, now: now, entries: c}
 }
 
 // peekLocked returns key's live entry, dropping an expired one. An entry still in progress does not expire: its

@@ -14,18 +14,19 @@ import (
 
 // Codes of userErrors and of the errors a mutation answers with (extensions.code), from the one registry.
 var (
-	CodeNotFound              = errcode.NotFound            // no such customer, order, line or product, or one outside the user's access
-	CodeForbidden             = errcode.Forbidden           // visible, but the user's role does not allow this write
-	CodeBadUserInput          = errcode.BadUserInput        // malformed or out-of-bounds input
-	CodeStaleObject           = errcode.StaleObject         // expectedVersion is not the order's current version
-	CodeDocumentReadOnly      = errcode.DocumentReadOnly    // the order is submitted, released or void
-	CodeRejected              = errcode.RejectedByERP       // ERP.net refused the write (validation, business rule, state rule)
-	CodeUpstreamUnavailable   = errcode.UpstreamUnavailable // ERP.net failed or was busy; the message says whether anything was written
-	CodeIdempotencyKeyReused  = errcode.IdempotencyKeyReused
-	CodeIdempotencyInProgress = errcode.IdempotencyInProgress
-	CodeWritesDisabled        = errcode.WritesDisabled
-	CodeRateLimited           = errcode.RateLimited
-	CodeInternal              = errcode.Internal
+	CodeNotFound               = errcode.NotFound            // no such customer, order, line or product, or one outside the user's access
+	CodeForbidden              = errcode.Forbidden           // visible, but the user's role does not allow this write
+	CodeBadUserInput           = errcode.BadUserInput        // malformed or out-of-bounds input
+	CodeStaleObject            = errcode.StaleObject         // expectedVersion is not the order's current version
+	CodeDocumentReadOnly       = errcode.DocumentReadOnly    // the order is submitted, released or void
+	CodeRejected               = errcode.RejectedByERP       // ERP.net refused the write (validation, business rule, state rule)
+	CodeUpstreamUnavailable    = errcode.UpstreamUnavailable // ERP.net failed or was busy; the message says whether anything was written
+	CodeIdempotencyKeyReused   = errcode.IdempotencyKeyReused
+	CodeIdempotencyInProgress  = errcode.IdempotencyInProgress
+	CodeIdempotencyUnavailable = errcode.IdempotencyUnavailable
+	CodeWritesDisabled         = errcode.WritesDisabled
+	CodeRateLimited            = errcode.RateLimited
+	CodeInternal               = errcode.Internal
 )
 
 // Action names a mutation in audit records and idempotency fingerprints.

@@ -28,6 +28,32 @@ func (e *ErrRateLimited) Error() string {
 	return fmt.Sprintf("mutation: write rate limit exceeded; retry after %s", e.RetryAfter.Round(time.Second))
 }
 
+// ErrKeysUnavailable refuses a write with an idempotency key when the key store cannot answer (Redis down): the
+// key cannot be checked, so the mutation is not run and nothing is written. RetryAfter says when to try again
+// with the same key.
+type ErrKeysUnavailable struct {
+	RetryAfter time.Duration
+	Err        error // the store's failure, for the log
+}
+
+func (e *ErrKeysUnavailable) Error() string {
+	return fmt.Sprintf("mutation: idempotency-key store unavailable, write refused: %v", e.Err)
+}
+
+func (e *ErrKeysUnavailable) Unwrap() error { return e.Err }
+
+// keysRetryAfter is the Retry-After of ErrKeysUnavailable: long enough for a Redis failover or restart, short
+// enough that a client's retry finds it back.
+const keysRetryAfter = 5 * time.Second
+
+// keysUnavailable is the refusal of a write whose key could not be checked.
+func (s *Service) keysUnavailable(err error) error {
+	if s.cfg.OnKeysUnavailable != nil {
+		s.cfg.OnKeysUnavailable()
+	}
+	return &ErrKeysUnavailable{RetryAfter: keysRetryAfter, Err: err}
+}
+
 // Config configures the Service.
 type Config struct {
 	ERP     *erpclient.Client
@@ -57,6 +83,8 @@ type Config struct {
 	AddUpstream func(ctx context.Context, n int64)
 	// OnReplay is told of every outcome answered from its idempotency key (metrics).
 	OnReplay func()
+	// OnKeysUnavailable is told of every write refused because the key store failed (metrics).
+	OnKeysUnavailable func()
 }
 
 // Service runs mutations.
@@ -146,6 +174,9 @@ func (s *Service) run(ctx context.Context, a Actor, action Action, customerID, e
 	code := out.Code()
 	if err != nil {
 		code = CodeInternal
+		if errors.As(err, new(*ErrKeysUnavailable)) {
+			code = CodeIdempotencyUnavailable
+		}
 	}
 	if out.OrderID != "" {
 		entityID = out.OrderID
@@ -170,7 +201,7 @@ func (s *Service) idempotent(ctx context.Context, a Actor, action Action, input 
 	for {
 		rec, claimed, err := s.keys.Claim(ctx, key, fp)
 		if err != nil {
-			return Outcome{}, fmt.Errorf("mutation: idempotency store: %w", err)
+			return Outcome{}, s.keysUnavailable(err)
 		}
 		if !claimed {
 			if rec.Input != fp {
@@ -182,6 +213,9 @@ func (s *Service) idempotent(ctx context.Context, a Actor, action Action, input 
 				cancel()
 				if werr != nil && ctx.Err() != nil {
 					return Outcome{}, ctx.Err()
+				}
+				if werr != nil && !errors.Is(werr, context.DeadlineExceeded) {
+					return Outcome{}, s.keysUnavailable(werr) // the store failed while we waited
 				}
 				if werr != nil {
 					return refuse(CodeIdempotencyInProgress, "a request with this idempotency key is still running; retry later with the same key", "input", "idempotencyKey"), nil
@@ -198,7 +232,10 @@ func (s *Service) idempotent(ctx context.Context, a Actor, action Action, input 
 		}
 		out, err := s.owned(ctx, key, func() (Outcome, error) { return do(ctx, referenceFor(a.UserID, a.IdempotencyKey)) })
 		if err != nil || out.keepKeyOpen() {
-			_ = s.keys.Release(context.WithoutCancel(ctx), key)
+			if rerr := s.keys.Release(context.WithoutCancel(ctx), key); rerr != nil {
+				// The key stays in progress until the store's lease ends; a replay then looks for the order.
+				s.cfg.Logger.WarnContext(ctx, "mutation: idempotency store: release", "err", rerr)
+			}
 			return out, err
 		}
 		if err := s.keys.Complete(context.WithoutCancel(ctx), key, out); err != nil {

@@ -15,8 +15,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,6 +31,16 @@ const DefaultPrefix = "erpgraph:"
 type Client struct {
 	rdb    *redis.Client
 	prefix string
+
+	mu      sync.Mutex
+	closers []func() // the stores' subscriptions, ended before the pool
+}
+
+// onClose runs f when the client closes.
+func (c *Client) onClose(f func()) {
+	c.mu.Lock()
+	c.closers = append(c.closers, f)
+	c.mu.Unlock()
 }
 
 // ParseURL checks a Redis URL: redis://[user:password@]host:port[/db],
@@ -77,6 +89,9 @@ type Config struct {
 	// not stall requests; each store then follows its documented fallback.
 	// Default 500ms.
 	Timeout time.Duration
+	// Logger receives go-redis's own log lines (SetLogger); nil leaves them
+	// as they are.
+	Logger *slog.Logger
 }
 
 // New builds a Client. It does not wait for Redis: a replica starts (and
@@ -99,6 +114,7 @@ func New(cfg Config) (*Client, error) {
 	// answering at once.
 	opts.DialerRetries = 1
 	opts.ContextTimeoutEnabled = true
+	SetLogger(cfg.Logger)
 	prefix := cfg.Prefix
 	if prefix == "" {
 		prefix = DefaultPrefix
@@ -116,6 +132,13 @@ func (c *Client) Ping(ctx context.Context) error {
 
 // Close closes the pool.
 func (c *Client) Close() error {
+	c.mu.Lock()
+	closers := c.closers
+	c.closers = nil
+	c.mu.Unlock()
+	for _, f := range closers {
+		f()
+	}
 	if err := c.rdb.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
 		return fmt.Errorf("redisstore: close: %w", err)
 	}

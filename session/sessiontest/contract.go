@@ -10,26 +10,9 @@ import (
 	"time"
 
 	"github.com/erpgraph/erpgraph/auth"
+	"github.com/erpgraph/erpgraph/internal/testclock"
 	"github.com/erpgraph/erpgraph/session"
 )
-
-// offsetClock is the real time plus an offset the contract moves forward.
-type offsetClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *offsetClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *offsetClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.offset += d
-	c.mu.Unlock()
-}
 
 // StoreContract checks what every session.Store must do (the memory store and the Redis store run it):
 // create/get/update/delete with copies, ErrExists and ErrNotFound, no resurrection by Update, expiry at
@@ -38,10 +21,10 @@ func (c *offsetClock) advance(d time.Duration) {
 func StoreContract(t *testing.T, newStore func(now func() time.Time) session.Store) {
 	t.Helper()
 	ctx := context.Background()
-	c := &offsetClock{}
-	st := newStore(c.now)
+	c := &testclock.Offset{}
+	st := newStore(c.Now)
 	mk := func(key, sub, sid string) *session.Session {
-		now := c.now()
+		now := c.Now()
 		return &session.Session{Key: key, User: auth.User{Subject: sub, Scopes: []string{"openid"}}, SID: sid,
 			RefreshToken: []byte("sealed"), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(time.Hour)}
 	}
@@ -82,7 +65,7 @@ func StoreContract(t *testing.T, newStore func(now func() time.Time) session.Sto
 	if err := st.Update(ctx, mk("a", "anna", "S1")); !errors.Is(err, session.ErrNotFound) {
 		t.Errorf("Update brought an ended session back: %v", err)
 	}
-	c.advance(2 * time.Hour)
+	c.Advance(2 * time.Hour)
 	if _, err := st.Get(ctx, "c"); !errors.Is(err, session.ErrNotFound) {
 		t.Errorf("Get past ExpiresAt: %v", err)
 	}
