@@ -62,7 +62,7 @@ func parseSimConfig(args []string, out io.Writer, getenv func(string) string) (s
 	fs.IntVar(&c.licenses, "licenses", envInt("ERPSIM_LICENSES", 0), "concurrent sessions (licenses); 0 = ERP.net default 10, -1 = unlimited (ERPSIM_LICENSES)")
 	fs.IntVar(&c.rpm, "rpm", envInt("ERPSIM_RPM", 0), "requests per minute per session; 0 = ERP.net default 600, -1 = unlimited (ERPSIM_RPM)")
 	fs.BoolVar(&c.unlimited, "unlimited", envBool("ERPSIM_UNLIMITED"), "lift every session limit, for load tests (ERPSIM_UNLIMITED)")
-	fs.DurationVar(&c.churn, "churn", envDur("ERPSIM_CHURN", 0), "change one product and its stock every interval, 0 = never (ERPSIM_CHURN)")
+	fs.DurationVar(&c.churn, "churn", envDur("ERPSIM_CHURN", 0), "change one product and its stock, and add or delete a product, every interval; 0 = never (ERPSIM_CHURN)")
 	fs.DurationVar(&c.tokenLifetime, "token-lifetime", envDur("ERPSIM_TOKEN_LIFETIME", time.Hour), "access-token lifetime (ERPSIM_TOKEN_LIFETIME)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -35,6 +35,9 @@ type ReadCacheConfig struct {
 	// SyncBudget is the share of the session's requests per minute the sync
 	// may use. ERPGRAPH_SYNC_BUDGET; default 0.1.
 	SyncBudget float64
+	// SyncReconcile is how often the incremental sync lists the reference
+	// sets' keys to drop rows deleted in ERP.net. ERPGRAPH_SYNC_RECONCILE; default 10m.
+	SyncReconcile time.Duration
 }
 
 // DefaultCacheBytes is the default memory bound of the read cache.
@@ -92,6 +95,8 @@ func cacheRows() []setting {
 			field: duration(func(c *Config) *time.Duration { return &c.ReadCache.ReferenceTTL }, erpclient.DefaultReferencePolicy.TTL)},
 		{env: "ERPGRAPH_SYNC_INTERVAL", flag: "sync-interval", def: erpclient.DefaultSyncInterval.String(), help: `pause between background pulls of reference data ("off" stops the sync)`,
 			field: window(func(c *Config) *time.Duration { return &c.ReadCache.SyncInterval }, erpclient.DefaultSyncInterval)},
+		{env: "ERPGRAPH_SYNC_RECONCILE", flag: "sync-reconcile", def: erpclient.DefaultSyncReconcile.String(), help: "how often the incremental sync lists the reference sets' keys (Id only) to drop rows deleted in ERP.net",
+			field: duration(func(c *Config) *time.Duration { return &c.ReadCache.SyncReconcile }, erpclient.DefaultSyncReconcile)},
 		{env: "ERPGRAPH_SYNC_BUDGET", flag: "sync-budget", def: strconv.FormatFloat(erpclient.DefaultSyncBudgetShare, 'f', -1, 64), help: "share of the session's requests per minute the sync may use (0 < share <= 1)",
 			field: field{parse: func(c *Config, v string) error {
 				f, err := strconv.ParseFloat(v, 64)
@@ -151,7 +156,7 @@ func (rc ReadCacheConfig) syncConfig() (cfg erpclient.SyncConfig, ok bool) {
 	if rc.Off || rc.SyncInterval < 0 {
 		return cfg, false
 	}
-	return erpclient.SyncConfig{Interval: rc.SyncInterval, BudgetShare: rc.SyncBudget}, true
+	return erpclient.SyncConfig{Interval: rc.SyncInterval, BudgetShare: rc.SyncBudget, ReconcileInterval: rc.SyncReconcile}, true
 }
 
 // syncComponent is the reference sync's part of the readiness report: its

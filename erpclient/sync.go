@@ -25,6 +25,12 @@ import (
 // cache's entries of that set, so the long reference TTL never hides a
 // change longer than one interval.
 //
+// A deleted row has no AggregateLastUpdateTimeUtc to be pulled by, and
+// ERP.net documents no deletion feed for the Domain API's incremental pull.
+// So in incremental mode Sync also reconciles every ReconcileInterval: it
+// lists each set's keys only ($select=Id, paged like any pull) and drops
+// the rows ERP.net no longer has.
+//
 // Its requests are background calls (they yield to every interactive read)
 // and take at most SyncConfig.BudgetShare of the session's requests per
 // minute.
@@ -42,6 +48,8 @@ type Sync struct {
 	lastErr   error
 	lastRound time.Time
 	requests  int64
+	deleted   int64     // rows dropped because ERP.net no longer has them
+	reconcile time.Time // when the last reconcile of every set finished (incremental mode)
 	done      chan struct{}
 }
 
@@ -61,7 +69,10 @@ type SyncConfig struct {
 	Overlap     time.Duration // subtracted from the watermark; default 2m (clock skew, commits in flight)
 	PageSize    int           // rows per page; default 500 (ERP.net recommends at most 1000)
 	BudgetShare float64       // share of the session's requests per minute, 0 < share <= 1; default 0.1
-	Logger      *slog.Logger
+	// ReconcileInterval is how often, in incremental mode, the sync lists
+	// every set's keys to drop rows deleted in ERP.net; default 10m.
+	ReconcileInterval time.Duration
+	Logger            *slog.Logger
 }
 
 // Defaults of SyncConfig.
@@ -70,7 +81,12 @@ const (
 	DefaultSyncOverlap     = 2 * time.Minute
 	DefaultSyncPageSize    = 500
 	DefaultSyncBudgetShare = 0.1
+	DefaultSyncReconcile   = 10 * time.Minute
 )
+
+// reconcilePageSize is the page of a key-only reconcile: ERP.net's
+// recommended largest page for sync; an Id-only row is small.
+const reconcilePageSize = 1000
 
 // SyncStatus is the sync's state, for readiness.
 type SyncStatus struct {
@@ -79,6 +95,10 @@ type SyncStatus struct {
 	LastRound time.Time // when the last complete round ended
 	LastError string    // the last round's failure, if any
 	Requests  int64     // upstream requests made
+	Deleted   int64     // rows dropped because ERP.net no longer has them
+	// LastReconcile is when the last key-only pull of every set ended
+	// (incremental mode; full pulls drop deleted rows themselves).
+	LastReconcile time.Time
 }
 
 // aggregateStamp is ERP.net's incremental-sync property (v26.2+).
@@ -88,6 +108,7 @@ const aggregateStamp = "AggregateLastUpdateTimeUtc"
 type syncer interface {
 	name() string
 	pull(ctx context.Context, s *Sync, full bool) (changed bool, err error)
+	reconcile(ctx context.Context, s *Sync) error
 	lookup(id string) (any, bool)
 }
 
@@ -106,6 +127,7 @@ func NewSync(c *Client, cfg SyncConfig, sets ...SyncSet) *Sync {
 	cfg.Interval = cmp.Or(cfg.Interval, DefaultSyncInterval)
 	cfg.Overlap = cmp.Or(cfg.Overlap, DefaultSyncOverlap)
 	cfg.PageSize = cmp.Or(cfg.PageSize, DefaultSyncPageSize)
+	cfg.ReconcileInterval = cmp.Or(cfg.ReconcileInterval, DefaultSyncReconcile)
 	if cfg.BudgetShare <= 0 || cfg.BudgetShare > 1 {
 		cfg.BudgetShare = DefaultSyncBudgetShare
 	}
@@ -144,10 +166,15 @@ func (s *Sync) Done() <-chan struct{} { return s.done }
 func (s *Sync) round(ctx context.Context) {
 	s.mu.Lock()
 	full := !s.ready || s.mode == SyncTTL
+	// a full pull drops deleted rows itself; an incremental one needs the keys now and then
+	reconcile := !full && time.Since(s.reconcile) >= s.cfg.ReconcileInterval
 	s.mu.Unlock()
 	var errs []error
 	for _, set := range s.sets {
 		_, err := set.pull(ctx, s, full)
+		if err == nil && reconcile {
+			err = set.reconcile(ctx, s)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -162,6 +189,9 @@ func (s *Sync) round(ctx context.Context) {
 	if err == nil {
 		s.ready = true
 		s.lastRound = time.Now()
+		if full || reconcile {
+			s.reconcile = s.lastRound
+		}
 	} else {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "reference sync round failed; trying again next interval", slog.String("error", err.Error()))
 	}
@@ -171,7 +201,10 @@ func (s *Sync) round(ctx context.Context) {
 func (s *Sync) Status() SyncStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := SyncStatus{Mode: s.mode, Ready: s.ready, LastRound: s.lastRound, Requests: s.requests}
+	st := SyncStatus{Mode: s.mode, Ready: s.ready, LastRound: s.lastRound, Requests: s.requests, Deleted: s.deleted}
+	if s.mode == SyncIncremental {
+		st.LastReconcile = s.reconcile
+	}
 	if s.lastErr != nil {
 		st.LastError = s.lastErr.Error()
 	}
@@ -338,22 +371,63 @@ func (ss *syncedSet[T]) pull(ctx context.Context, s *Sync, full bool) (changed b
 		}
 		q.Cursor = p.Next
 	}
-	if full {
-		ss.mu.Lock()
-		gone := false
-		for id := range ss.rows {
-			if !seen[id] {
-				delete(ss.rows, id)
-				gone = true
-			}
-		}
-		if gone {
-			changed = true
-			s.c.Invalidate(ss.set)
-		}
-		ss.mu.Unlock()
+	if full && ss.dropUnseen(s, seen) {
+		changed = true
 	}
 	return changed, nil
+}
+
+// dropUnseen drops the rows a complete listing did not see (ERP.net deleted
+// them) and the read cache's answers of the set; it reports whether any went.
+func (ss *syncedSet[T]) dropUnseen(s *Sync, seen map[string]bool) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var gone int64
+	for id := range ss.rows {
+		if !seen[id] {
+			delete(ss.rows, id)
+			gone++
+		}
+	}
+	if gone == 0 {
+		return false
+	}
+	s.c.Invalidate(ss.set)
+	s.mu.Lock()
+	s.deleted += gone
+	s.mu.Unlock()
+	return true
+}
+
+// reconcile lists the set's keys ($select=Id, paged) and drops the rows
+// ERP.net no longer has. Only this goroutine changes the rows, so a row
+// missing from a complete listing was deleted; a listing that fails part
+// way drops nothing.
+func (ss *syncedSet[T]) reconcile(ctx context.Context, s *Sync) error {
+	q := Query{Set: ss.set, Select: []string{"Id"}, Top: reconcilePageSize, Unscoped: true}
+	seen := map[string]bool{}
+	for pages := 0; ; pages++ {
+		if pages == maxAllPages {
+			return fmt.Errorf("reconcile: more than %d pages", maxAllPages)
+		}
+		v, err := s.page(ctx, q, func(body []byte) (any, error) { return decodePage[Entity](s.c, ss.set, body) })
+		if err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
+		p := v.(Page[Entity])
+		for _, k := range p.Items {
+			seen[k.ID] = true
+		}
+		if p.Next == nil {
+			break
+		}
+		if q.Cursor != nil && *q.Cursor == *p.Next {
+			return fmt.Errorf("reconcile: paging does not advance")
+		}
+		q.Cursor = p.Next
+	}
+	ss.dropUnseen(s, seen)
+	return nil
 }
 
 // refusedProperty reports an answer that refuses the request itself (an

@@ -2,6 +2,7 @@ package erpclient_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -133,5 +134,62 @@ func TestSync_StaysWithinBudgetUnderLoad(t *testing.T) {
 	}
 	if seen, _ := syncRequests(s); int64(seen) > made {
 		t.Errorf("erpsim saw %d sync requests, the sync counted %d", seen, made)
+	}
+}
+
+// A product deleted in ERP.net has no AggregateLastUpdateTimeUtc left to pull by: the key-only reconcile finds
+// it gone, drops it from the synchronized copy and drops the read cache's product entries.
+func TestSync_ReconcileSeesDeletions(t *testing.T) {
+	clock := newTestClock()
+	s := startSim(t, erpsim.Options{Clock: clock.Now, Limits: erpsim.Unlimited()})
+	added, err := s.AddProduct("TEST-DELETE-1", "Deleted by the test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cachedClient(t, s, clock)
+	sy := productSync(c, erpclient.SyncConfig{Interval: 10 * time.Millisecond, BudgetShare: 1, ReconcileInterval: time.Nanosecond})
+	runSync(t, sy)
+	if got := productName(t, sy, added); got != "Deleted by the test" {
+		t.Fatalf("synchronized name %q", got)
+	}
+	ctx := context.Background()
+	catalogue := func() int {
+		t.Helper()
+		n, err := erpclient.Count(ctx, c, erpclient.Query{Set: erpclient.SetProducts, Unscoped: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := catalogue() // now cached
+	if err := s.DeleteProduct(added); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deletion to arrive", func() bool {
+		_, found, ok := sy.Lookup(erpclient.SetProducts, added)
+		return ok && !found
+	})
+	if st := sy.Status(); st.Deleted != 1 || st.LastReconcile.IsZero() || st.Mode != erpclient.SyncIncremental {
+		t.Errorf("status %+v, want one deletion seen by an incremental sync's reconcile", st)
+	}
+	if after := catalogue(); after != before-1 {
+		t.Errorf("the cached count is %d after the deletion, want %d", after, before-1)
+	}
+	keyOnly := 0
+	for _, r := range domainRequests(s) {
+		if v, err := url.ParseQuery(r.RawQuery); err == nil && v.Get("$select") == "Id" && v.Get("$filter") == "" {
+			keyOnly++
+		}
+	}
+	if keyOnly == 0 {
+		t.Error("no key-only ($select=Id) reconcile pull reached erpsim")
+	}
+	// a referenced product cannot be deleted (erpsim's stand-in for ERP.net's referential checks)
+	p, err := erpclient.List[erpclient.SalesOrderLine](ctx, c, erpclient.Query{Set: erpclient.SetSalesOrderLines, Unscoped: true, Top: 1})
+	if err != nil || len(p.Items) != 1 || p.Items[0].Product == nil {
+		t.Fatalf("an order line: %v", err)
+	}
+	if err := s.DeleteProduct(p.Items[0].Product.ID); err == nil {
+		t.Error("erpsim deleted a product an order line refers to")
 	}
 }

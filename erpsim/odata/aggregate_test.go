@@ -95,3 +95,51 @@ func TestAggregateLastUpdateTimeUtc_Before262(t *testing.T) {
 		t.Errorf("filtering on AggregateLastUpdateTimeUtc before v26.2 gave %d", e.status)
 	}
 }
+
+// A product added to the catalogue is pulled by its AggregateLastUpdateTimeUtc; a deleted one is simply gone (no
+// row, no timestamp: only a listing of the keys shows it), and a product that rows refer to cannot be deleted.
+func TestStore_AddAndDeleteProduct(t *testing.T) {
+	clock := &movingClock{t: testNow.AddDate(0, 0, 1)}
+	store := freshStore()
+	srv := newServerAt(t, store, clock.now)
+	const set, prop = "General_Products_Products", "AggregateLastUpdateTimeUtc"
+	keys := func() map[string]bool {
+		out := map[string]bool{}
+		for _, r := range srv.mustGet(t, set, "$select", "Id", "$top", "1000").rows(t) {
+			out[r["Id"].(string)] = true
+		}
+		return out
+	}
+	before := len(keys())
+	id, err := store.AddProduct("NEW-001", "New product", clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.AddProduct("NEW-001", "Same part number", clock.now()); err == nil {
+		t.Error("a second product with the same PartNumber was added")
+	}
+	rows := srv.mustGet(t, set, "$select", "Id,Name,"+prop, "$filter", prop+" ge "+clock.now().UTC().Format(time.RFC3339)).rows(t)
+	if len(rows) != 1 || rows[0]["Id"] != id.String() {
+		t.Fatalf("changed since the add: %v", rows)
+	}
+	if k := keys(); len(k) != before+1 || !k[id.String()] {
+		t.Fatalf("%d keys after the add, want %d with %s", len(k), before+1, id)
+	}
+	clock.add(time.Minute)
+	if err := store.DeleteProduct(id); err != nil {
+		t.Fatal(err)
+	}
+	if k := keys(); len(k) != before || k[id.String()] {
+		t.Errorf("%d keys after the delete, want %d without %s", len(k), before, id)
+	}
+	if r := srv.get(t, set+"("+id.String()+")"); r.status != http.StatusNotFound {
+		t.Errorf("GET of the deleted product: %d", r.status)
+	}
+	if err := store.DeleteProduct(id); err == nil {
+		t.Error("a deleted product was deleted again")
+	}
+	used := uuid.MustParse(srv.mustGet(t, "Crm_Sales_SalesOrderLines", "$top", "1", "$select", "Product").rows(t)[0]["Product"].(map[string]any)["@odata.id"].(string)[len(set)+1 : len(set)+37])
+	if err := store.DeleteProduct(used); err == nil {
+		t.Error("a product an order line refers to was deleted")
+	}
+}

@@ -161,6 +161,62 @@ func (s *Store) RenameProduct(id uuid.UUID, name string, now time.Time) error {
 	return nil
 }
 
+// AddProduct adds a product to the catalogue as a user creating one in
+// ERP.net would: a copy of the first product's group, unit and price with
+// its own Id, part number and English name, and an AggregateLastUpdateTimeUtc
+// of now. It returns the new Id.
+func (s *Store) AddProduct(partNumber, name string, now time.Time) (uuid.UUID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	es := s.sets[setProducts]
+	if len(es.rows) == 0 {
+		return uuid.Nil, notFound("No %s to copy.", setProducts)
+	}
+	pn := es.byName["PartNumber"]
+	for _, e := range es.rows {
+		if e.vals[pn.idx].s == partNumber {
+			return uuid.Nil, invalid("A product with PartNumber %s exists.", partNumber)
+		}
+	}
+	t := &tx{now: now}
+	e := s.newEntity(t, es)
+	copy(e.vals, es.rows[0].vals)
+	e.vals[pn.idx] = strVal(partNumber)
+	e.vals[es.byName["Name"].idx] = mlVal(name, name)
+	e.vals[es.byName["Description"].idx] = null
+	s.insert(t, e)
+	return e.id, nil
+}
+
+// DeleteProduct removes product id from the catalogue, as deleting it in
+// ERP.net would. A product that any row still refers to (an order, invoice
+// or shipment line, a stock balance) is refused: erpsim's stand-in for the
+// referential checks ERP.net makes on delete.
+func (s *Store) DeleteProduct(id uuid.UUID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	es := s.sets[setProducts]
+	e := es.find(id)
+	if e == nil {
+		return notFound("No %s with key %s exists.", setProducts, id)
+	}
+	for _, other := range s.order {
+		if other.base != nil {
+			continue // derived rows are also rows of their base set
+		}
+		for _, r := range other.rows {
+			for _, v := range r.vals {
+				if v.ref == e {
+					return invalid("%s %s is referenced by %s and cannot be deleted.", setProducts, id, r.odataID())
+				}
+			}
+		}
+	}
+	es.remove(e)
+	delete(es.updated, e)
+	return nil
+}
+
 // AdjustStock adds delta to the first current balance of product id (stock
 // is a view: it has no aggregate timestamp) and returns the new quantity.
 func (s *Store) AdjustStock(id uuid.UUID, delta float64) (float64, error) {
