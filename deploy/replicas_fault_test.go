@@ -3,8 +3,10 @@ package deploy_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +45,11 @@ func redisFault(t *testing.T, c *cluster, limited *loadclient.User, loadUsers []
 			t.Errorf("a session cookie on %s with Redis down: %d %v, want 503 UPSTREAM_UNAVAILABLE", n, st, got)
 		}
 	}
+	// A sign-in gets as far as the callback, which cannot store the session: a typed 503, no half session.
+	b, back := authorize(t, c, fixture.OwnerLogin, "r1")
+	if res := b.get(back, "r3"); res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(readAll(res.Body), "UPSTREAM_UNAVAILABLE") {
+		t.Errorf("a sign-in's callback with Redis down: %d, want 503 UPSTREAM_UNAVAILABLE", res.StatusCode)
+	}
 	// Local buckets: the user's requests pinned to r1 meet r1's own limit; r2's bucket for them is still full.
 	ok, start := 0, time.Now()
 	for range 3 * rateBurst {
@@ -78,6 +85,11 @@ func redisFault(t *testing.T, c *cluster, limited *loadclient.User, loadUsers []
 			t.Errorf("a session after Redis came back, on %s: %d %v", n, st, got)
 		}
 	}
+}
+
+func readAll(r io.Reader) string {
+	b, _ := io.ReadAll(r)
+	return string(b)
 }
 
 type readiness struct {

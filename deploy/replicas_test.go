@@ -191,6 +191,18 @@ type browser struct {
 // replica from, the callback through replica callback.
 func signIn(t *testing.T, c *cluster, login, from, callback string) *browser {
 	t.Helper()
+	b, back := authorize(t, c, login, from)
+	res := b.get(back, callback)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("the callback through %s: %d %q", callback, res.StatusCode, res.Header.Get("Location"))
+	}
+	return b
+}
+
+// authorize starts the server-side sign-in through replica from and signs login in at erpsim; it returns the
+// browser and the callback URL erpsim sends it back to.
+func authorize(t *testing.T, c *cluster, login, from string) (*browser, string) {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	b := &browser{t: t, c: c, h: &http.Client{Jar: jar, Timeout: time.Minute, Transport: c.http.Transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
@@ -213,13 +225,10 @@ func signIn(t *testing.T, c *cluster, login, from, callback string) *browser {
 	if res.StatusCode != http.StatusFound || !strings.HasPrefix(res.Header.Get("Location"), c.url+"/auth/callback") {
 		t.Fatalf("erpsim sign-in: %d %q\n%s", res.StatusCode, res.Header.Get("Location"), page)
 	}
-	res = b.get(res.Header.Get("Location"), callback)
-	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
-		t.Fatalf("the callback through %s: %d %q", callback, res.StatusCode, res.Header.Get("Location"))
-	}
-	return b
+	return b, res.Header.Get("Location")
 }
 
+// get sends a GET through replica name; the answer's body is in its Body, read and replaced.
 func (b *browser) get(target, replica string) *http.Response {
 	b.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, target, nil)
@@ -228,8 +237,9 @@ func (b *browser) get(target, replica string) *http.Response {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	_, _ = io.Copy(io.Discard, res.Body)
+	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
+	res.Body = io.NopCloser(bytes.NewReader(body))
 	if got := res.Header.Get("X-Replica"); got != replica {
 		b.t.Fatalf("GET %s went to %q, pinned to %s", target, got, replica)
 	}
