@@ -17,9 +17,9 @@ import (
 
 // redisFault stops Redis under steady load and starts it again, empty. Meanwhile the documented behaviour holds:
 // every replica stays ready (degraded, so HAProxy keeps all three), bearer-token reads keep working, rate limits
-// fall back to each replica's own buckets, a session cookie gets a typed UPSTREAM_UNAVAILABLE; afterwards the
-// replicas use Redis again without a restart.
-func redisFault(t *testing.T, c *cluster, limited *loadclient.User, loadUsers []*loadclient.User) {
+// fall back to each replica's own buckets, a session cookie gets a typed UPSTREAM_UNAVAILABLE, a write with an
+// idempotency key is refused with a typed error; afterwards the replicas use Redis again without a restart.
+func redisFault(t *testing.T, c *cluster, limited, owner *loadclient.User, loadUsers []*loadclient.User) {
 	l := startLoad(c, loadUsers)
 	defer func() {
 		ok, failures := l.stop()
@@ -50,6 +50,7 @@ func redisFault(t *testing.T, c *cluster, limited *loadclient.User, loadUsers []
 	if res := b.get(back, "r3"); res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(readAll(res.Body), "UPSTREAM_UNAVAILABLE") {
 		t.Errorf("a sign-in's callback with Redis down: %d, want 503 UPSTREAM_UNAVAILABLE", res.StatusCode)
 	}
+	writesRefusedWithoutRedis(t, c, owner)
 	// Local buckets: the user's requests pinned to r1 meet r1's own limit; r2's bucket for them is still full.
 	ok, start := 0, time.Now()
 	for range 3 * rateBurst {

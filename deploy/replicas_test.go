@@ -41,6 +41,11 @@ func TestThreeReplicas(t *testing.T) {
 	t.Run("rate limit across replicas", func(t *testing.T) { rateLimitShared(t, c, limited) })
 	t.Run("APQ across replicas", func(t *testing.T) { apqShared(t, c, users[2]) })
 	t.Run("session cookie across replicas", func(t *testing.T) { sessionShared(t, c) })
+	owner, err := loadclient.SignIn(context.Background(), c.sim, fixture.OwnerLogin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("idempotency key across replicas", func(t *testing.T) { idempotencyShared(t, c, owner) })
 	t.Run("metrics pass promtool", func(t *testing.T) {
 		for _, r := range c.replicas {
 			res, err := http.Get(r.MetricsURL)
@@ -78,7 +83,7 @@ func TestThreeReplicas(t *testing.T) {
 			}
 		}
 	})
-	t.Run("Redis fault", func(t *testing.T) { redisFault(t, c, limitedInFault, loadUsers) })
+	t.Run("Redis fault", func(t *testing.T) { redisFault(t, c, limitedInFault, owner, loadUsers) })
 	t.Run("rolling restart", func(t *testing.T) {
 		l := startLoad(c, loadUsers)
 		for _, n := range replicaNames {
