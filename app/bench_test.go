@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,7 +60,8 @@ func TestMain(m *testing.M) {
 // benchUsers distinct users (round robin). erpsim and the clients run in a child process (this test binary again,
 // see runDriver), so cpu-ms/op is the CPU time (user and system) of erpgraph's process alone per operation, and
 // -cpuprofile profiles erpgraph alone. cache=off reads and decodes every upstream answer; cache=on is erpgraph's
-// default read cache. reads/op counts the upstream reads ($batch parts one by one):
+// default read cache. gc-cpu-ms/op is the garbage collector's share of cpu-ms/op; reads/op counts the upstream
+// reads ($batch parts one by one):
 //
 //	go test -run '^$' -bench Dashboard -benchtime 300x -cpuprofile cpu.out ./app
 //	go tool pprof -top app.test cpu.out
@@ -90,7 +92,7 @@ func benchDashboardCache(b *testing.B, cacheOff bool) {
 
 	// Every user's access scope is resolved (and cached) before measuring; then the upstream count starts at 0.
 	d.ask(b, "app "+a.URL())
-	cpu0 := cpuTime()
+	cpu0, gc0 := cpuTime(), gcTime()
 	b.ReportAllocs()
 	b.ResetTimer()
 	n := 0
@@ -100,6 +102,7 @@ func benchDashboardCache(b *testing.B, cacheOff bool) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(n), "cpu-ms/op")
+	b.ReportMetric(float64((gcTime()-gc0).Microseconds())/1000/float64(n), "gc-cpu-ms/op")
 	reads, err := strconv.Atoi(d.ask(b, "reads"))
 	if err != nil {
 		b.Fatal(err)
@@ -254,6 +257,16 @@ func runDriver(in io.Reader, out io.Writer) error {
 		fmt.Fprintln(out, "ok", answer)
 	}
 	return sc.Err()
+}
+
+// gcTime is the CPU time the garbage collector has used (runtime/metrics' estimate), a share of cpuTime.
+func gcTime() time.Duration {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return time.Duration(s[0].Value.Float64() * float64(time.Second))
 }
 
 // cpuTime is the CPU time (user and system) the process has used.

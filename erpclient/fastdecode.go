@@ -49,7 +49,8 @@ func leadingODataID(b []byte) (string, bool) {
 	return string(rest[:end]), true
 }
 
-// isIdent reports whether s is one identifier (setRE's grammar).
+// isIdent reports whether s is one identifier: an entity set or property name (ASCII letters, digits and _, not
+// starting with a digit, 1 to 128 long).
 func isIdent(s string) bool {
 	if len(s) == 0 || len(s) > 128 {
 		return false

@@ -3,6 +3,7 @@ package erpclient
 import (
 	"encoding/json"
 	"maps"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -75,4 +76,23 @@ func FuzzRefUnmarshal(f *testing.F) {
 			t.Fatalf("%q: fast %v, encoding/json %v (%v)", b, fast, slow, err)
 		}
 	})
+}
+
+// TestIsPath checks the identifier checks against the grammar they implement, written as regular expressions.
+func TestIsPath(t *testing.T) {
+	pathRE := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}(/[A-Za-z_][A-Za-z0-9_]{0,127}){0,7}$`)
+	identRE := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	long := strings.Repeat("a", 128)
+	for _, s := range []string{
+		"", "Id", "_x", "x1", "1x", "SalesOrder/Id", "a/b/c/d/e/f/g/h", "a/b/c/d/e/f/g/h/i", "a/", "/a", "a//b",
+		"Customer/Party/PartyName", "a b", "a-b", "Id eq 1", "Ä", "Id\n", long, long + "a", long + "/" + long,
+		"CustomProperty_x", "a/1b", "$filter", "a.b",
+	} {
+		if got, want := isPath(s), pathRE.MatchString(s); got != want {
+			t.Errorf("isPath(%q) = %v, want %v", s, got, want)
+		}
+		if got, want := isIdent(s), identRE.MatchString(s); got != want {
+			t.Errorf("isIdent(%q) = %v, want %v", s, got, want)
+		}
+	}
 }

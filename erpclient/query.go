@@ -31,25 +31,36 @@ type Value interface {
 	literal() (string, error)
 }
 
-// property names: identifiers separated by "/" for paths through references
-// (SalesOrder/Id). ERP.net names are ASCII (Module_Area_Entities, CustomProperty_x).
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}(/[A-Za-z_][A-Za-z0-9_]{0,127}){0,7}$`)
-
-// setRE: entity set names, one identifier.
-var setRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+// isPath reports whether p is a property name: 1 to 8 identifiers (isIdent: ASCII letters, digits and _, not
+// starting with a digit, at most 128 long) separated by "/" for paths through references (SalesOrder/Id). ERP.net
+// names are ASCII (Module_Area_Entities, CustomProperty_x). Every property of every query is checked, so this is
+// a loop, not a regular expression.
+func isPath(p string) bool {
+	for n := 1; n <= 8; n++ {
+		seg, rest, more := strings.Cut(p, "/")
+		if !isIdent(seg) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		p = rest
+	}
+	return false
+}
 
 // decimalRE: the exact decimal text ERP.net accepts in filters and bodies.
 var decimalRE = regexp.MustCompile(`^-?[0-9]{1,28}(\.[0-9]{1,28})?$`)
 
 func checkProp(p string) error {
-	if !identRE.MatchString(p) {
+	if !isPath(p) {
 		return invalid("property name %q is not an identifier path", truncate(p, 60))
 	}
 	return nil
 }
 
 func checkSet(s string) error {
-	if !setRE.MatchString(s) {
+	if !isIdent(s) {
 		return invalid("entity set name %q is not an identifier", truncate(s, 60))
 	}
 	return nil
@@ -159,7 +170,7 @@ func RefTo(set, id string) Value { return refValue{set, id} }
 type enumValue string
 
 func (v enumValue) literal() (string, error) {
-	if !setRE.MatchString(string(v)) {
+	if !isIdent(string(v)) {
 		return "", invalid("enum value %q is not an identifier", truncate(string(v), 40))
 	}
 	return "'" + string(v) + "'", nil

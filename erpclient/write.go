@@ -137,7 +137,7 @@ func patchOp(set, id string, objectVersion *int, props []Prop) (string, []byte, 
 		seen["ObjectVersion"] = true
 	}
 	for _, p := range props {
-		if !setRE.MatchString(p.Name) {
+		if !isIdent(p.Name) {
 			return "", nil, invalid("property name %q is not an identifier", truncate(p.Name, 60))
 		}
 		if seen[p.Name] {

@@ -240,10 +240,10 @@ func (t *httpTransport) write(w http.ResponseWriter, status int, media string, b
 
 // writeCached answers body with Cache-Control cc, or no-store.
 func (t *httpTransport) writeCached(w http.ResponseWriter, status int, media string, body any, cc string) {
-	b, err := marshalBody(body)
+	parts, err := marshalBody(body)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"` + errcode.Internal + `"}}]}`)
+		parts = [][]byte{[]byte(`{"errors":[{"message":"internal error","extensions":{"code":"` + errcode.Internal + `"}}]}`)}
 	}
 	if cc == "" {
 		cc = "no-store"
@@ -251,34 +251,39 @@ func (t *httpTransport) writeCached(w http.ResponseWriter, status int, media str
 	w.Header().Set("Cache-Control", cc)
 	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	for _, p := range parts {
+		if _, err := w.Write(p); err != nil {
+			return
+		}
+	}
 }
 
-// marshalBody is json.Marshal(body), but a response's data (gqlgen's compact JSON, most of the answer) is copied
-// as it is instead of being compacted and HTML-escaped again, when it has nothing to escape.
-func marshalBody(body any) ([]byte, error) {
+// marshalBody is json.Marshal(body) in parts, written one after the other: a response's data (gqlgen's compact
+// JSON, most of the answer) is written as it is instead of being copied, compacted and HTML-escaped again, when it
+// has nothing to escape.
+func marshalBody(body any) ([][]byte, error) {
 	resp, ok := body.(*graphql.Response)
 	if !ok || len(resp.Data) == 0 || resp.Label != "" || resp.Path != nil || resp.HasNext != nil || !htmlSafe(resp.Data) {
-		return json.Marshal(body)
+		b, err := json.Marshal(body)
+		return [][]byte{b}, err
 	}
-	b := make([]byte, 0, len(resp.Data)+64)
-	b = append(b, '{')
+	head := []byte(`{"data":`)
 	if len(resp.Errors) > 0 {
 		errs, err := json.Marshal(resp.Errors)
 		if err != nil {
 			return nil, err
 		}
-		b = append(append(append(b, `"errors":`...), errs...), ',')
+		head = append(append(append([]byte(`{"errors":`), errs...), ','), `"data":`...)
 	}
-	b = append(append(b, `"data":`...), resp.Data...)
+	tail := []byte{'}'}
 	if len(resp.Extensions) > 0 {
 		ext, err := json.Marshal(resp.Extensions)
 		if err != nil {
 			return nil, err
 		}
-		b = append(append(b, `,"extensions":`...), ext...)
+		tail = append(append([]byte(`,"extensions":`), ext...), '}')
 	}
-	return append(b, '}'), nil
+	return [][]byte{head, resp.Data, tail}, nil
 }
 
 // htmlSafe reports whether JSON text has none of the characters json.Marshal escapes in strings: <, > and &, and
