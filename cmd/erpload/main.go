@@ -6,7 +6,9 @@
 //
 // With -distinct every client signs in as a different user (erpsim's generated portal users, each with a
 // customer of their own), so no client's read answers another's: that is the honest multi-user figure. Without
-// it the clients share the two demo users with orders, as earlier figures did.
+// it the clients share the two demo users with orders, as earlier figures did. A distinct client behaves like one
+// person at a fast portal: it runs at most the per-user rate erpgraph allows (server.DefaultUserRate operations a
+// second), and when refused (UPSTREAM_BUSY, or RATE_LIMITED with its 429) it waits as Retry-After tells it.
 //
 // erpgraph runs in a child process (this program started again) unless -inprocess is given, so its CPU time and
 // RSS are its own: erpsim and the load clients stay in the parent. The child reports getrusage(RUSAGE_SELF) at
@@ -27,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -34,6 +37,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/erpgraph/erpgraph/app"
 	"github.com/erpgraph/erpgraph/erpclient"
@@ -215,7 +220,8 @@ func run(args []string, out io.Writer) error {
 		o.users, o.duration, o.latency, o.partLatency, o.scale)
 	fmt.Fprintf(out, "erpload: %s\n", who)
 	if o.distinct {
-		fmt.Fprintln(out, "erpload: erpgraph at its defaults (per-user rate limit, concurrency cap and ERP.net queue share on)")
+		fmt.Fprintf(out, "erpload: erpgraph at its defaults (per-user rate limit, concurrency cap and ERP.net queue share on); each client at most %d ops/s, the per-user rate\n",
+			server.DefaultUserRate)
 	} else {
 		fmt.Fprintln(out, "erpload: erpgraph's per-user rate limit, concurrency cap and ERP.net queue share are off (measuring erpgraph + ERP.net, not the edge)")
 	}
@@ -257,18 +263,29 @@ func run(args []string, out io.Writer) error {
 	start := time.Now()
 	for i := range o.users {
 		u := users[i%len(users)]
+		// A distinct client is one person: it stays within the per-user rate erpgraph allows everyone
+		// (server.DefaultUserRate); a client whose dashboards all come from the cache would otherwise run dozens a
+		// second and measure the rate limit instead of erpgraph.
+		pace := rate.NewLimiter(rate.Inf, 1)
+		if o.distinct {
+			pace = rate.NewLimiter(rate.Limit(server.DefaultUserRate), 1)
+		}
 		wg.Go(func() {
 			// Operations started before the deadline run to the end (and the elapsed time includes them), so
 			// every result is a whole operation and a short run still completes one per client.
 			for runCtx.Err() == nil {
+				if pace.Wait(runCtx) != nil {
+					break
+				}
 				t0 := time.Now()
 				r, err := loadclient.Post(ctx, client, url, u, loadclient.DashboardQuery, nil)
 				d := time.Since(t0)
 				mu.Lock()
 				res.record(i, d, r, err)
 				mu.Unlock()
-				if r != nil && r.Code() == codeBusy {
-					// a refused client waits as it was told to, like a real one (at most 5 s here)
+				if r != nil && (r.Code() == codeBusy || r.Status == http.StatusTooManyRequests) {
+					// a refused client waits as it was told to, like a real one (at most 5 s here): UPSTREAM_BUSY,
+					// or RATE_LIMITED (429 with Retry-After)
 					loadclient.Pause(runCtx, min(cmp.Or(r.RetryAfterTime(), time.Second), 5*time.Second))
 				}
 			}
