@@ -40,7 +40,8 @@ const DefaultCacheTTL = 30 * time.Second
 // maxCached bounds the default cache; the least recently used user goes first.
 const maxCached = 10000
 
-// lookupTimeout bounds one shared access lookup, which runs detached from the first caller's cancellation.
+// lookupTimeout bounds one shared access lookup, which runs detached from the first caller's cancellation
+// (within its deadline).
 const lookupTimeout = 30 * time.Second
 
 // Resolver turns verified users into scopes, caching them per user briefly.
@@ -97,7 +98,14 @@ func (r *Resolver) Scope(ctx context.Context, u *auth.User) (*Scope, error) {
 		return s, nil
 	}
 	ch := r.group.DoChan(userID, func() (any, error) {
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		// Detached from the first caller's cancellation, not from its deadline: the ERP.net scheduler admits
+		// the lookup by the time the operation really has, so an operation that cannot make it is refused at
+		// once instead of after a lookup that outlasts it.
+		end := time.Now().Add(lookupTimeout)
+		if dl, ok := ctx.Deadline(); ok && dl.Before(end) {
+			end = dl
+		}
+		lctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
 		defer cancel()
 		s, err := r.lookup(lctx, userID)
 		if err != nil {
