@@ -136,3 +136,54 @@ func TestScheduler_OperationsFinishWhatTheyStarted(t *testing.T) {
 		t.Errorf("A's second read is not in the first request after the held one:\n%q", reqs)
 	}
 }
+
+// TestScheduler_ShedsWhatTheQueueCanNoLongerAnswer: admission estimated a fast session, then the one request in
+// flight held the slot past the time the queued operations' first calls were given (half of their deadline).
+// At the next dispatch the scheduler sends one of them and refuses the others at once with a BusyError, without
+// a request, instead of sending them late or leaving them to their deadline.
+func TestScheduler_ShedsWhatTheQueueCanNoLongerAnswer(t *testing.T) {
+	_, c, release, log := recordedSim(t, func(cfg *erpclient.Config) { cfg.Scheduler.MaxBatchParts = 1 })
+	read := productRead(c)
+	ctx := context.Background()
+	first := runConcurrently(1, func(int) error { return c.Ping(ctx) })
+	waitFor(t, "the first request held", func() bool { return c.Stats().InFlight == 1 })
+
+	const n, deadline = 4, 4 * time.Second
+	queued := time.Now()
+	var cancels []context.CancelFunc
+	defer func() {
+		for _, cancel := range cancels {
+			cancel()
+		}
+	}()
+	ctxs := make([]context.Context, n)
+	for i := range ctxs {
+		var cancel context.CancelFunc
+		ctxs[i], cancel = context.WithTimeout(erpclient.WithOperation(erpclient.WithCaller(ctx, fmt.Sprint("user-", i))), deadline)
+		cancels = append(cancels, cancel)
+	}
+	reads := runConcurrently(n, func(i int) error { return read(ctxs[i], fmt.Sprint("R-", i)) })
+	waitFor(t, "the reads admitted", func() bool { return c.Stats().Queued == n })
+	if st := c.Stats(); st.AdmissionRefused != 0 {
+		t.Fatalf("refused at admission: %+v", st)
+	}
+	// the session is slower than estimated: the slot stays busy past the half of the deadline each first call had
+	waitFor(t, "the first calls' time used up", func() bool { return time.Since(queued) > deadline/2 })
+	release()
+	noErrors(t, first())
+	ok, busy := 0, 0
+	for _, err := range reads() {
+		switch {
+		case err == nil:
+			ok++
+		case errors.As(err, new(*erpclient.BusyError)):
+			busy++
+		default:
+			t.Errorf("read: %v, want an answer or a BusyError", err)
+		}
+	}
+	if ok != 1 || busy != n-1 || len(log()) != 2 || c.Stats().AdmissionRefused != n-1 {
+		t.Errorf("%d answered, %d refused, %d Domain API requests, stats %+v; want 1, %d, 2 (the held one and the one sent)",
+			ok, busy, len(log()), c.Stats(), n-1)
+	}
+}

@@ -415,8 +415,10 @@ func (c *Client) store(r *request, res *response, gen uint64) {
 // refreshTimeout bounds a background refresh.
 const refreshTimeout = 30 * time.Second
 
-// refreshCaller is the scheduler's caller key of background refreshes: they
-// take their turn like one more user.
+// refreshCaller is the scheduler's caller key of background refreshes. They
+// are background calls (a stale answer is being served meanwhile): they yield
+// to users' reads until they have waited a while, then take their turn like one
+// more user.
 const refreshCaller = "erpgraph:cache-refresh"
 
 // revalidate refreshes r's entry in the background, once per key at a time.
@@ -436,7 +438,7 @@ func (c *Client) revalidate(r *request, gen uint64) {
 			delete(c.cache.refreshing, key)
 			c.cache.mu.Unlock()
 		}()
-		ctx, cancel := context.WithTimeout(WithCaller(c.sched.ctx, refreshCaller), refreshTimeout)
+		ctx, cancel := context.WithTimeout(WithBackground(WithCaller(c.sched.ctx, refreshCaller)), refreshTimeout)
 		defer cancel()
 		res, errs := c.sendLive(ctx, r)
 		if errs[0] == nil {

@@ -47,7 +47,13 @@ type operationKey struct{}
 // operation is one unit of work that makes several ERP.net calls one after
 // another (a GraphQL operation's levels); admitted is set once its first
 // call got into the queue.
-type operation struct{ admitted atomic.Bool }
+type operation struct {
+	admitted atomic.Bool
+	// guarded by scheduler.mu: its first call went out (scheduler.opsOut), its context ended, the later
+	// calls it made since
+	out, ended bool
+	conts      int
+}
 
 // WithOperation returns a context whose ERP.net calls belong to one
 // operation. Under load the scheduler then finishes what it started: the
@@ -83,7 +89,9 @@ type backgroundKey struct{}
 
 // WithBackground returns a context whose ERP.net calls yield to every
 // interactive call: the scheduler sends them only when no other call waits
-// (the background sync of reference data runs this way).
+// (the background sync of reference data and the read cache's
+// stale-while-revalidate refreshes run this way), or once they have waited a
+// second, so that they still progress under constant load.
 func WithBackground(ctx context.Context) context.Context {
 	return context.WithValue(ctx, backgroundKey{}, true)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -41,8 +42,9 @@ type call struct {
 	ctx      context.Context
 	caller   string        // WithCaller's key; "" = the shared anonymous caller
 	cont     bool          // a later call of an operation already admitted (WithOperation): it goes out first
+	op       *operation    // WithOperation's; nil: the call is on its own
 	priority bool          // a write, or a call made WithPriority: served ahead of other reads (see takeLocked)
-	ahead    int           // calls estimated ahead of it at admission (0: not estimated)
+	estimate time.Duration // the queue wait admission estimated for it (0: not estimated)
 	counter  *atomic.Int64 // CountUpstream's counter; nil = nobody counts
 	// background calls (WithBackground) go only when no interactive call
 	// waits, or once they have waited backgroundAging
@@ -100,22 +102,52 @@ type scheduler struct {
 	gap         time.Duration // moving average of the time between dispatches while calls kept waiting
 	lastSent    time.Time     // the last dispatch
 	backlog     bool          // calls were left waiting at the last dispatch
-	perAhead    time.Duration // moving average of the real queue wait per call estimated ahead (learnLocked)
+	perDispatch float64       // moving average of the calls a dispatch takes when it cannot take them all
+	// what admission learns about operations (WithOperation): later calls per first call, decayed sums
+	// (contRatioLocked); the operations whose first call went out and that have not ended, and the later calls
+	// they made so far (pendingLocked)
+	contCalls, firstCalls float64
+	opsOut, contsOut      int
+	slip                  float64 // moving average of real over estimated queue wait (learnLocked); 0: none yet
 }
 
-// learnLocked corrects admission by what happened: how long a call really waited per call estimated ahead of it
-// (continuations that arrived later and went first, a slower session). A moving average.
-func (s *scheduler) learnLocked(cl *call) {
-	if cl.ahead == 0 {
+// learnLocked corrects admission by what happened: how much longer (or shorter) than estimated the calls of one
+// dispatch really waited. What the estimate cannot see goes in here: calls that arrived later and went first,
+// operations' later calls beyond the usual number, a session that slowed down. Estimates under minLearn are left
+// out: at that scale the error is the noise of one dispatch, not the queue.
+func (s *scheduler) learnLocked(calls []*call, now time.Time) {
+	var sum float64
+	n := 0
+	for _, cl := range calls {
+		if cl.estimate < minLearn {
+			continue
+		}
+		sum += float64(now.Sub(cl.queuedAt)) / float64(cl.estimate)
+		n++
+	}
+	if n == 0 {
 		return
 	}
-	d := time.Since(cl.queuedAt) / time.Duration(cl.ahead)
-	s.perAhead += (d - s.perAhead) / 8 // from zero: one odd wait moves it an eighth
+	r := min(max(sum/float64(n), minSlip), maxSlip)
+	if s.slip == 0 {
+		s.slip = r
+	} else {
+		s.slip += (r - s.slip) / 8
+	}
 }
 
+// Bounds of what learnLocked may conclude.
+const (
+	minLearn = 250 * time.Millisecond
+	minSlip  = 0.5 // an estimate that was too long by half still stands for half
+	maxSlip  = 4
+)
+
 // timeDispatchLocked measures the dispatch rate the session really sustains while calls wait: between two
-// dispatches with a backlog, everything counts (the request, the rate limit, building the $batch, a busy CPU).
-func (s *scheduler) timeDispatchLocked(now time.Time) {
+// dispatches with a backlog, everything counts (the request, the rate limit, building the $batch, a busy CPU);
+// and how many calls a dispatch takes when calls are left waiting after it (a full $batch, plus the calls that
+// shared its parts).
+func (s *scheduler) timeDispatchLocked(now time.Time, taken int) {
 	if s.backlog {
 		d := now.Sub(s.lastSent)
 		if s.gap == 0 {
@@ -125,6 +157,64 @@ func (s *scheduler) timeDispatchLocked(now time.Time) {
 		}
 	}
 	s.lastSent, s.backlog = now, len(s.queue) > 0
+	if s.backlog && taken > 0 {
+		if s.perDispatch == 0 {
+			s.perDispatch = float64(taken)
+		} else {
+			s.perDispatch += (float64(taken) - s.perDispatch) / 8
+		}
+	}
+}
+
+// countLocked records what kind of calls an operation submits, for contRatioLocked.
+func (s *scheduler) countLocked(n int, cont bool) {
+	const decay = 0.995 // the last few hundred submissions count
+	s.contCalls *= decay
+	s.firstCalls *= decay
+	if cont {
+		s.contCalls += float64(n)
+	} else {
+		s.firstCalls += float64(n)
+	}
+}
+
+// contRatioLocked is how many later calls an operation has made per first call lately: a first call admitted
+// now will be followed by about that many, and they go out ahead of the first calls queued behind it. Operations
+// answered from the read cache make fewer; the ratio follows.
+func (s *scheduler) contRatioLocked() float64 {
+	if s.firstCalls < 1 {
+		return 0
+	}
+	return min(s.contCalls/s.firstCalls, maxContRatio)
+}
+
+// maxContRatio bounds contRatioLocked (a GraphQL operation's levels).
+const maxContRatio = 10
+
+// outLocked counts op among the operations under way once its first call is dispatched, until its context ends
+// (the GraphQL request is answered).
+func (s *scheduler) outLocked(op *operation, ctx context.Context) {
+	if op.out {
+		return
+	}
+	op.out = true
+	s.opsOut++
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !op.ended {
+			op.ended = true
+			s.opsOut--
+			s.contsOut -= op.conts
+		}
+	})
+}
+
+// pendingLocked estimates the later calls that the operations under way will still make: as many per
+// operation as operations have made lately (contRatioLocked), less those they already made. They go out ahead
+// of every first call queued now, whether the operation is waiting for an answer or working on one.
+func (s *scheduler) pendingLocked() int {
+	return max(0, int(math.Ceil(float64(s.opsOut)*s.contRatioLocked()))-s.contsOut)
 }
 
 // backgroundAging is how long a background call yields to interactive ones
@@ -221,16 +311,15 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 			return fail(busy(s.drainTimeLocked(n), "this caller already has %d calls waiting", n))
 		}
 	}
-	admitAhead := 0
+	var estimate time.Duration
+	background := isBackground(ctx)
 	if s.needsQueueLocked(reqs) && !priority && !anyWrite(reqs) {
 		// Admission: a call that would wait longer than its deadline (or MaxWait) allows is refused now, with
 		// when to come back, instead of failing at its deadline after holding a place in the queue.
 		// A call without a deadline is only bounded by MaxWait, after the fact: an estimate must not refuse
 		// what might have made it.
-		dispatch, done, ahead := s.estimateLocked(who, cont)
-		if !cont {
-			admitAhead = max(ahead, 1)
-		}
+		dispatch, done := s.estimateLocked(who, cont, background)
+		estimate = dispatch
 		left := time.Until(ctxEnd)
 		if op != nil && !cont {
 			left /= 2 // an operation's first call leaves half of its time to the calls that follow
@@ -239,14 +328,22 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 			s.mu.Unlock()
 			s.c.stats.queueFull.Add(1)
 			s.c.stats.admissionRefused.Add(int64(len(reqs)))
-			return fail(busy(dispatch, "the ERP.net session needs about %s to answer, the call can wait %s",
+			// come back when the queue will have drained enough for the call to fit
+			return fail(busy(max(dispatch-s.cfg.MaxWait, done-left), "the ERP.net session needs about %s to answer, the call can wait %s",
 				done.Round(time.Millisecond), max(min(left, s.cfg.MaxWait), 0).Round(time.Millisecond)))
+		}
+	}
+	if op != nil && !priority && !background {
+		s.countLocked(len(reqs), cont)
+		if cont && op.out && !op.ended {
+			op.conts += len(reqs)
+			s.contsOut += len(reqs)
 		}
 	}
 	joined := 0
 	for i, req := range reqs {
 		cl := &call{req: req, done: make(chan struct{}), queuedAt: queuedAt, deadline: deadline, ctxEnd: ctxEnd, ctx: ctx, caller: who, counter: counter, cont: cont,
-			priority: priority || req.key() == "", ahead: admitAhead, background: isBackground(ctx)}
+			op: op, priority: priority || req.key() == "", estimate: estimate, background: background}
 		calls[i] = cl
 		if p := s.active[req.key()]; p != nil && req.key() != "" {
 			// the same GET is in flight: share its answer
@@ -361,34 +458,49 @@ func (s *scheduler) perRequestLocked() time.Duration {
 	return max(interval, s.took/time.Duration(max(1, s.cfg.MaxInFlight)), s.gap)
 }
 
-// estimateLocked estimates, for a new call of caller who, when it would be
-// dispatched and when its answer would arrive. Dispatch takes turns across
-// callers (fairOrderLocked), so the calls ahead of it are, of each caller,
-// at most as many as who already has waiting plus one: a caller with a long
-// backlog delays a newcomer by one place, not by its backlog. Each upstream
-// request carries MaxBatchParts of them; the first one waits for the rate
-// limit's next token and, when every slot is busy, for a slot.
+// estimateLocked estimates, for a new call of caller who, how long it would wait in the queue before it is
+// dispatched and when its answer would arrive. It counts the calls that would go out before it, in the order
+// takeLocked serves them: priority calls and operations' later calls (continuations) first, then first calls
+// taking turns across callers (so of each other caller at most as many as who already has waiting, plus one:
+// a caller with a long backlog delays a newcomer by one place, not by its backlog), and background calls last
+// until they have aged. A first call also waits for the later calls that the operations ahead of it (queued
+// or in flight) will still make, which go out first: contRatioLocked of them each. The calls ahead go out
+// perDispatch (a full $batch and the calls sharing its parts) per request; the first request waits for the
+// rate limit's next token, a free slot, a pause; each next one for the time a request takes the session
+// (perRequestLocked). What the real waits of earlier calls said about such estimates corrects it (learnLocked).
 //
-// A continuation (cont: a later call of an admitted operation) waits only
-// behind other continuations, which go out first (fairOrderLocked).
-func (s *scheduler) estimateLocked(who string, cont bool) (dispatch, done time.Duration, ahead int) {
-	mine := 0
-	perCaller := make(map[string]int)
+// A continuation (cont) waits only behind priority calls and other continuations.
+func (s *scheduler) estimateLocked(who string, cont, background bool) (dispatch, done time.Duration) {
+	now := time.Now()
+	ahead, firstsAhead := 0, 0
+	firsts := make(map[string]int)
+	firstsInOp := make(map[string]int)
 	for _, cl := range s.queue {
-		if cont && !cl.cont {
-			continue
-		}
-		perCaller[cl.caller]++
-		if cl.caller == who {
-			mine++
+		switch {
+		case cl.background && !background && now.Sub(cl.queuedAt) < backgroundAging:
+			// yields to this call
+		case cl.priority || cl.cont:
+			ahead++
+		case cont:
+			// a continuation goes out before every first call
+		default:
+			firsts[cl.caller]++
+			if cl.op != nil {
+				firstsInOp[cl.caller]++
+			}
 		}
 	}
-	for c, n := range perCaller {
-		if c == who {
-			ahead += n
-		} else {
-			ahead += min(n, mine+1)
+	mine := firsts[who]
+	for c, n := range firsts {
+		k := n
+		if c != who {
+			k = min(n, mine+1)
 		}
+		ahead += k
+		firstsAhead += min(k, firstsInOp[c])
+	}
+	if !cont {
+		ahead += int(math.Ceil(float64(firstsAhead)*s.contRatioLocked())) + s.pendingLocked()
 	}
 	per := s.perRequestLocked()
 	wait := time.Duration(0)
@@ -401,12 +513,22 @@ func (s *scheduler) estimateLocked(who string, cont bool) (dispatch, done time.D
 	if p := time.Until(s.pausedUntil); p > 0 {
 		wait = max(wait, p)
 	}
-	dispatch = wait + time.Duration(ahead/max(1, s.cfg.MaxBatchParts))*per
-	if !cont {
-		// what calls estimated like this one really waited (learnLocked)
-		dispatch = max(dispatch, time.Duration(max(ahead, 1))*s.perAhead)
+	dispatch = s.queueTimeLocked(wait, ahead, per)
+	return dispatch, dispatch + s.took
+}
+
+// queueTimeLocked is how long a call waits to be dispatched when the next request goes out after first and
+// ahead calls go before it, perDispatch to a request of per each, as corrected by learnLocked.
+func (s *scheduler) queueTimeLocked(first time.Duration, ahead int, per time.Duration) time.Duration {
+	perDispatch := float64(s.cfg.MaxBatchParts)
+	if s.perDispatch >= 1 {
+		perDispatch = s.perDispatch
 	}
-	return dispatch, dispatch + s.took, ahead
+	d := first + time.Duration(math.Floor(float64(ahead)/perDispatch))*per
+	if s.slip > 0 && d >= minLearn {
+		d = time.Duration(float64(d) * s.slip)
+	}
+	return d
 }
 
 // drainTimeLocked estimates how long n waiting calls take to go out.
@@ -503,13 +625,18 @@ func (s *scheduler) loop() {
 		}
 		s.mu.Lock()
 		var u *unit
+		var shed []*call
 		if len(s.queue) > 0 && time.Now().After(s.pausedUntil) && !s.closed && s.breaker.dispatchableLocked() {
 			u = s.takeLocked()
 			s.breaker.dispatchLocked(u)
 			s.inflight++
-			s.timeDispatchLocked(time.Now())
+			s.timeDispatchLocked(time.Now(), u.waiters)
+			shed = s.shedLocked(time.Now())
 		}
 		s.mu.Unlock()
+		for _, cl := range shed {
+			close(cl.done)
+		}
 		if u != nil {
 			if s.cfg.SlowAfter > 0 {
 				u.slowTimer = time.AfterFunc(s.cfg.SlowAfter, func() { s.release(u) })
@@ -517,6 +644,73 @@ func (s *scheduler) loop() {
 			go s.run(u)
 		}
 	}
+}
+
+// shedLocked takes out of the queue, right after a dispatch, the calls that the queue as it now goes can no
+// longer answer in time, and gives them a BusyError to answer: within MaxWait and their deadline, and for an
+// operation's first call early enough that the operation's later calls (which go out first) still fit.
+// Admission estimated them with what it knew then; when the session turns out slower than that (a busier CPU,
+// larger answers, more later calls than usual), they learn it now, at the next dispatch, rather than failing at
+// the end of MaxWait or of their deadline. It only refuses what would fail anyway: a call that would be late
+// for the half of the deadline admission gave it, but in time for the deadline, stays. Each call's wait is
+// estimated as admission does: the calls ahead of it in the order takeLocked serves them, with the later calls
+// their operations will still make, perDispatch to a request.
+func (s *scheduler) shedLocked(now time.Time) []*call {
+	if len(s.queue) == 0 {
+		return nil
+	}
+	order, _ := s.orderLocked()
+	var prio []*call
+	for _, cl := range order {
+		if cl.priority {
+			prio = append(prio, cl)
+		}
+	}
+	order = append(prio, slices.DeleteFunc(order, func(c *call) bool { return c.priority })...)
+	per := s.perRequestLocked()
+	ratio := s.contRatioLocked()
+	interactive := slices.ContainsFunc(order, func(cl *call) bool { return !cl.background })
+	var shed []*call
+	ahead, firstsAhead := 0, 0
+	pending := s.pendingLocked()
+	for _, cl := range order {
+		if cl.background && interactive && now.Sub(cl.queuedAt) < backgroundAging {
+			continue // yields to the others; bounded by MaxWait alone
+		}
+		first := cl.op != nil && !cl.cont && !cl.priority && !cl.background
+		pos := ahead
+		if !cl.cont && !cl.priority {
+			pos += int(math.Ceil(float64(firstsAhead)*ratio)) + pending
+		}
+		if !cl.ctxEnd.IsZero() && cl.req.key() != "" {
+			wait := s.queueTimeLocked(per, pos, per) // the slot is busy: one request first
+			budget := cl.ctxEnd
+			if first {
+				// each later call goes out at the front of the queue: about one request and its answer
+				budget = budget.Add(-time.Duration(ratio * float64(per+s.took)))
+			}
+			if mw := cl.queuedAt.Add(s.cfg.MaxWait); mw.Before(budget) {
+				budget = mw
+			}
+			if done := now.Add(wait + s.took); done.After(budget) {
+				s.removeLocked(cl)
+				cl.state = left
+				cl.err = busy(done.Sub(budget), "the ERP.net session turned out slower than estimated: about %s more to answer, the call can wait %s",
+					(wait + s.took).Round(time.Millisecond), max(budget.Sub(now), 0).Round(time.Millisecond))
+				shed = append(shed, cl)
+				continue
+			}
+		}
+		if first {
+			firstsAhead++
+		}
+		ahead++
+	}
+	if len(shed) > 0 {
+		s.c.stats.queueFull.Add(int64(len(shed)))
+		s.c.stats.admissionRefused.Add(int64(len(shed)))
+	}
+	return shed
 }
 
 // takeLocked builds the next upstream request from the queue. Callers take
@@ -558,12 +752,13 @@ func (s *scheduler) takeLocked() *unit {
 		u.parts = []*part{{req: head.req, calls: []*call{head}, unit: u}}
 		head.state, head.unit = running, u
 		s.c.stats.queueWait.observe(time.Since(head.queuedAt))
-		s.learnLocked(head)
+		s.learnLocked([]*call{head}, now)
 		u.waiters = 1
 		s.startLocked(u)
 		return u
 	}
 	byKey := make(map[string]*part)
+	var taken []*call
 	for _, cl := range order {
 		k := cl.req.key()
 		if k == "" {
@@ -584,8 +779,12 @@ func (s *scheduler) takeLocked() *unit {
 		cl.state, cl.unit = running, u
 		u.waiters++
 		s.c.stats.queueWait.observe(time.Since(cl.queuedAt))
-		s.learnLocked(cl)
+		taken = append(taken, cl)
+		if cl.op != nil && !cl.cont {
+			s.outLocked(cl.op, cl.ctx)
+		}
 	}
+	s.learnLocked(taken, now)
 	rest := s.queue[:0]
 	for _, cl := range s.queue {
 		if cl.state == queued {
@@ -606,6 +805,15 @@ func (s *scheduler) takeLocked() *unit {
 // advances the turn: the caller served first now goes last, and callers new
 // to the queue join at the end.
 func (s *scheduler) fairOrderLocked() []*call {
+	order, ring := s.orderLocked()
+	if len(ring) > 0 {
+		s.ring = append(ring[1:], ring[0])
+	}
+	return order
+}
+
+// orderLocked is fairOrderLocked without advancing the turn; ring is the turn order it used.
+func (s *scheduler) orderLocked() (order []*call, ring []string) {
 	byCaller := make(map[string][]*call)
 	var arrived []string
 	for _, cl := range s.queue {
@@ -614,7 +822,7 @@ func (s *scheduler) fairOrderLocked() []*call {
 		}
 		byCaller[cl.caller] = append(byCaller[cl.caller], cl)
 	}
-	ring := s.ring[:0]
+	ring = make([]string, 0, len(byCaller))
 	inRing := make(map[string]bool, len(byCaller))
 	for _, who := range s.ring {
 		if _, waiting := byCaller[who]; waiting && !inRing[who] {
@@ -629,7 +837,7 @@ func (s *scheduler) fairOrderLocked() []*call {
 	}
 	// Continuations (later calls of operations already under way) first, so what was started finishes
 	// within its deadline; then everything else. Each pass takes turns across callers.
-	order := make([]*call, 0, len(s.queue))
+	order = make([]*call, 0, len(s.queue))
 	for _, first := range []bool{true, false} {
 		for round, taken := 0, true; taken; round++ {
 			taken = false
@@ -645,8 +853,7 @@ func (s *scheduler) fairOrderLocked() []*call {
 			}
 		}
 	}
-	s.ring = append(ring[1:], ring[0])
-	return order
+	return order, ring
 }
 
 // startLocked gives u its context with the attempt timeout: at most

@@ -20,7 +20,7 @@ type Stats struct {
 	TransportErrors  int64 // requests that failed below HTTP
 	TokenRequests    int64 // token exchanges with the identity server
 	QueueFull        int64 // calls refused because the queue was full or waited past MaxWait
-	AdmissionRefused int64 // of those, calls refused at once because the queue ahead would outlast their deadline
+	AdmissionRefused int64 // of those, calls refused because the queue ahead would outlast their deadline: at admission, or at a later dispatch when the session turned out slower
 	CircuitRefused   int64 // calls refused at once by the open circuit breaker (no upstream request)
 	BreakerOpened    int64 // times the circuit breaker opened
 	CacheHits        int64 // reads answered from the read cache within their TTL
