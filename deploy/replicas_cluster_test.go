@@ -85,8 +85,10 @@ func startCluster(t *testing.T) *cluster {
 			apps[i].PostLogoutRedirectURIs = append(apps[i].PostLogoutRedirectURIs, c.url+"/")
 		}
 	}
-	// ERP.net's default limits: 1 request in flight and 600 a minute per session, 10 licences.
-	if c.sim, err = erpsim.Start(ctx, erpsim.Options{Users: generate, Apps: apps}); err != nil {
+	// ERP.net's default limits (1 request in flight and 600 a minute per session), and the licences
+	// deploy/kubernetes asks for: two per replica, since a stopped replica's session keeps its slot.
+	limits := erpsim.Limits{Licenses: 2 * len(replicaNames)}
+	if c.sim, err = erpsim.Start(ctx, erpsim.Options{Users: generate, Apps: apps, Limits: limits}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.sim.Close() })
@@ -130,6 +132,18 @@ func startCluster(t *testing.T) *cluster {
 		c.lb.waitState(name, "UP")
 	}
 	return c
+}
+
+// serviceSessions counts the ERP.net sessions erpgraph's service tokens opened at erpsim (none has been idle
+// for erpsim's 20 minutes in a test, so each still holds a licence slot).
+func (c *cluster) serviceSessions() int {
+	sessions := map[string]bool{}
+	for _, r := range c.sim.Requests() {
+		if r.Session != "" && r.ClientID == fixture.BFFClientID {
+			sessions[r.Session] = true
+		}
+	}
+	return len(sessions)
 }
 
 // replica returns the process behind HAProxy server name.
