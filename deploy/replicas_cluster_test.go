@@ -92,7 +92,7 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.sim.Close() })
-	c.http = &http.Client{Timeout: time.Minute, Transport: c.seen.wrap(&http.Transport{MaxIdleConnsPerHost: 64})}
+	c.http = &http.Client{Timeout: time.Minute, Transport: c.seen.wrap(front.Addr().String(), &http.Transport{MaxIdleConnsPerHost: 64})}
 
 	var k [32]byte
 	_, _ = rand.Read(k[:])
@@ -355,17 +355,19 @@ func (h *haproxy) setAddr(name, url string) {
 	}
 }
 
-// recorder counts the answers the tests got from HAProxy, by status and by the replica that gave them.
+// recorder counts the answers the tests got from HAProxy, by status and by the replica that gave them (HAProxy's
+// X-Replica header; "" for an answer of HAProxy's own).
 type recorder struct {
 	mu        sync.Mutex
 	byStatus  map[int]int
 	byReplica map[string]int
 }
 
-func (r *recorder) wrap(next http.RoundTripper) http.RoundTripper {
+// wrap counts the answers of next from host (HAProxy; the browser's requests to erpsim pass uncounted).
+func (r *recorder) wrap(host string, next http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(req *http.Request) (*http.Response, error) {
 		res, err := next.RoundTrip(req)
-		if err == nil {
+		if err == nil && req.URL.Host == host {
 			r.mu.Lock()
 			if r.byStatus == nil {
 				r.byStatus, r.byReplica = map[int]int{}, map[string]int{}
