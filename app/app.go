@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -90,6 +91,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	abortSetup := context.AfterFunc(ctx, stop)
 	defer abortSetup()
 	a := &App{cfg: cfg, log: cfg.Logger, stop: stop}
+	debug.SetGCPercent(cmp.Or(cfg.GCPercent, DefaultGCPercent)) // process-wide, like GOGC itself
 	if a.log == nil {
 		a.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}

@@ -34,8 +34,9 @@ func TestConfigFromEnv_DevDefaults(t *testing.T) {
 	if want := []string{fixture.BFFClientID, fixture.PlaygroundClientID}; !reflect.DeepEqual(cfg.TrustedClientIDs, want) {
 		t.Errorf("trusted = %v, want %v", cfg.TrustedClientIDs, want)
 	}
-	if !reflect.DeepEqual(cfg.Scopes, []string{"read"}) || cfg.ShutdownGrace != app.DefaultShutdownGrace || cfg.SimScale != 1 || cfg.LogLevel != slog.LevelInfo {
-		t.Errorf("defaults: scopes %v, grace %v, scale %d, level %v", cfg.Scopes, cfg.ShutdownGrace, cfg.SimScale, cfg.LogLevel)
+	if !reflect.DeepEqual(cfg.Scopes, []string{"read"}) || cfg.ShutdownGrace != app.DefaultShutdownGrace || cfg.SimScale != 1 || cfg.LogLevel != slog.LevelInfo ||
+		cfg.GCPercent != app.DefaultGCPercent {
+		t.Errorf("defaults: scopes %v, grace %v, scale %d, level %v, GOGC %d", cfg.Scopes, cfg.ShutdownGrace, cfg.SimScale, cfg.LogLevel, cfg.GCPercent)
 	}
 }
 
@@ -56,6 +57,7 @@ func TestConfigFromEnv_Instance(t *testing.T) {
 		"ERPGRAPH_SHUTDOWN_GRACE":     "30s",
 		"ERPGRAPH_ADDR":               "0.0.0.0:9000",
 		"ERPGRAPH_PLAYGROUND":         "off",
+		"GOGC":                        "400",
 	}
 	// Flags win over the environment; a switch flag may stand alone.
 	cfg, err := app.ConfigFromEnv(envOf(env), []string{"-addr", "127.0.0.1:9100", "-playground", "-allow-internal-users=yes"})
@@ -67,7 +69,7 @@ func TestConfigFromEnv_Instance(t *testing.T) {
 		ClientID: "com.example/portal-bff", ClientSecret: "s3cret with spaces ", Scopes: []string{"read", "update"},
 		TrustedClientIDs: []string{"com.example/portal-spa", "com.example/mobile"}, Audience: "DomainAPI",
 		AllowInternalUsers: true, Playground: true, PlaygroundClientID: fixture.PlaygroundClientID,
-		LogLevel: slog.LevelDebug, ShutdownGrace: 30 * time.Second, SimScale: 1, Writes: app.WritesConfig{Enabled: true},
+		LogLevel: slog.LevelDebug, GCPercent: 400, ShutdownGrace: 30 * time.Second, SimScale: 1, Writes: app.WritesConfig{Enabled: true},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config =\n%+v\nwant\n%+v", cfg, want)

@@ -148,6 +148,9 @@ var registry = []setting{
 			}
 			return nil
 		}, show: func(c Config) any { return c.LogLevel.String() }}},
+	{env: "GOGC", flag: "gogc", def: strconv.Itoa(DefaultGCPercent), help: `the Go garbage collector's target in percent (Go's own variable; erpgraph's default is twice Go's, for half the collector's CPU; "off" disables it; cap memory with GOMEMLIMIT)`,
+		field: count(func(c *Config) *int { return &c.GCPercent }, DefaultGCPercent, true),
+		fill:  func(c *Config) { c.GCPercent = cmp.Or(c.GCPercent, DefaultGCPercent) }},
 	{env: "ERPGRAPH_SHUTDOWN_GRACE", flag: "shutdown-grace", def: DefaultShutdownGrace.String(), help: "time in-flight requests get on shutdown",
 		field: duration(func(c *Config) *time.Duration { return &c.ShutdownGrace }, DefaultShutdownGrace),
 		fill:  func(c *Config) { c.ShutdownGrace = cmp.Or(c.ShutdownGrace, DefaultShutdownGrace) },
