@@ -58,6 +58,12 @@ type cluster struct {
 	http     *http.Client
 	seen     *recorder // every answer HAProxy gave the tests
 	logins   []string  // generated portal users that see orders
+	started  []started // every replica process, also the ones a restart replaced (their logs)
+}
+
+type started struct {
+	name string
+	p    *testbin.Erpgraph
 }
 
 // replicaNames are the servers of HAProxy's backend, in the order of cluster.replicas.
@@ -115,10 +121,13 @@ func startCluster(t *testing.T) *cluster {
 		wg.Go(func() { c.replicas[i] = testbin.StartErpgraph(t, c.bin, c.env) })
 	}
 	wg.Wait()
+	for i, r := range c.replicas {
+		c.started = append(c.started, started{replicaNames[i], r})
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			for i, r := range c.replicas {
-				t.Logf("replica %s log:\n%s", replicaNames[i], tail(r.Log(), 4000))
+			for _, s := range c.started {
+				t.Logf("replica %s (%s) log:\n%s", s.name, s.p.URL, tail(s.p.Log(), 4000))
 			}
 		}
 	})
@@ -178,6 +187,7 @@ func (c *cluster) restart(t *testing.T, name string) {
 	for i, n := range replicaNames {
 		if n == name {
 			c.replicas[i] = fresh
+			c.started = append(c.started, started{name, fresh})
 		}
 	}
 	c.lb.setAddr(name, fresh.URL)
