@@ -248,3 +248,36 @@ func TestCache_StaleIfErrorDuringOutage(t *testing.T) {
 		t.Error("no stale answer said so in dataAge during the outage")
 	}
 }
+
+// A write through erpgraph drops the cached answers it changes at once, long before their TTL: the order just
+// created is in the next list, read live, and the read after that is cached again.
+func TestCache_WriteThroughErpgraphInvalidates(t *testing.T) {
+	e := startEdge(t, func(c *app.Config) {
+		c.Writes = app.WritesConfig{Enabled: true, PerMinute: -1}
+		c.ReadCache.Documents = erpclient.CachePolicy{TTL: time.Hour, StaleWhileRevalidate: -1, StaleIfError: -1}
+	})
+	before, _ := totalOrders(t, e)
+	if n, age := totalOrders(t, e); n != before || age.CachedReads == 0 || age.LiveReads != 0 {
+		t.Fatalf("the repeated list was not answered by the cache: %d, %+v", n, age)
+	}
+	r := e.post(t, map[string]any{"query": createMutation, "variables": map[string]any{"input": map[string]any{
+		"customerId": customerID(1), "lines": lines("2")}}})
+	var data struct {
+		CreateSalesOrder struct {
+			SalesOrder *struct{ ID string }
+		}
+	}
+	if len(r.errs) > 0 || json.Unmarshal(r.body["data"], &data) != nil || data.CreateSalesOrder.SalesOrder == nil {
+		t.Fatalf("create: %s", r)
+	}
+	n, age := totalOrders(t, e)
+	if n != before+1 {
+		t.Errorf("after a write through erpgraph the list counts %d orders, want %d (served from the cache: %+v)", n, before+1, age)
+	}
+	if age.LiveReads == 0 {
+		t.Errorf("the list after the write was not read live: %+v", age)
+	}
+	if n, age := totalOrders(t, e); n != before+1 || age.CachedReads == 0 {
+		t.Errorf("the list after that: %d, %+v; want %d from the cache", n, age, before+1)
+	}
+}

@@ -330,14 +330,10 @@ func (c *Client) sendAll(ctx context.Context, reqs ...*request) ([]*response, []
 	}
 	out, errs := make([]*response, len(reqs)), make([]error, len(reqs))
 	now := c.cache.now()
-	type fallback struct {
-		e   CacheEntry
-		age time.Duration
-	}
 	var live []int
 	var liveReqs []*request
 	gens := map[int]uint64{}
-	stale := map[int]fallback{}
+	stale := map[int]CacheEntry{} // within stale-if-error: served if the live read fails
 	for i, r := range reqs {
 		pol, ok := c.cacheable(r)
 		if !ok {
@@ -345,7 +341,9 @@ func (c *Client) sendAll(ctx context.Context, reqs ...*request) ([]*response, []
 			continue
 		}
 		set, key := setOf(r.path), r.key()
-		gens[i] = c.cache.gen(set)
+		gen := c.cache.gen(set)
+		gens[i] = gen
+		r.keep = func(res *response) { c.store(r, res, gen) }
 		if isLive(ctx) {
 			live, liveReqs = append(live, i), append(liveReqs, r)
 			continue
@@ -363,11 +361,11 @@ func (c *Client) sendAll(ctx context.Context, reqs ...*request) ([]*response, []
 				if res, err := cachedResponse(r, e); err == nil {
 					out[i] = res
 					c.note(ctx, age, true, true)
-					c.revalidate(r, gens[i])
+					c.revalidate(r)
 					continue
 				}
 			case age < pol.TTL+pol.StaleIfError:
-				stale[i] = fallback{e, age}
+				stale[i] = e
 			default:
 				c.cache.store.Delete(key)
 			}
@@ -384,17 +382,20 @@ func (c *Client) sendAll(ctx context.Context, reqs ...*request) ([]*response, []
 			out[i], errs[i] = res[j], lerrs[j]
 			continue
 		}
-		if lerrs[j] == nil {
-			c.store(r, res[j], gens[i])
+		if lerrs[j] == nil { // stored by r.keep as it arrived
 			out[i] = res[j]
 			c.note(ctx, 0, false, false)
 			continue
 		}
-		if fb, ok := stale[i]; ok && staleAllowed(lerrs[j]) {
-			if cr, err := cachedResponse(r, fb.e); err == nil {
-				out[i] = cr
-				c.note(ctx, fb.age, true, true)
-				continue
+		if e, ok := stale[i]; ok && staleAllowed(lerrs[j]) {
+			// its age now, after the failed attempt: never past the stale-if-error bound
+			pol, _ := c.cacheable(r)
+			if age := max(c.cache.now().Sub(e.Stored), 0); age < pol.TTL+pol.StaleIfError {
+				if cr, err := cachedResponse(r, e); err == nil {
+					out[i] = cr
+					c.note(ctx, age, true, true)
+					continue
+				}
 			}
 		}
 		errs[i] = lerrs[j]
@@ -421,12 +422,24 @@ const refreshTimeout = 30 * time.Second
 // more user.
 const refreshCaller = "erpgraph:cache-refresh"
 
-// revalidate refreshes r's entry in the background, once per key at a time.
-func (c *Client) revalidate(r *request, gen uint64) {
+// maxRefreshes bounds the background refreshes running at once. They all
+// wait their turn as one caller of the session, so more would only wait
+// longer; past the bound a stale answer is still served and its key is
+// refreshed by a later read (or read live once its stale window ends).
+const maxRefreshes = 16
+
+// revalidate refreshes r's entry in the background (r.keep stores the
+// answer), once per key at a time and at most maxRefreshes at once.
+func (c *Client) revalidate(r *request) {
 	key := r.key()
 	c.cache.mu.Lock()
 	if c.cache.refreshing[key] {
 		c.cache.mu.Unlock()
+		return
+	}
+	if len(c.cache.refreshing) >= maxRefreshes {
+		c.cache.mu.Unlock()
+		c.stats.cacheRefreshesSkipped.Add(1)
 		return
 	}
 	c.cache.refreshing[key] = true
@@ -440,10 +453,7 @@ func (c *Client) revalidate(r *request, gen uint64) {
 		}()
 		ctx, cancel := context.WithTimeout(WithBackground(WithCaller(c.sched.ctx, refreshCaller)), refreshTimeout)
 		defer cancel()
-		res, errs := c.sendLive(ctx, r)
-		if errs[0] == nil {
-			c.store(r, res[0], gen)
-		}
+		c.sendLive(ctx, r)
 	}()
 }
 

@@ -286,6 +286,10 @@ type request struct {
 	kind   string
 	// noCache: always read live (the background sync must see ERP.net itself)
 	noCache bool
+	// keep, when set, gets the decoded 2xx answer before identical reads can
+	// no longer join this one: the read cache stores it there, so a read that
+	// missed the cache either joins this request or finds the entry.
+	keep func(*response)
 }
 
 func (r *request) key() string {

@@ -969,6 +969,9 @@ func (s *scheduler) run(u *unit) {
 				results[i] = nil
 			}
 		}
+		if r.keep != nil && errs[i] == nil && results[i].ok() {
+			r.keep(results[i]) // while the part is still active: see request.keep
+		}
 	}
 
 	s.mu.Lock()

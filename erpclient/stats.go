@@ -27,8 +27,11 @@ type Stats struct {
 	CacheStale       int64 // reads answered with stale entries (while revalidating, or because ERP.net failed)
 	CacheMisses      int64 // cacheable reads sent to ERP.net
 	CacheRefreshes   int64 // background refreshes of stale entries
-	Queued           int64 // calls waiting now
-	InFlight         int64 // upstream requests in flight now
+	// CacheRefreshesSkipped counts stale answers served without starting a
+	// refresh because the most refreshes were already running (maxRefreshes).
+	CacheRefreshesSkipped int64
+	Queued                int64 // calls waiting now
+	InFlight              int64 // upstream requests in flight now
 	// QueueWait is how long the calls that were dispatched waited in the
 	// queue (a call that joined an identical GET in flight did not queue;
 	// one refused after MaxWait counts in QueueFull instead).
@@ -82,6 +85,7 @@ type counters struct {
 	queueFull, circuitRefused, breakerOpened, admissionRefused      atomic.Int64
 	queueWait                                                       waitHistogram
 	cacheHits, cacheStale, cacheMisses, cacheRefreshes              atomic.Int64
+	cacheRefreshesSkipped                                           atomic.Int64
 }
 
 // Stats returns a snapshot of the counters.
@@ -98,5 +102,6 @@ func (c *Client) Stats() Stats {
 		QueueWait: c.stats.queueWait.snapshot(),
 		CacheHits: c.stats.cacheHits.Load(), CacheStale: c.stats.cacheStale.Load(),
 		CacheMisses: c.stats.cacheMisses.Load(), CacheRefreshes: c.stats.cacheRefreshes.Load(),
+		CacheRefreshesSkipped: c.stats.cacheRefreshesSkipped.Load(),
 	}
 }
