@@ -125,7 +125,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		InstanceURL: cfg.InstanceURL, IdentityURL: cfg.IdentityURL, ODataURL: cfg.ODataURL,
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes,
 		Scheduler: cfg.Scheduler, Logger: a.log.With("component", "erpclient"), Audit: a.audit,
-		Cache: cfg.ReadCache.cacheConfig(),
+		Cache: a.sharedCache(cfg.ReadCache.cacheConfig()),
 	}
 	if erpCfg.Audit == nil { // erpclient's default would be its operational log
 		erpCfg.Audit = slog.New(slog.DiscardHandler)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/erpgraph/erpgraph/access"
+	"github.com/erpgraph/erpgraph/erpclient"
 	"github.com/erpgraph/erpgraph/graph"
 	"github.com/erpgraph/erpgraph/mutation"
 	"github.com/erpgraph/erpgraph/redisstore"
@@ -16,7 +17,7 @@ import (
 
 // The settings for running several replicas, appended to the registry.
 var replicaRows = []setting{
-	{env: "ERPGRAPH_REDIS_URL", help: "Redis shared by the replicas (redis://[:password@]host:port/db, rediss:// for TLS, unix:///path): per-user rate limits (GCRA), automatic persisted queries, login sessions and their refresh lock, mutation idempotency keys, first use of tokens; unset = in this process's memory",
+	{env: "ERPGRAPH_REDIS_URL", help: "Redis shared by the replicas (redis://[:password@]host:port/db, rediss:// for TLS, unix:///path): per-user rate limits (GCRA), automatic persisted queries, login sessions and their refresh lock, mutation idempotency keys, the shared read cache and its invalidations, first use of tokens; unset = in this process's memory",
 		raw: true, secret: true,
 		field: text(func(c *Config) *string { return &c.RedisURL }),
 		check: func(c Config, _ *loaded) error {
@@ -132,4 +133,17 @@ func (a *App) idempotencyKeys() mutation.KeyStore {
 		return nil
 	}
 	return a.redis.IdempotencyKeys(cmp.Or(a.cfg.Writes.IdempotencyTTL, 24*time.Hour))
+}
+
+// sharedCache puts Redis behind the read cache's memory store when
+// configured: one replica's upstream answers serve the others, and an
+// invalidation on one (a write, a sync that saw a change) reaches all. A
+// failing Redis never fails a read: the memory store and ERP.net answer.
+func (a *App) sharedCache(cc erpclient.CacheConfig) erpclient.CacheConfig {
+	if a.redis == nil || cc.Store == nil {
+		return cc
+	}
+	cc.Store = a.redis.Cache(redisstore.CacheConfig{L1: cc.Store, MaxAge: cc.MaxAge,
+		OnFailure: func() { a.metrics.StoreFailed("cache") }})
+	return cc
 }

@@ -115,8 +115,12 @@ func newReadCache(cfg CacheConfig, now func() time.Time) *readCache {
 	if cfg.Store == nil {
 		return nil
 	}
-	return &readCache{store: cfg.Store, documents: cfg.Documents, reference: cfg.Reference, now: now,
+	rc := &readCache{store: cfg.Store, documents: cfg.Documents, reference: cfg.Reference, now: now,
 		gens: map[string]uint64{}, refreshing: map[string]bool{}}
+	if shared, ok := cfg.Store.(SharedCacheStore); ok {
+		shared.WatchGenerations(rc.applyGens)
+	}
+	return rc
 }
 
 // setOf is the entity set a request path reads ("Set", "Set/$count", "Set(id)").
@@ -152,18 +156,21 @@ func (rc *readCache) gen(set string) uint64 {
 	return rc.gens[set]
 }
 
-// invalidate moves the generation of sets (and of the sets sharing their
-// aggregates): entries stored before are never served again, and answers of
-// reads that started before are not stored as current.
+// invalidate gives sets (and the sets sharing their aggregates) new
+// generations: entries stored before are never served again, and answers of
+// reads that started before are not stored as current. A shared store
+// passes the new generations to the other processes.
 func (rc *readCache) invalidate(sets ...string) {
+	changed := map[string]uint64{}
 	rc.mu.Lock()
-	defer rc.mu.Unlock()
 	for _, s := range sets {
-		rc.gens[s]++
-		for _, o := range sameAggregate[s] {
-			rc.gens[o]++
+		for _, o := range append([]string{s}, sameAggregate[s]...) {
+			changed[o] = newGen()
+			rc.gens[o] = changed[o]
 		}
 	}
+	rc.mu.Unlock()
+	rc.publish(changed)
 }
 
 // Invalidate drops every cached answer from the given entity sets and from
@@ -183,14 +190,11 @@ func (c *Client) InvalidateAll() {
 	if c.cache == nil {
 		return
 	}
-	c.cache.mu.Lock()
-	defer c.cache.mu.Unlock()
-	for _, s := range ReferenceSets {
-		c.cache.gens[s]++
-	}
+	sets := append([]string(nil), ReferenceSets...)
 	for s := range documentSets {
-		c.cache.gens[s]++
+		sets = append(sets, s)
 	}
+	c.cache.invalidate(sets...)
 }
 
 // Freshness collects how fresh the upstream answers behind one operation

@@ -296,12 +296,4 @@ func (k *IdempotencyKeys) wake(redisKey string) {
 	}
 }
 
-func (k *IdempotencyKeys) close() {
-	k.mu.Lock()
-	sub := k.sub
-	k.sub = nil
-	k.mu.Unlock()
-	if sub != nil {
-		_ = sub.Close()
-	}
-}
+func (k *IdempotencyKeys) close() { closeSub(&k.mu, &k.sub) }

@@ -29,8 +29,9 @@ const DefaultPrefix = "erpgraph:"
 
 // Client is a connection pool to one Redis, shared by the stores.
 type Client struct {
-	rdb    *redis.Client
-	prefix string
+	rdb     *redis.Client
+	prefix  string
+	timeout time.Duration // of each command
 
 	mu      sync.Mutex
 	closers []func() // the stores' subscriptions, ended before the pool
@@ -119,7 +120,7 @@ func New(cfg Config) (*Client, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Client{rdb: redis.NewClient(opts), prefix: prefix}, nil
+	return &Client{rdb: redis.NewClient(opts), prefix: prefix, timeout: timeout}, nil
 }
 
 // Ping checks that Redis answers, for readiness.
@@ -152,4 +153,15 @@ func (c *Client) Redis() *redis.Client { return c.rdb }
 // key is a key under the client's prefix.
 func (c *Client) key(parts ...string) string {
 	return c.prefix + strings.Join(parts, ":")
+}
+
+// closeSub ends the subscription *sub (guarded by mu), if there is one.
+func closeSub(mu *sync.Mutex, sub **redis.PubSub) {
+	mu.Lock()
+	s := *sub
+	*sub = nil
+	mu.Unlock()
+	if s != nil {
+		_ = s.Close()
+	}
 }
