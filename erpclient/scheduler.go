@@ -673,6 +673,15 @@ func (s *scheduler) shedLocked(now time.Time) []*call {
 	var shed []*call
 	ahead, firstsAhead := 0, 0
 	pending := s.pendingLocked()
+	// how long an operation's later call takes once its first is answered: it queues behind the later calls
+	// waiting now and to come (they go out first), then waits for its answer
+	conts := pending
+	for _, cl := range order {
+		if cl.cont || cl.priority {
+			conts++
+		}
+	}
+	later := time.Duration(ratio * float64(s.queueTimeLocked(per, conts, per)+s.took))
 	for _, cl := range order {
 		if cl.background && interactive && now.Sub(cl.queuedAt) < backgroundAging {
 			continue // yields to the others; bounded by MaxWait alone
@@ -686,8 +695,7 @@ func (s *scheduler) shedLocked(now time.Time) []*call {
 			wait := s.queueTimeLocked(per, pos, per) // the slot is busy: one request first
 			budget := cl.ctxEnd
 			if first {
-				// each later call goes out at the front of the queue: about one request and its answer
-				budget = budget.Add(-time.Duration(ratio * float64(per+s.took)))
+				budget = budget.Add(-later)
 			}
 			if mw := cl.queuedAt.Add(s.cfg.MaxWait); mw.Before(budget) {
 				budget = mw
