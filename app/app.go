@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/erpgraph/erpgraph/access"
 	"github.com/erpgraph/erpgraph/auth"
@@ -48,12 +49,13 @@ type App struct {
 	sync     *erpclient.Sync  // nil when the sync is off
 	built    bool             // New succeeded (the sync runs)
 	srv      *server.Server
-	metrics  *metrics.Registry  // nil when metrics are off
-	redis    *redisstore.Client // nil unless ERPGRAPH_REDIS_URL
-	metLn    net.Listener       // the metrics listener, when on
-	audit    *slog.Logger       // nil when the audit log is off
-	auditOut io.Closer          // the audit file, if any
-	stop     context.CancelFunc // ends the components' lifetime (Close)
+	metrics  *metrics.Registry        // nil when metrics are off
+	redis    *redisstore.Client       // nil unless ERPGRAPH_REDIS_URL
+	metLn    net.Listener             // the metrics listener, when on
+	tracer   *sdktrace.TracerProvider // nil when tracing is off
+	audit    *slog.Logger             // nil when the audit log is off
+	auditOut io.Closer                // the audit file, if any
+	stop     context.CancelFunc       // ends the components' lifetime (Close)
 }
 
 // New validates cfg (after WithDefaults), binds the listener (so URL is known
@@ -104,6 +106,9 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	}()
 	var err error
 	if err = a.openAudit(); err != nil {
+		return nil, err
+	}
+	if err = a.openTracing(life); err != nil {
 		return nil, err
 	}
 	if err = a.openRedis(); err != nil {
@@ -213,7 +218,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 		Sessions: sessions, Static: static, Portal: portalFS, FormActions: formActions,
 		GraphQL: upstreamFor(gql), Verifier: a.verifier, Readiness: a.readiness, Logger: a.log.With("component", "server"),
 		Playground: pg, ShutdownGrace: cfg.ShutdownGrace, ShutdownDelay: cfg.ShutdownDelay,
-		Audit: a.audit, AuditVariables: cfg.AuditVariables, CountsUpstream: true, Metrics: a.metrics,
+		Audit: a.audit, AuditVariables: cfg.AuditVariables, CountsUpstream: true, Metrics: a.metrics, TracerProvider: a.tracerProvider(),
 		RateLimit: a.rateLimit(), FirstUses: a.firstUses(), CORS: cfg.CORS, CSRFHeaders: cfg.CSRFHeaders,
 		TLSCertificate: files.cert,
 		MaxBodyBytes:   cfg.MaxBodyBytes, OperationTimeout: cfg.OperationTimeout,
@@ -480,6 +485,9 @@ func (a *App) Close() error {
 	}
 	if a.erp != nil {
 		a.erp.Close()
+	}
+	if err := a.closeTracing(); err != nil {
+		errs = append(errs, err)
 	}
 	if a.redis != nil {
 		if err := a.redis.Close(); err != nil {

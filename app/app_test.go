@@ -26,7 +26,9 @@ func run(t *testing.T, cfg app.Config) *app.App {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg.Addr = "127.0.0.1:0"
-	cfg.Logger = quiet
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
 	a, err := app.New(ctx, cfg)
 	if err != nil {
 		cancel()

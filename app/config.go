@@ -155,6 +155,8 @@ type Config struct {
 	// ReadCache configures the shared read cache and the background sync of
 	// reference data (app/cache.go).
 	ReadCache ReadCacheConfig
+	// Tracing configures OpenTelemetry traces (app/tracing.go).
+	Tracing TracingConfig
 
 	// Logger overrides the JSON stderr log (tests). Not configurable by environment.
 	Logger *slog.Logger

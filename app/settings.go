@@ -345,7 +345,7 @@ var registry = []setting{
 		check: notNegative(func(c Config) bool { return c.CacheMaxAge < 0 })},
 }
 
-func init() { registry = append(registry, cacheRows()...) } // app/cache.go: the read cache and the sync
+func init() { registry = append(append(registry, cacheRows()...), tracingRows()...) } // app/cache.go, app/tracing.go
 
 // Setting describes one environment variable (and its flag), for -h and the
 // README's table.

@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -379,6 +380,7 @@ func (c *Client) exchange(ctx context.Context, method, target, contentType strin
 		case http.StatusUnauthorized:
 			c.stats.status401.Add(1)
 			if attempt == 0 {
+				trace.SpanFromContext(ctx).AddEvent("erp.token_refused") // the repeat is this span's second HTTP request
 				c.log.LogAttrs(ctx, slog.LevelInfo, "ERP.net refused the service token; fetching a new one",
 					slog.String("fingerprint", fingerprint(tok.AccessToken)))
 				c.tokens.invalidate(tok)

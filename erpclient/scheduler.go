@@ -54,6 +54,8 @@ type call struct {
 	err        error
 	state      callState // guarded by scheduler.mu
 	unit       *unit     // set when running
+	dispatched time.Time // when it went out (guarded by scheduler.mu); for its span
+	shared     bool      // it joined an identical GET in flight
 }
 
 // part is one upstream operation shared by the calls with the same key.
@@ -261,6 +263,7 @@ func (s *scheduler) load() (queued, inflight int) {
 func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, []error) {
 	res, errs := make([]*response, len(reqs)), make([]error, len(reqs))
 	fail := func(err error) ([]*response, []error) {
+		traceRefused(ctx, err)
 		for i := range errs {
 			errs[i] = err
 		}
@@ -348,7 +351,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 		if p := s.active[req.key()]; p != nil && req.key() != "" {
 			// the same GET is in flight: share its answer
 			p.calls = append(p.calls, cl)
-			cl.state, cl.unit = running, p.unit
+			cl.state, cl.unit, cl.dispatched, cl.shared = running, p.unit, queuedAt, true
 			p.unit.waiters++
 			joined++
 			continue
@@ -363,6 +366,7 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 	s.signal()
 	for i, cl := range calls {
 		res[i], errs[i] = s.wait(ctx, cl)
+		traceWaited(ctx, cl, errs[i])
 		if errors.Is(errs[i], ctx.Err()) && ctx.Err() != nil {
 			for _, rest := range calls[i+1:] {
 				s.leave(rest)
@@ -758,7 +762,7 @@ func (s *scheduler) takeLocked() *unit {
 	if head.req.key() == "" { // a write goes alone
 		s.removeLocked(head)
 		u.parts = []*part{{req: head.req, calls: []*call{head}, unit: u}}
-		head.state, head.unit = running, u
+		head.state, head.unit, head.dispatched = running, u, now
 		s.c.stats.queueWait.observe(time.Since(head.queuedAt))
 		s.learnLocked([]*call{head}, now)
 		u.waiters = 1
@@ -784,7 +788,7 @@ func (s *scheduler) takeLocked() *unit {
 			s.c.stats.coalesced.Add(1)
 		}
 		p.calls = append(p.calls, cl)
-		cl.state, cl.unit = running, u
+		cl.state, cl.unit, cl.dispatched = running, u, now
 		u.waiters++
 		s.c.stats.queueWait.observe(time.Since(cl.queuedAt))
 		taken = append(taken, cl)
@@ -885,6 +889,7 @@ func (s *scheduler) startLocked(u *unit) {
 	}
 	u.attempt = attempt
 	u.ctx, u.cancel = context.WithTimeout(context.WithValue(s.ctx, sentKey{}, &u.sent), attempt)
+	s.traceUnitLocked(u)
 }
 
 // maxSlow bounds the requests that gave their slot up: ERP.net queues five
@@ -960,6 +965,7 @@ func (s *scheduler) run(u *unit) {
 	if err != nil && errors.Is(u.ctx.Err(), context.DeadlineExceeded) && !errors.As(err, new(*tokenFailure)) {
 		err = fmt.Errorf("%w: ERP.net did not answer within %s", ErrUnavailable, u.attempt.Round(time.Millisecond))
 	}
+	traceUnitDone(u, outer, parts, err)
 	results, errs := make([]*response, len(reqs)), make([]error, len(reqs))
 	for i, r := range reqs {
 		switch {

@@ -11,9 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/erpgraph/erpgraph/tracing"
 )
 
 // tokenSource holds the process's one service token (docs/erpnet.md § Sessions and licensing: every
@@ -63,13 +66,15 @@ func (ts *tokenSource) token(ctx context.Context) (*oauth2.Token, error) {
 		return t, nil
 	case t != nil: // still valid, refresh due: refresh in the background, keep using it
 		if lastErr == nil {
-			ts.flight.DoChan("token", func() (any, error) { return ts.fetch() })
+			span := trace.SpanFromContext(ctx)
+			ts.flight.DoChan("token", func() (any, error) { return ts.fetch(span, true) })
 		}
 		return t, nil
 	case lastErr != nil: // no valid token and the identity server failed moments ago
 		return nil, lastErr
 	}
-	ch := ts.flight.DoChan("token", func() (any, error) { return ts.fetch() })
+	span := trace.SpanFromContext(ctx)
+	ch := ts.flight.DoChan("token", func() (any, error) { return ts.fetch(span, false) })
 	select {
 	case r := <-ch:
 		if r.Err != nil {
@@ -114,12 +119,17 @@ func (ts *tokenSource) invalidate(t *oauth2.Token) {
 	}
 }
 
-func (ts *tokenSource) fetch() (*oauth2.Token, error) {
+// fetch exchanges the client credentials for a token; parent is the span of
+// the request that needed it (for the exchange's span), background says that
+// request does not wait for it.
+func (ts *tokenSource) fetch(parent trace.Span, background bool) (*oauth2.Token, error) {
 	if t := ts.cached(); t != nil { // another flight just finished
 		return t, nil
 	}
 	ctx, cancel := context.WithTimeout(ts.appCtx, tokenTimeout)
 	defer cancel()
+	ctx, span := ts.startToken(ctx, parent, background)
+	defer span.End()
 	start := ts.now()
 	ts.stats.tokenRequests.Add(1)
 	t, err := ts.conf.Token(ctx)
@@ -131,6 +141,8 @@ func (ts *tokenSource) fetch() (*oauth2.Token, error) {
 			err = tokenError(err)
 		}
 		ts.failed(err)
+		span.SetAttributes(attrOutcome.String("failed"))
+		tracing.Fail(span, err)
 		ts.audit.LogAttrs(ctx, slog.LevelWarn, "erp token exchange",
 			slog.String("client_id", ts.clientID),
 			slog.String("requested_scopes", strings.Join(ts.conf.Scopes, " ")),
@@ -153,6 +165,8 @@ func (ts *tokenSource) fetch() (*oauth2.Token, error) {
 	if life <= 0 {
 		err := fmt.Errorf("service token: %w: identity server issued an expired token", ErrUnavailable)
 		ts.failed(err)
+		span.SetAttributes(attrOutcome.String("failed"))
+		tracing.Fail(span, err)
 		return nil, err
 	}
 	t.Expiry = start.Add(life)
@@ -162,6 +176,7 @@ func (ts *tokenSource) fetch() (*oauth2.Token, error) {
 	ts.tok, ts.refreshAt = t, t.Expiry.Add(-early)
 	ts.failures, ts.lastErr, ts.retryAt = 0, nil, time.Time{}
 	ts.mu.Unlock()
+	span.SetAttributes(attrOutcome.String("ok"))
 	ts.audit.LogAttrs(ctx, slog.LevelInfo, "erp token exchange",
 		slog.String("client_id", ts.clientID),
 		slog.String("granted_scopes", granted),

@@ -167,7 +167,7 @@ func (s *Server) auditFirstUse(ctx context.Context, rec *Record, raw string, u *
 	if err != nil {
 		// Better a repeated first-use record than none.
 		s.cfg.Metrics.StoreFailed("firstuse")
-		s.log.Warn("server: first-use store failed; auditing the use", "request_id", rec.RequestID, "err", err)
+		s.log.WarnContext(ctx, "server: first-use store failed; auditing the use", "request_id", rec.RequestID, "err", err)
 	} else if !first {
 		return
 	}

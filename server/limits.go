@@ -192,7 +192,7 @@ func (s *Server) limit(next http.Handler) http.Handler {
 				// A shared store that fails must not take the service down with it: let the request
 				// through, unlimited, and say so.
 				s.cfg.Metrics.StoreFailed("ratelimit")
-				s.log.Warn("server: rate store failed; request not rate limited", "request_id", rec.RequestID, "err", err)
+				s.log.WarnContext(r.Context(), "server: rate store failed; request not rate limited", "request_id", rec.RequestID, "err", err)
 			} else if wait > 0 {
 				secs := int(math.Ceil(wait.Seconds()))
 				w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))

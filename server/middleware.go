@@ -52,6 +52,7 @@ func (s *Server) record(next http.Handler) http.Handler {
 		w.Header().Set(RequestIDHeader, id)
 		rec := &Record{RequestID: id, Start: time.Now(), Method: r.Method, Path: r.URL.Path, Remote: r.RemoteAddr,
 			ClientIP: s.clientIP(r)}
+		traceStart(r.Context(), rec)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
 	})
 }
@@ -107,7 +108,7 @@ func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
 					panic(p)
 				}
-				s.log.Error("server: panic", "request_id", rec.RequestID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				s.log.ErrorContext(r.Context(), "server: panic", "request_id", rec.RequestID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if rec.Status == 0 {
 					rec.Outcome = errcode.Internal
 					writeError(rw, r, http.StatusInternalServerError, errcode.Internal, "internal server error")
@@ -122,6 +123,7 @@ func (s *Server) recoverAndLog(next http.Handler) http.Handler {
 				s.observeOperation(rec, op, d)
 			}
 			s.accessLog(r.Context(), rec, d)
+			traceEnd(r.Context(), rec)
 		}()
 		next.ServeHTTP(rw, r)
 	})
@@ -212,7 +214,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				rec.AuthReason = "error"
 			}
 			// The access log line carries the reason; the cause is for debugging.
-			s.log.Debug("server: token refused", "request_id", rec.RequestID, "err", err)
+			s.log.DebugContext(r.Context(), "server: token refused", "request_id", rec.RequestID, "err", err)
 			s.unauthorized(w, r, msg)
 			return
 		}
@@ -235,7 +237,7 @@ func (s *Server) authenticateSession(w http.ResponseWriter, r *http.Request, nex
 			se = &session.Error{Status: http.StatusServiceUnavailable, Code: errcode.UpstreamUnavailable, Reason: "error", Msg: "sessions are unavailable right now"}
 		}
 		rec.AuthReason = auth.Reason("session_" + se.Reason)
-		s.log.Debug("server: session refused", "request_id", rec.RequestID, "err", err)
+		s.log.DebugContext(r.Context(), "server: session refused", "request_id", rec.RequestID, "err", err)
 		denied := "auth"
 		if se.Code == errcode.CSRFHeaderMissing {
 			denied = "csrf"

@@ -6,17 +6,27 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/lexer"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/erpgraph/erpgraph/errcode"
+	"github.com/erpgraph/erpgraph/tracing"
 )
 
 // RecordExtension is the gqlgen extension that fills the request's Record
 // with the operation (name, type, document hash, variable names) and its
 // outcome (the errors' codes), from what the executor already decoded and
-// answered: nothing reads the body or the response a second time. Add it to
+// answered: nothing reads the body or the response a second time. In a
+// traced request it also opens the operation's span (see InterceptOperation).
+// Add it to
 // the executor before every other extension, so it sees the request as the
 // client sent it (before trusted documents or persisted queries resolve it)
 // and the answer as the client gets it.
@@ -25,6 +35,7 @@ type RecordExtension struct{}
 var _ interface {
 	graphql.HandlerExtension
 	graphql.OperationParameterMutator
+	graphql.OperationInterceptor
 	graphql.ResponseInterceptor
 } = RecordExtension{}
 
@@ -59,6 +70,50 @@ func (RecordExtension) MutateOperationParameters(ctx context.Context, raw *graph
 	}
 	slices.Sort(op.Variables)
 	return nil
+}
+
+// InterceptOperation runs a valid operation under a span of its own, child of
+// the server span, when the request is traced: named "query Dashboard" (type
+// and name, as the semantic conventions name it), it carries the operation's
+// name, type and document hash, and at its end the outcome code and the number
+// of errors. Never variable values, never the document. It starts when gqlgen
+// began reading the operation, so parsing and validation are inside it.
+func (RecordExtension) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	rec := RecordOf(ctx)
+	if rec == nil || rec.GraphQL == nil || !tracing.On(ctx) {
+		return next(ctx)
+	}
+	oc := graphql.GetOperationContext(ctx)
+	typ, name := "", rec.GraphQL.Name
+	if oc.Operation != nil {
+		typ, name = string(oc.Operation.Operation), cmp.Or(name, truncate(oc.Operation.Name))
+	}
+	spanName := cmp.Or(strings.TrimSpace(typ+" "+name), "graphql")
+	attrs := []attribute.KeyValue{semconv.GraphQLOperationTypeKey.String(typ), AttrDocHash.String(rec.GraphQL.Hash)}
+	if name != "" {
+		attrs = append(attrs, semconv.GraphQLOperationName(name))
+	}
+	opts := []trace.SpanStartOption{trace.WithAttributes(attrs...)}
+	if start := oc.Stats.OperationStart; !start.IsZero() {
+		opts = append(opts, trace.WithTimestamp(start))
+	}
+	ctx, span := tracing.Start(ctx, spanName, opts...)
+	responses := next(ctx)
+	return func(ctx context.Context) *graphql.Response {
+		resp := responses(ctx)
+		if resp != nil && resp.HasNext != nil && *resp.HasNext {
+			return resp // incremental delivery: the operation goes on
+		}
+		if resp != nil {
+			span.SetAttributes(AttrErrors.Int(len(resp.Errors)))
+		}
+		span.SetAttributes(AttrOutcome.String(rec.outcome()))
+		if o := rec.Outcome; o == errcode.Internal || strings.HasPrefix(o, "UPSTREAM_") {
+			span.SetStatus(codes.Error, o)
+		}
+		span.End()
+		return resp
+	}
 }
 
 // InterceptResponse notes what ran and how it ended.

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/erpgraph/erpgraph/auth"
 	"github.com/erpgraph/erpgraph/errcode"
 	"github.com/erpgraph/erpgraph/metrics"
@@ -87,6 +89,13 @@ type Config struct {
 
 	// Metrics counts requests, refusals and operations; nil = none.
 	Metrics *metrics.Registry
+	// TracerProvider, when set, traces every request but the probes: one
+	// server span each (otelhttp), under which the GraphQL operation, its
+	// loaders and its ERP.net requests start their spans. A caller among
+	// RateLimit.TrustedProxies continues the trace its W3C traceparent names;
+	// any other caller's request starts a new trace, linked to the one it
+	// named. nil = no tracing, at no cost.
+	TracerProvider trace.TracerProvider
 
 	RateLimit RateLimitConfig
 	CORS      CORSConfig
@@ -247,7 +256,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Portal != nil {
 		mux.Handle("GET "+PortalPath, Static(cfg.Portal, PortalPath, csp))
 	}
-	s.handler = cfg.Metrics.Middleware(s.record(s.recoverAndLog(s.admit(s.limitBody(mux)))))
+	s.handler = s.traced(cfg.Metrics.Middleware(s.record(s.recoverAndLog(s.admit(s.limitBody(mux))))))
 	return s, nil
 }
 

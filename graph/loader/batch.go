@@ -15,7 +15,7 @@ import (
 // answers in key order with a per-key NOT_FOUND for rows that are missing or not visible. then, when given, runs
 // on the visible rows before any caller sees them (to start the next level's loads with every key at once).
 func byIDs[T any](b *batcher, set string, id func(*T) string, then ...func(context.Context, []*T)) dataloader.BatchFunc[string, *T] {
-	return func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
+	return traced(set, func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
 		scope, err := b.Scope(ctx)
 		if err != nil {
 			return fail[*T](len(keys), err)
@@ -39,7 +39,7 @@ func byIDs[T any](b *batcher, set string, id func(*T) string, then ...func(conte
 			f(ctx, visible)
 		}
 		return inKeyOrder(set, keys, found)
-	}
+	})
 }
 
 // Start issues Load for every key without waiting, one after the other on this goroutine, so that all keys join
@@ -72,7 +72,7 @@ func (b *batcher) prefetchParties(ctx context.Context, customers []*erpclient.Cu
 // byRef returns a batch function that reads set by `prop in ('refSet(key)', ...)`: one row per key (the first
 // visible one), for references that point the other way (a party's customer).
 func byRef[T any](b *batcher, set, prop, refSet string, key func(*T) string) dataloader.BatchFunc[string, *T] {
-	return func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
+	return traced(set, func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
 		scope, err := b.Scope(ctx)
 		if err != nil {
 			return fail[*T](len(keys), err)
@@ -91,7 +91,7 @@ func byRef[T any](b *batcher, set, prop, refSet string, key func(*T) string) dat
 			}
 		}
 		return inKeyOrder(set, keys, found)
-	}
+	})
 }
 
 // childrenOf returns a batch function that reads the lines of parents (keys: parent GUIDs) with one
@@ -102,7 +102,7 @@ func byRef[T any](b *batcher, set, prop, refSet string, key func(*T) string) dat
 // the line and its expanded product.
 func childrenOf[T, R any](b *batcher, set, parentProp, parentSet string, parent func(*T) (string, int),
 	split func(*R) (*T, *erpclient.Product)) dataloader.BatchFunc[string, []*T] {
-	return func(ctx context.Context, keys []string) []*dataloader.Result[[]*T] {
+	return traced(set, func(ctx context.Context, keys []string) []*dataloader.Result[[]*T] {
 		scope, err := b.Scope(ctx)
 		if err != nil {
 			return fail[[]*T](len(keys), err)
@@ -135,7 +135,7 @@ func childrenOf[T, R any](b *batcher, set, parentProp, parentSet string, parent 
 			out[i] = &dataloader.Result[[]*T]{Data: lines}
 		}
 		return out
-	}
+	})
 }
 
 func splitOrderLine(r *SalesOrderLineRow) (*erpclient.SalesOrderLine, *erpclient.Product) {

@@ -97,14 +97,14 @@ func New(deps Deps) *Loaders {
 		func(e *erpclient.InvoiceLine) (string, int) { return refID(e.Invoice), e.LineNo }, splitInvoiceLine))
 	l.ShipmentLinesByShipment = newLoader(w, childrenOf(b, erpclient.SetShipmentLines, "Shipment", erpclient.SetShipments,
 		func(e *erpclient.ShipmentLine) (string, int) { return refID(e.Shipment), e.LineNo }, splitShipmentLine))
-	l.InvoicesBySalesOrder = newLoader(w, b.invoicesBySalesOrder)
+	l.InvoicesBySalesOrder = newLoader(w, traced(erpclient.SetInvoiceLines, b.invoicesBySalesOrder))
 
 	l.ProductByID = newLoader(w, refByIDs(b, erpclient.SetProducts, productProps, func(e *erpclient.Product) string { return e.ID }))
 	l.ProductGroupByID = newLoader(w, refByIDs(b, erpclient.SetProductGroups, namedProps, func(e *erpclient.ProductGroup) string { return e.ID }))
 	l.MeasurementUnitByID = newLoader(w, refByIDs(b, erpclient.SetMeasurementUnits, namedProps, func(e *erpclient.MeasurementUnit) string { return e.ID }))
 	l.CurrencyByID = newLoader(w, refByIDs(b, erpclient.SetCurrencies, currencyProps, func(e *erpclient.Currency) string { return e.ID }))
 	l.StoreByID = newLoader(w, refByIDs(b, erpclient.SetStores, namedProps, func(e *erpclient.Store) string { return e.ID }))
-	l.StockByProduct = newLoader(w, b.stockByProduct)
+	l.StockByProduct = newLoader(w, traced(erpclient.SetCurrentBalances, b.stockByProduct))
 	return l
 }
 

@@ -28,7 +28,7 @@ type RefSource interface {
 // refByIDs is byIDs for reference data: rows of a synchronized set are answered from the copy without a query,
 // the rest are read with the fixed selection props. The access post-check runs on both.
 func refByIDs[T any](b *batcher, set string, props []string, id func(*T) string) dataloader.BatchFunc[string, *T] {
-	return func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
+	return traced(set, func(ctx context.Context, keys []string) []*dataloader.Result[*T] {
 		scope, err := b.Scope(ctx)
 		if err != nil {
 			return fail[*T](len(keys), err)
@@ -65,7 +65,7 @@ func refByIDs[T any](b *batcher, set string, props []string, id func(*T) string)
 			}
 		}
 		return inKeyOrder(set, keys, found)
-	}
+	})
 }
 
 // stockByProduct reads the current balances of the products (keys) with one `Product in (...)` query (stock

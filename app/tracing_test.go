@@ -1,0 +1,204 @@
+package app_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/erpgraph/erpgraph/erpsim/fixture"
+	"github.com/erpgraph/erpgraph/internal/spantest"
+)
+
+const tracedDashboard = `query Dashboard($since: Date) {
+  salesOrders(first: 20, filter: {documentDate: {ge: $since}}) {
+    totalCount
+    nodes { id documentNo customer { number party { name } } lines { lineNo product { partNumber name } } invoices { id documentNo } }
+  }
+}`
+
+// tracedSince is the dashboard's variable: it goes into the OData $filter of
+// the upstream read, and must appear in no span.
+const tracedSince = "2001-02-03"
+
+// requestSpan waits for the server span of the request whose X-Request-ID is id.
+func requestSpan(t *testing.T, rec *spantest.Recorder, id string) (tracetest.SpanStubs, tracetest.SpanStub) {
+	t.Helper()
+	var server tracetest.SpanStub
+	spans := rec.Wait(t, "server span of request "+id, func(spans tracetest.SpanStubs) bool {
+		for _, s := range spans {
+			if s.SpanKind == trace.SpanKindServer && attr(s.Attributes, "erpgraph.request_id") == id {
+				server = s
+				return true
+			}
+		}
+		return false
+	})
+	return spans, server
+}
+
+func attr(attrs []attribute.KeyValue, key string) string {
+	for _, a := range attrs {
+		if string(a.Key) == key {
+			return a.Value.Emit()
+		}
+	}
+	return ""
+}
+
+// One dashboard operation, traced into the SDK's in-memory exporter, is one
+// trace: the server span, the operation under it, the loaders under the
+// operation, the ERP.net requests under the loaders (each after its
+// scheduler wait), and the service-token exchange under the ERP.net request
+// that needed it. No attribute holds the variable's value, a token or the
+// client secret; the log lines and the audit record of the request carry the
+// trace id.
+func TestApp_TracesDashboard(t *testing.T) {
+	rec := spantest.New()
+	logs, audit := &syncBuffer{}, &syncBuffer{}
+	cfg := devConfig(t)
+	cfg.ReadCache.Off = true // every run reads ERP.net
+	cfg.Tracing.Exporter = rec
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.AuditLogger = slog.New(slog.NewJSONHandler(audit, nil))
+	a := run(t, cfg)
+	tok := login(t, a, fixture.OwnerLogin)
+	body := jsonBody(tracedDashboard, map[string]any{"since": tracedSince})
+
+	// The first operation resolves the user's access, with the process's first service token.
+	first := send(t, nil, newPost(t, a, tok, "application/json", body))
+	if first.status != http.StatusOK || first.code() != "" {
+		t.Fatalf("dashboard: %d %+v", first.status, first.body.Errors)
+	}
+	warm, _ := requestSpan(t, rec, first.header.Get("X-Request-ID"))
+	byID := index(warm)
+	tokens := 0
+	for _, s := range warm {
+		if s.Name == "erp.token" {
+			tokens++
+			if p, ok := byID[s.Parent.SpanID()]; !ok || p.SpanKind != trace.SpanKindClient || !strings.HasPrefix(p.Name, "erp ") {
+				t.Errorf("token exchange under %q, want an ERP.net request", p.Name)
+			}
+			if attr(s.Attributes, "erp.token.outcome") != "ok" {
+				t.Errorf("token exchange attributes %v", s.Attributes)
+			}
+		}
+	}
+	if tokens != 1 {
+		t.Errorf("%d token exchange spans in the first operation, want 1: %v", tokens, spantest.Names(warm))
+	}
+
+	rec.Reset()
+	res := send(t, nil, newPost(t, a, tok, "application/json", body))
+	if res.status != http.StatusOK || res.code() != "" {
+		t.Fatalf("dashboard: %d %+v", res.status, res.body.Errors)
+	}
+	id := res.header.Get("X-Request-ID")
+	spans, server := requestSpan(t, rec, id)
+	byID = index(spans)
+	if server.Name != "POST /graphql" || server.Parent.IsValid() {
+		t.Errorf("server span %q with parent %v, want POST /graphql at the root", server.Name, server.Parent)
+	}
+	traceID := server.SpanContext.TraceID()
+
+	var op tracetest.SpanStub
+	for _, s := range spans {
+		if s.Parent.SpanID() == server.SpanContext.SpanID() && s.Name == "query Dashboard" {
+			op = s
+		}
+	}
+	sum := sha256.Sum256([]byte(tracedDashboard))
+	if attr(op.Attributes, "graphql.operation.name") != "Dashboard" || attr(op.Attributes, "graphql.operation.type") != "query" ||
+		attr(op.Attributes, "erpgraph.graphql.document_sha256") != hex.EncodeToString(sum[:]) || attr(op.Attributes, "erpgraph.outcome") != "OK" {
+		t.Errorf("operation span %q attributes %v", op.Name, op.Attributes)
+	}
+	// a loader hangs under the operation or under another loader that started it (customers start their parties)
+	underOp := func(s tracetest.SpanStub) bool {
+		for p, ok := byID[s.Parent.SpanID()]; ok; p, ok = byID[p.Parent.SpanID()] {
+			if p.SpanContext.SpanID() == op.SpanContext.SpanID() {
+				return true
+			}
+			if !strings.HasPrefix(p.Name, "loader ") {
+				return false
+			}
+		}
+		return false
+	}
+	loaders, upstreamUnderLoader, waits := 0, 0, 0
+	for _, s := range spans {
+		if s.SpanContext.TraceID() != traceID {
+			t.Errorf("span %q is in trace %s, want %s", s.Name, s.SpanContext.TraceID(), traceID)
+		}
+		parent := byID[s.Parent.SpanID()]
+		switch {
+		case strings.HasPrefix(s.Name, "loader "):
+			loaders++
+			if !underOp(s) || attr(s.Attributes, "erp.entity_set") == "" || attr(s.Attributes, "loader.keys") == "" {
+				t.Errorf("loader span %q under %q, attributes %v", s.Name, parent.Name, s.Attributes)
+			}
+		case s.SpanKind == trace.SpanKindClient && strings.HasPrefix(s.Name, "erp "):
+			if attr(s.Attributes, "http.response.status_code") != "200" || attr(s.Attributes, "erp.batch.parts") == "" {
+				t.Errorf("ERP.net request span %q attributes %v", s.Name, s.Attributes)
+			}
+			if strings.HasPrefix(parent.Name, "loader ") {
+				upstreamUnderLoader++
+			} else if parent.SpanContext.SpanID() != op.SpanContext.SpanID() {
+				t.Errorf("ERP.net request span %q under %q, want a loader or the operation", s.Name, parent.Name)
+			}
+		case s.Name == "erp.queue":
+			waits++
+			if parent.SpanContext.SpanID() != op.SpanContext.SpanID() && !strings.HasPrefix(parent.Name, "loader ") {
+				t.Errorf("scheduler wait under %q", parent.Name)
+			}
+		}
+	}
+	t.Logf("spans: %v", spantest.Names(spans))
+	if loaders == 0 || upstreamUnderLoader == 0 || waits == 0 {
+		t.Errorf("%d loader spans, %d ERP.net requests under loaders, %d scheduler waits; spans: %v", loaders, upstreamUnderLoader, waits, spantest.Names(spans))
+	}
+	secrets := []string{tracedSince, tok, fixture.BFFSecret, "eyJ", "Bearer"}
+	for _, s := range append(warm, spans...) {
+		all := append([]attribute.KeyValue{}, s.Attributes...)
+		for _, e := range s.Events {
+			all = append(all, e.Attributes...)
+		}
+		for _, kv := range all {
+			for _, secret := range secrets {
+				if strings.Contains(kv.Value.Emit(), secret) {
+					t.Errorf("span %q attribute %s = %q holds %q", s.Name, kv.Key, kv.Value.Emit(), secret)
+				}
+			}
+		}
+	}
+
+	lines := 0
+	for _, r := range logs.records(t) {
+		if r["request_id"] == id {
+			lines++
+			if r["trace_id"] != traceID.String() {
+				t.Errorf("log line %q of the request has trace_id %v, want %s", r["msg"], r["trace_id"], traceID)
+			}
+		}
+	}
+	if lines == 0 {
+		t.Error("no log line of the request")
+	}
+	ops := find(audit.records(t), func(r map[string]any) bool { return r["request_id"] == id && r["msg"] == "graphql operation" })
+	if len(ops) != 1 || ops[0]["trace_id"] != traceID.String() {
+		t.Errorf("audit records of the request %v, want one with trace_id %s", ops, traceID)
+	}
+}
+
+func index(spans tracetest.SpanStubs) map[trace.SpanID]tracetest.SpanStub {
+	out := make(map[trace.SpanID]tracetest.SpanStub, len(spans))
+	for _, s := range spans {
+		out[s.SpanContext.SpanID()] = s
+	}
+	return out
+}
