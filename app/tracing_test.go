@@ -1,17 +1,25 @@
 package app_test
 
 import (
+	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/erpgraph/erpgraph/app"
 	"github.com/erpgraph/erpgraph/erpsim/fixture"
 	"github.com/erpgraph/erpgraph/internal/spantest"
 )
@@ -158,7 +166,6 @@ func TestApp_TracesDashboard(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("spans: %v", spantest.Names(spans))
 	if loaders == 0 || upstreamUnderLoader == 0 || waits == 0 {
 		t.Errorf("%d loader spans, %d ERP.net requests under loaders, %d scheduler waits; spans: %v", loaders, upstreamUnderLoader, waits, spantest.Names(spans))
 	}
@@ -201,4 +208,128 @@ func index(spans tracetest.SpanStubs) map[trace.SpanID]tracetest.SpanStub {
 		out[s.SpanContext.SpanID()] = s
 	}
 	return out
+}
+
+// erpgraph started with OTEL_EXPORTER_OTLP_ENDPOINT sends its spans there as
+// OTLP protobuf over HTTP (POST /v1/traces), with OTEL_SERVICE_NAME as the
+// service name; what is still buffered goes out when the app closes.
+func TestApp_TracesExportOTLP(t *testing.T) {
+	var mu sync.Mutex
+	var got []*coltracepb.ExportTraceServiceRequest
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
+			http.Error(w, "not OTLP/HTTP protobuf traces", http.StatusNotFound)
+			return
+		}
+		var body io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			gz, err := gzip.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			body = gz
+		}
+		raw, err := io.ReadAll(body)
+		req := &coltracepb.ExportTraceServiceRequest{}
+		if err == nil {
+			err = proto.Unmarshal(raw, req)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, req)
+		mu.Unlock()
+		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(out)
+	}))
+	defer receiver.Close()
+
+	cfg, err := app.ConfigFromEnv(envOf(map[string]string{
+		"ERPGRAPH_ADDR": "127.0.0.1:0", "ERPGRAPH_SYNC_INTERVAL": "off",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.URL, "OTEL_SERVICE_NAME": "erpgraph-otlp-test",
+	}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Logger = quiet
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx) }()
+	res := send(t, nil, newPost(t, a, login(t, a, fixture.OwnerLogin), "application/json", jsonBody(`query Me { me { login } }`, nil)))
+	if res.status != http.StatusOK || res.code() != "" {
+		t.Fatalf("query: %d %+v", res.status, res.body.Errors)
+	}
+	id := res.header.Get("X-Request-ID")
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if err := a.Close(); err != nil { // flushes the batched spans
+		t.Fatalf("Close: %v", err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	var names []string
+	found := false
+	for _, req := range got {
+		for _, rs := range req.ResourceSpans {
+			service := ""
+			for _, kv := range rs.GetResource().GetAttributes() {
+				if kv.Key == "service.name" {
+					service = kv.GetValue().GetStringValue()
+				}
+			}
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					names = append(names, s.Name)
+					for _, kv := range s.Attributes {
+						if kv.Key == "erpgraph.request_id" && kv.GetValue().GetStringValue() == id && s.Name == "POST /graphql" {
+							found = service == "erpgraph-otlp-test"
+						}
+					}
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the receiver got %d exports with spans %v, want the server span of %s from service erpgraph-otlp-test", len(got), names, id)
+	}
+}
+
+// The OTEL_* settings are checked at start-up, like every other setting: a
+// sampler, protocol or endpoint erpgraph cannot honour is an error naming the
+// variable, not a silent default.
+func TestConfigFromEnv_TracingErrors(t *testing.T) {
+	tests := []struct{ env, value, want string }{
+		{"OTEL_TRACES_SAMPLER", "jaeger_remote", "OTEL_TRACES_SAMPLER"},
+		{"OTEL_TRACES_SAMPLER_ARG", "1.5", "OTEL_TRACES_SAMPLER"},
+		{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{"OTEL_SDK_DISABLED", "maybe", "OTEL_SDK_DISABLED"},
+	}
+	for _, tc := range tests {
+		env := map[string]string{tc.env: tc.value}
+		if tc.env == "OTEL_TRACES_SAMPLER_ARG" {
+			env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+		}
+		_, err := app.ConfigFromEnv(envOf(env), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%s: err = %v, want one naming %s", tc.env, tc.value, err, tc.want)
+		}
+	}
+	cfg, err := app.ConfigFromEnv(envOf(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "true",
+		"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}), nil)
+	if err != nil || !cfg.Tracing.Disabled || cfg.Tracing.Endpoint != "http://collector:4318" || cfg.Tracing.SamplerArg != "0.25" {
+		t.Errorf("config %+v, err %v", cfg.Tracing, err)
+	}
 }
