@@ -132,7 +132,7 @@ func (r *Resolver) cached(ctx context.Context, userID string) (*Scope, bool) {
 	}
 	grants, ok, err := r.cache.Get(ctx, userID)
 	if err != nil {
-		r.cfg.Logger.Warn("access: scope cache read failed; reading access from ERP.net", "user", userID, "err", err)
+		r.cfg.Logger.WarnContext(ctx, "access: scope cache read failed; reading access from ERP.net", "user", userID, "err", err)
 		return nil, false
 	}
 	if !ok {
@@ -146,7 +146,7 @@ func (r *Resolver) store(ctx context.Context, userID string, s *Scope) {
 		return
 	}
 	if err := r.cache.Set(ctx, userID, s.grants); err != nil {
-		r.cfg.Logger.Warn("access: scope cache write failed", "user", userID, "err", err)
+		r.cfg.Logger.WarnContext(ctx, "access: scope cache write failed", "user", userID, "err", err)
 	}
 }
 
@@ -185,7 +185,7 @@ func (r *Resolver) lookup(ctx context.Context, userID string) (*Scope, error) {
 		g, err := grantOf(row)
 		if err != nil {
 			// A row erpgraph cannot interpret grants nothing; the others still apply.
-			r.cfg.Logger.Warn("access: external access row skipped", "row", row.ID, "user", userID, "err", err)
+			r.cfg.Logger.WarnContext(ctx, "access: external access row skipped", "row", row.ID, "user", userID, "err", err)
 			continue
 		}
 		s.grants = append(s.grants, g)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"runtime/metrics"
@@ -67,11 +68,29 @@ func TestMain(m *testing.M) {
 //	go tool pprof -top app.test cpu.out
 func BenchmarkApp_Dashboard(b *testing.B) {
 	for _, cache := range []string{"off", "on"} {
-		b.Run("cache="+cache, func(b *testing.B) { benchDashboardCache(b, cache == "off") })
+		b.Run("cache="+cache, func(b *testing.B) { benchDashboardCache(b, cache == "off", app.TracingConfig{}) })
 	}
 }
 
-func benchDashboardCache(b *testing.B, cacheOff bool) {
+// BenchmarkApp_DashboardTraces is the dashboard (read cache on) with tracing off and on: on, every operation's
+// spans (about ten) go through the SDK's batch processor and the OTLP/HTTP exporter to a receiver in this process
+// that reads and drops them, so cpu-ms/op includes exporting (and a little receiving); off is what every
+// deployment without OTEL_EXPORTER_OTLP_ENDPOINT pays:
+//
+//	go test -run '^$' -bench DashboardTraces -benchtime 300x ./app
+func BenchmarkApp_DashboardTraces(b *testing.B) {
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer receiver.Close()
+	b.Run("traces=off", func(b *testing.B) { benchDashboardCache(b, false, app.TracingConfig{}) })
+	b.Run("traces=on", func(b *testing.B) {
+		benchDashboardCache(b, false, app.TracingConfig{TracesEndpoint: receiver.URL + "/v1/traces"})
+	})
+}
+
+func benchDashboardCache(b *testing.B, cacheOff bool, tracing app.TracingConfig) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	d := startDriver(b)
@@ -80,6 +99,7 @@ func benchDashboardCache(b *testing.B, cacheOff bool) {
 		Addr: "127.0.0.1:0", InstanceURL: d.simURL, ClientID: fixture.BFFClientID, ClientSecret: fixture.BFFSecret,
 		Logger:    quiet,
 		ReadCache: app.ReadCacheConfig{Off: cacheOff},
+		Tracing:   tracing,
 		Scheduler: erpclient.SchedulerConfig{MaxInFlight: 64, RequestsPerMinute: 1 << 30, MaxQueuePerCaller: -1},
 	})
 	if err != nil {

@@ -327,7 +327,7 @@ func (v *Verifier) key(ctx context.Context, kid string) (jwk.Key, error) {
 	defer cancel()
 	set, err := v.keys.Refresh(rctx, v.jwksURL)
 	if err != nil {
-		v.log.Warn("auth: key set refresh for an unknown kid failed; using cached keys", "err", err)
+		v.log.WarnContext(ctx, "auth: key set refresh for an unknown kid failed; using cached keys", "err", err)
 		return nil, refuse(ReasonUnknownKey, fmt.Errorf("kid %q not in cached key set; refresh failed: %w", kid, err))
 	}
 	if k, ok := set.LookupKeyID(kid); ok {

@@ -224,7 +224,7 @@ func (m *Manager) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.IDToken = m.cfg.Keys.Seal([]byte(rawID), []byte(s.Key))
 	if err := m.cfg.Store.Create(ctx, s); err != nil {
-		m.log.Error("session: store", "err", err)
+		m.log.ErrorContext(ctx, "session: store", "err", err)
 		m.writeError(w, r, &Error{Status: http.StatusServiceUnavailable, Code: CodeUpstreamUnavailable, Reason: "store", Msg: "sessions are unavailable right now", Err: err})
 		return
 	}
@@ -249,7 +249,7 @@ func sanitize(s string) string {
 }
 
 func (m *Manager) loginFailed(w http.ResponseWriter, r *http.Request, reason string, err error) {
-	m.log.Info("session: sign-in failed", "reason", reason, "err", err, "request_id", m.cfg.RequestID(r.Context()))
+	m.log.InfoContext(r.Context(), "session: sign-in failed", "reason", reason, "err", err, "request_id", m.cfg.RequestID(r.Context()))
 	m.auditRequest(r, "session login refused", slog.String("reason", reason))
 	m.writeError(w, r, &Error{Status: http.StatusBadRequest, Code: CodeLoginFailed, Reason: reason,
 		Msg: "the sign-in did not complete; start again"})
@@ -371,18 +371,18 @@ func (m *Manager) revoke(ctx context.Context, s *Session) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := m.cfg.HTTPClient.Do(req)
 	if err != nil {
-		m.log.Warn("session: refresh-token revocation failed", "err", err)
+		m.log.WarnContext(ctx, "session: refresh-token revocation failed", "err", err)
 		return
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		m.log.Warn("session: refresh-token revocation refused", "status", resp.StatusCode)
+		m.log.WarnContext(ctx, "session: refresh-token revocation refused", "status", resp.StatusCode)
 	}
 }
 
 func (m *Manager) handleBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 	bad := func(reason, desc string, err error) {
-		m.log.Info("session: back-channel logout refused", "reason", reason, "err", err)
+		m.log.InfoContext(r.Context(), "session: back-channel logout refused", "reason", reason, "err", err)
 		m.auditRequest(r, "session back-channel logout refused", slog.String("reason", reason))
 		// Back-Channel Logout 1.0 §2.8: 400 with an OAuth-style error body.
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": desc})
@@ -400,7 +400,7 @@ func (m *Manager) handleBackChannelLogout(w http.ResponseWriter, r *http.Request
 	}
 	ended, err := m.cfg.Store.DeleteMatching(r.Context(), lt.Subject, lt.SessionID)
 	if err != nil {
-		m.log.Error("session: store", "err", err)
+		m.log.ErrorContext(r.Context(), "session: store", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
 		return
 	}

@@ -387,7 +387,7 @@ func (m *Manager) refreshLocked(ctx context.Context, s *Session) (*Session, erro
 			m.cfg.OnEvent("ended")
 			return nil, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Reason: "refresh_invalid", Msg: "the session has ended: sign in again", Err: err}
 		}
-		m.log.Warn("session: refresh failed", "err", err)
+		m.log.WarnContext(ctx, "session: refresh failed", "err", err)
 		m.audit(ctx, "session refresh failed", s, slog.String("reason", "identity_server"))
 		m.cfg.OnEvent("refresh_failed")
 		return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUpstreamUnavailable, Reason: "refresh_unavailable", Msg: "the identity server cannot renew the session right now", Err: err}
