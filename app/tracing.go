@@ -24,6 +24,9 @@ import (
 type TracingConfig struct {
 	// Disabled turns tracing off whatever else is set. OTEL_SDK_DISABLED.
 	Disabled bool
+	// NoExporter says spans are not exported (OTEL_TRACES_EXPORTER=none), which
+	// turns tracing off too.
+	NoExporter bool
 	// Endpoint is the OTLP/HTTP base URL; traces go to its /v1/traces.
 	// OTEL_EXPORTER_OTLP_ENDPOINT.
 	Endpoint string
@@ -44,7 +47,7 @@ type TracingConfig struct {
 
 // on reports whether traces are recorded and exported.
 func (t TracingConfig) on() bool {
-	return !t.Disabled && (t.Exporter != nil || t.Endpoint != "" || t.TracesEndpoint != "")
+	return !t.Disabled && !t.NoExporter && (t.Exporter != nil || t.Endpoint != "" || t.TracesEndpoint != "")
 }
 
 // url is where the spans go: the traces endpoint as is, or the base
@@ -105,6 +108,17 @@ func tracingRows() []setting {
 			}},
 		{env: "OTEL_TRACES_SAMPLER_ARG", def: "1.0", help: "the ratio of the *traceidratio samplers, in [0, 1]",
 			field: text(func(c *Config) *string { return &c.Tracing.SamplerArg })},
+		{env: "OTEL_TRACES_EXPORTER", def: "otlp", help: `"otlp", or "none" to turn tracing off`,
+			field: field{parse: func(c *Config, v string) error {
+				switch v {
+				case "otlp":
+				case "none":
+					c.Tracing.NoExporter = true
+				default:
+					return fmt.Errorf("%q: erpgraph exports traces over OTLP only (otlp or none)", v)
+				}
+				return nil
+			}}},
 		{env: "OTEL_SDK_DISABLED", def: "false", help: "true turns tracing off even with an endpoint set",
 			field: field{parse: func(c *Config, v string) error {
 				b, ok := parseSwitch(v)

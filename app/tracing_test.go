@@ -316,6 +316,7 @@ func TestConfigFromEnv_TracingErrors(t *testing.T) {
 		{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL"},
 		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
 		{"OTEL_SDK_DISABLED", "maybe", "OTEL_SDK_DISABLED"},
+		{"OTEL_TRACES_EXPORTER", "zipkin", "OTEL_TRACES_EXPORTER"},
 	}
 	for _, tc := range tests {
 		env := map[string]string{tc.env: tc.value}
