@@ -29,9 +29,9 @@ const (
 	attrRequest    = attribute.Key("erp.request")  // the call, as errors name it: "list Crm_Sales_SalesOrders"
 	attrPriority   = attribute.Key("erp.priority") // a write, or a read a mutation needs
 	attrBackground = attribute.Key("erp.background")
-	attrCont       = attribute.Key("erp.continuation") // a later call of an operation already admitted
-	attrAhead      = attribute.Key("erp.queue.ahead")  // calls estimated ahead at admission
-	attrShared     = attribute.Key("erp.shared")       // joined an identical GET already in flight
+	attrCont       = attribute.Key("erp.continuation")      // a later call of an operation already admitted
+	attrEstimate   = attribute.Key("erp.queue.estimate_ms") // the wait admission estimated (0: none)
+	attrShared     = attribute.Key("erp.shared")            // joined an identical GET already in flight
 	attrSets       = attribute.Key("erp.entity_sets")
 	attrParts      = attribute.Key("erp.batch.parts") // requests in the upstream request (1: a plain request)
 	attrFailed     = attribute.Key("erp.batch.failed_parts")
@@ -65,7 +65,7 @@ func traceWaited(ctx context.Context, cl *call, err error) {
 	}
 	_, span := tracing.Start(ctx, "erp.queue", trace.WithTimestamp(cl.queuedAt), trace.WithAttributes(
 		attrRequest.String(cl.req.op), attrPriority.Bool(cl.priority), attrBackground.Bool(cl.background),
-		attrCont.Bool(cl.cont), attrAhead.Int(cl.ahead), attrShared.Bool(cl.shared)))
+		attrCont.Bool(cl.cont), tracing.Ms(string(attrEstimate), cl.estimate), attrShared.Bool(cl.shared)))
 	if cl.dispatched.IsZero() && err != nil {
 		tracing.Fail(span, err)
 	}
