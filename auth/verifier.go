@@ -3,10 +3,12 @@ package auth
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -86,6 +88,8 @@ type Verifier struct {
 
 	refreshMu   sync.Mutex // serializes unknown-kid refreshes
 	lastRefresh time.Time  // of the last unknown-kid refresh
+
+	verified verifiedTokens
 }
 
 // Validate reports every problem of the configuration at once.
@@ -203,8 +207,30 @@ func (v *Verifier) Ping(ctx context.Context) error {
 }
 
 // Verify checks raw, a compact JWS access token, and returns its user. Every
-// refusal is an *Error that matches ErrUnauthenticated.
+// refusal is an *Error that matches ErrUnauthenticated. A token it accepted
+// is remembered for a short while (verifiedFor), never past its exp.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*User, error) {
+	if len(raw) > maxTokenBytes {
+		return v.verify(ctx, raw)
+	}
+	key := sha256.Sum256([]byte(raw))
+	now := v.now()
+	if u, ok := v.verified.get(key, now); ok {
+		return u, nil
+	}
+	u, err := v.verify(ctx, raw)
+	if err == nil {
+		until := now.Add(verifiedFor)
+		if u.ExpiresAt.Before(until) {
+			until = u.ExpiresAt
+		}
+		v.verified.put(key, u, until, now)
+	}
+	return u, err
+}
+
+// verify is Verify without the memory of accepted tokens.
+func (v *Verifier) verify(ctx context.Context, raw string) (*User, error) {
 	// RFC 9068: access tokens are typed at+jwt; id_tokens ("JWT") must not
 	// pass as access tokens.
 	tok, err := v.verifySigned(ctx, raw, "at+jwt", "application/at+jwt")
@@ -219,6 +245,61 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*User, error) {
 		return nil, err
 	}
 	return v.user(tok)
+}
+
+// verifiedFor is how long Verify remembers a token it accepted: a user's next requests with the same token skip
+// the signature check and the claims parse, the largest fixed cost of a request. An entry answers the very same
+// token bytes only, and only until verifiedFor after its check or the token's exp, whichever comes first: past exp
+// the token is checked again in full (the leeway, the refusal), and a key the identity server withdraws stops
+// verifying within verifiedFor of the key set refresh that drops it.
+const verifiedFor = 30 * time.Second
+
+// maxVerified bounds the remembered tokens (each about 300 bytes).
+const maxVerified = 10000
+
+// verifiedTokens are the tokens Verify accepted, by the SHA-256 of their bytes.
+type verifiedTokens struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]verifiedToken
+}
+
+type verifiedToken struct {
+	user  User
+	until time.Time
+}
+
+// get returns a copy of the user of the remembered token key, while it may be served at now.
+func (t *verifiedTokens) get(key [sha256.Size]byte, now time.Time) (*User, bool) {
+	t.mu.Lock()
+	e, ok := t.m[key]
+	t.mu.Unlock()
+	if !ok || !now.Before(e.until) {
+		return nil, false
+	}
+	u := e.user
+	u.Scopes = slices.Clone(u.Scopes)
+	return &u, true
+}
+
+// put remembers the token key of u until until; when full it first forgets the lapsed tokens, then all.
+func (t *verifiedTokens) put(key [sha256.Size]byte, u *User, until, now time.Time) {
+	if !now.Before(until) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.m) >= maxVerified {
+		maps.DeleteFunc(t.m, func(_ [sha256.Size]byte, e verifiedToken) bool { return !now.Before(e.until) })
+		if len(t.m) >= maxVerified {
+			clear(t.m)
+		}
+	}
+	if t.m == nil {
+		t.m = make(map[[sha256.Size]byte]verifiedToken)
+	}
+	c := *u
+	c.Scopes = slices.Clone(u.Scopes)
+	t.m[key] = verifiedToken{user: c, until: until}
 }
 
 // verifySigned checks everything about raw that does not depend on what kind

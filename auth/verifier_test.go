@@ -9,6 +9,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,4 +312,43 @@ func TestContext(t *testing.T) {
 	if _, ok := auth.FromContext(auth.NewContext(ctx, nil)); ok {
 		t.Error("FromContext reported a nil user")
 	}
+}
+
+// TestVerifier_RemembersAcceptedTokens checks that remembering accepted tokens changes no answer: past its exp a
+// remembered token gets the full check (accepted within the leeway, then refused as expired), a refusal is not
+// remembered, other bytes are checked on their own, and callers get copies.
+func TestVerifier_RemembersAcceptedTokens(t *testing.T) {
+	ti := newTestIssuer(t)
+	rs := ti.newKey(t, jwa.RS256, "K1", true)
+	t0 := time.Now().Truncate(time.Second)
+	var clock atomic.Int64
+	clock.Store(t0.UnixNano())
+	at := func(d time.Duration) { clock.Store(t0.Add(d).UnixNano()) }
+	v := mustVerifier(t, auth.Config{Issuer: ti.Issuer(), ClientIDs: []string{trustedClient},
+		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+
+	c := ti.userClaims(trustedClient, t0)
+	c["exp"] = t0.Add(40 * time.Second).Unix()
+	token := sign(t, rs, jwa.RS256, "at+jwt", c)
+	u := checkVerify(t, v, token, "")
+	u.Name, u.Scopes[0] = "changed by a caller", "update"
+	at(20 * time.Second)
+	if u := checkVerify(t, v, token, ""); u.Name != "Anna Petrova" || u.Scopes[0] != "openid" {
+		t.Errorf("second answer = %+v, want the token's claims", u)
+	}
+	parts := strings.Split(token, ".")
+	tampered, _ := json.Marshal(ti.userClaims(trustedClient, t0))
+	checkVerify(t, v, parts[0]+"."+b64(string(tampered))+"."+parts[2], auth.ReasonSignature)
+	at(65 * time.Second) // past exp, within the 30 s leeway
+	checkVerify(t, v, token, "")
+	at(71 * time.Second)
+	checkVerify(t, v, token, auth.ReasonExpired)
+
+	early := ti.userClaims(trustedClient, t0)
+	early["nbf"], early["iat"] = t0.Add(5*time.Minute).Unix(), t0.Add(5*time.Minute).Unix()
+	notYet := sign(t, rs, jwa.RS256, "at+jwt", early)
+	at(0)
+	checkVerify(t, v, notYet, auth.ReasonNotYetValid)
+	at(5 * time.Minute)
+	checkVerify(t, v, notYet, "")
 }
