@@ -615,6 +615,8 @@ func TestToken_OneExchangeForConcurrentCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// the token is still valid, so the calls go on with it while the new one is fetched in the background
+	waitFor(t, "the refresh", func() bool { return f.tokenCount() >= 2 })
 	if n := f.tokenCount(); n != 2 {
 		t.Errorf("%d token exchanges after expiry, want 2", n)
 	}
