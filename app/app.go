@@ -486,9 +486,7 @@ func (a *App) Close() error {
 	if a.erp != nil {
 		a.erp.Close()
 	}
-	if err := a.closeTracing(); err != nil {
-		errs = append(errs, err)
-	}
+	a.closeTracing()
 	if a.redis != nil {
 		if err := a.redis.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("app: %w", err))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
@@ -147,23 +148,28 @@ func (a *App) openTracing(ctx context.Context) error {
 		return fmt.Errorf("app: %w", err)
 	}
 	a.log = slog.New(tracing.LogHandler(a.log.Handler()))
+	// The SDK reports export failures (a collector down) to one process-wide
+	// handler, by default the standard logger's plain text on stderr.
+	log := a.log.With("component", "tracing")
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing: spans not exported", "err", err) }))
 	if a.audit != nil {
 		a.audit = slog.New(tracing.LogHandler(a.audit.Handler()))
 	}
 	return nil
 }
 
-// closeTracing sends the spans still buffered.
-func (a *App) closeTracing() error {
+// closeTracing sends the spans still buffered, for at most 5 s. Spans that
+// cannot be sent are logged, not a failed shutdown: the traces are a
+// diagnostic, the shutdown is what the load balancer waits for.
+func (a *App) closeTracing() {
 	if a.tracer == nil {
-		return nil
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := a.tracer.Shutdown(ctx); err != nil {
-		return fmt.Errorf("app: tracing: %w", err)
+		a.log.Warn("tracing: spans still buffered at shutdown not exported", "err", err)
 	}
-	return nil
 }
 
 // tracerProvider is the provider for the server, nil (no tracing) when off:

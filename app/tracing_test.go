@@ -334,3 +334,45 @@ func TestConfigFromEnv_TracingErrors(t *testing.T) {
 		t.Errorf("config %+v, err %v", cfg.Tracing, err)
 	}
 }
+
+// A collector that refuses the spans costs the traces, not the service: the
+// failure is a JSON warning in erpgraph's log (not the SDK's plain text on
+// stderr), the operation is answered, and the app still closes cleanly.
+func TestApp_TracesCollectorRefuses(t *testing.T) {
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		http.Error(w, "no", http.StatusBadRequest) // not retryable: the exporter gives up at once
+	}))
+	defer collector.Close()
+	logs := &syncBuffer{}
+	cfg := devConfig(t)
+	cfg.Tracing.TracesEndpoint = collector.URL + "/v1/traces"
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	cfg.Addr = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx) }()
+	res := send(t, nil, newPost(t, a, login(t, a, fixture.OwnerLogin), "application/json", jsonBody(`{ me { login } }`, nil)))
+	if res.status != http.StatusOK || res.code() != "" {
+		t.Fatalf("query: %d %+v", res.status, res.body.Errors)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	warned := find(logs.records(t), func(r map[string]any) bool {
+		msg, _ := r["msg"].(string)
+		return r["level"] == "WARN" && strings.HasPrefix(msg, "tracing: ")
+	})
+	if len(warned) == 0 {
+		t.Errorf("no warning that the spans were not exported; log:\n%s", logs.String())
+	}
+}
