@@ -4,7 +4,6 @@ import (
 	"reflect"
 	"sort"
 	"sync"
-	"unsafe"
 )
 
 // The memory cache bounds what its entries really hold, so it measures the
@@ -13,96 +12,112 @@ import (
 // multi-language maps, strings), and the decoder's copy of the body, which
 // its strings point into, stays alive as long as the page does.
 
-// heapSize returns the bytes of the heap objects reachable from v that v
-// does not share with anything seen before in this walk: what keeping v
-// alive costs, in Go's allocation size classes. It reads v only (v is
-// shared read-only by the cache's readers).
+// heapSize returns the bytes of the heap objects reachable from v: what
+// keeping v alive costs, in Go's allocation size classes. It reads v only
+// (v is shared read-only by the cache's readers). An object reachable twice
+// counts twice, which errs on the safe side; decoded answers share nothing.
+// The walk stops at maxSizeDepth, so a cyclic value cannot loop.
 func heapSize(v any) int64 {
 	if v == nil {
 		return 0
 	}
-	s := sizer{seen: map[uintptr]struct{}{}}
 	rv := reflect.ValueOf(v)
-	// the interface's boxed copy of a non-pointer value is an allocation of its own
-	n := s.reach(rv)
-	if k := rv.Kind(); k != reflect.Pointer && k != reflect.Map && k != reflect.Chan && k != reflect.Func && k != reflect.UnsafePointer {
-		n += allocSize(int64(rv.Type().Size()))
+	p := planOf(rv.Type())
+	n := p.reach(rv, 0)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+	default: // the interface's boxed copy of a non-pointer value is an allocation of its own
+		n += allocSize(p.size)
 	}
 	return n
 }
 
-type sizer struct {
-	seen map[uintptr]struct{}
+// maxSizeDepth bounds the walk (decoded answers nest a handful of levels).
+const maxSizeDepth = 32
+
+// sizeSample is how many elements of a longer slice the walk visits.
+const sizeSample = 8
+
+// sizePlan is what the walk needs to know of a type, worked out once per
+// type so the walk itself looks nothing up.
+type sizePlan struct {
+	kind     reflect.Kind
+	size     int64 // of one value
+	pointers bool  // values can refer to other heap objects
+	elem     *sizePlan
+	key      *sizePlan   // maps
+	fields   []sizeField // structs: the fields that can refer to other objects
+	rt       reflect.Type
 }
 
-// once reports whether p is seen for the first time (shared objects count once).
-func (s *sizer) once(p uintptr) bool {
-	if _, ok := s.seen[p]; ok {
-		return false
-	}
-	s.seen[p] = struct{}{}
-	return true
+type sizeField struct {
+	index int
+	plan  *sizePlan
 }
 
 // reach is the size of what v points to (not of v's own inline bytes).
-func (s *sizer) reach(v reflect.Value) int64 {
-	switch v.Kind() {
+func (p *sizePlan) reach(v reflect.Value, depth int) int64 {
+	if !p.pointers || depth > maxSizeDepth {
+		return 0
+	}
+	switch p.kind {
 	case reflect.Pointer:
-		if v.IsNil() || !s.once(v.Pointer()) {
+		if v.IsNil() {
 			return 0
 		}
-		e := v.Elem()
-		return allocSize(int64(e.Type().Size())) + s.reach(e)
+		return allocSize(p.elem.size) + p.elem.reach(v.Elem(), depth+1)
 	case reflect.String:
-		str := v.String()
-		if len(str) == 0 || !s.once(uintptr(unsafe.Pointer(unsafe.StringData(str)))) {
-			return 0
-		}
-		return allocSize(int64(len(str)))
+		return allocSize(int64(v.Len()))
 	case reflect.Slice:
-		if v.IsNil() || v.Cap() == 0 || !s.once(v.Pointer()) {
+		if v.IsNil() || v.Cap() == 0 {
 			return 0
 		}
-		t := v.Type().Elem()
-		n := allocSize(int64(v.Cap()) * int64(t.Size()))
-		if hasPointers(t) {
-			for i := range v.Len() {
-				n += s.reach(v.Index(i))
-			}
+		n := allocSize(int64(v.Cap()) * p.elem.size)
+		if !p.elem.pointers {
+			return n
 		}
-		return n
+		l := v.Len()
+		if l <= sizeSample {
+			for i := range l {
+				n += p.elem.reach(v.Index(i), depth+1)
+			}
+			return n
+		}
+		// rows of one answer look alike: walk evenly spaced ones and scale up
+		var sampled int64
+		for j := range sizeSample {
+			sampled += p.elem.reach(v.Index(j*l/sizeSample), depth+1)
+		}
+		return n + sampled*int64(l)/sizeSample
 	case reflect.Array:
 		var n int64
-		if hasPointers(v.Type().Elem()) {
-			for i := range v.Len() {
-				n += s.reach(v.Index(i))
-			}
+		for i := range v.Len() {
+			n += p.elem.reach(v.Index(i), depth+1)
 		}
 		return n
 	case reflect.Struct:
 		var n int64
-		t := v.Type()
-		for i := range t.NumField() {
-			if hasPointers(t.Field(i).Type) {
-				n += s.reach(v.Field(i))
-			}
+		for _, f := range p.fields {
+			n += f.plan.reach(v.Field(f.index), depth+1)
 		}
 		return n
 	case reflect.Map:
-		if v.IsNil() || !s.once(v.Pointer()) {
+		if v.IsNil() {
 			return 0
 		}
-		t := v.Type()
-		n := mapSize(v.Len(), int64(t.Key().Size()), int64(t.Elem().Size()))
-		kp, ep := hasPointers(t.Key()), hasPointers(t.Elem())
-		if kp || ep {
+		n := mapSize(v.Len(), p.key.size, p.elem.size)
+		if p.key.pointers || p.elem.pointers {
+			// reused holders: MapIter.Key and Value would allocate a copy per entry
+			k, e := reflect.New(p.key.rt).Elem(), reflect.New(p.elem.rt).Elem()
 			it := v.MapRange()
 			for it.Next() {
-				if kp {
-					n += s.reach(it.Key())
+				if p.key.pointers {
+					k.SetIterKey(it)
+					n += p.key.reach(k, depth+1)
 				}
-				if ep {
-					n += s.reach(it.Value())
+				if p.elem.pointers {
+					e.SetIterValue(it)
+					n += p.elem.reach(e, depth+1)
 				}
 			}
 		}
@@ -112,13 +127,56 @@ func (s *sizer) reach(v reflect.Value) int64 {
 			return 0
 		}
 		e := v.Elem()
+		ep := planOf(e.Type())
 		switch e.Kind() {
 		case reflect.Pointer, reflect.Map, reflect.Chan, reflect.Func, reflect.UnsafePointer:
-			return s.reach(e)
+			return ep.reach(e, depth+1)
 		}
-		return allocSize(int64(e.Type().Size())) + s.reach(e)
+		return allocSize(ep.size) + ep.reach(e, depth+1)
 	}
-	return 0 // numbers, bools; channels and functions are not data an answer holds
+	return 0 // channels and functions are not data an answer holds
+}
+
+var (
+	plansMu sync.Mutex
+	plans   = map[reflect.Type]*sizePlan{}
+)
+
+// planOf returns t's plan, building it (and those of the types it contains) once.
+func planOf(t reflect.Type) *sizePlan {
+	plansMu.Lock()
+	defer plansMu.Unlock()
+	return buildPlan(t)
+}
+
+func buildPlan(t reflect.Type) *sizePlan {
+	if p, ok := plans[t]; ok {
+		return p // also a plan still being built: a type that refers to itself through a pointer
+	}
+	p := &sizePlan{kind: t.Kind(), size: int64(t.Size()), rt: t}
+	plans[t] = p
+	switch t.Kind() {
+	case reflect.Pointer:
+		p.pointers, p.elem = true, buildPlan(t.Elem())
+	case reflect.String, reflect.Interface:
+		p.pointers = true
+	case reflect.Slice:
+		p.pointers, p.elem = true, buildPlan(t.Elem())
+	case reflect.Map:
+		p.pointers, p.key, p.elem = true, buildPlan(t.Key()), buildPlan(t.Elem())
+	case reflect.Array:
+		p.elem = buildPlan(t.Elem())
+		p.pointers = t.Len() > 0 && p.elem.pointers
+	case reflect.Struct:
+		// by value a struct cannot contain itself, so its fields' plans are complete here
+		for i := range t.NumField() {
+			if fp := buildPlan(t.Field(i).Type); fp.pointers {
+				p.fields = append(p.fields, sizeField{i, fp})
+			}
+		}
+		p.pointers = len(p.fields) > 0
+	}
+	return p
 }
 
 // mapSize estimates a Go map's tables (swiss tables since Go 1.24): groups
@@ -135,32 +193,6 @@ func mapSize(n int, key, elem int64) int64 {
 	return allocSize(header) + allocSize(slots*(key+elem)+slots)
 }
 
-var pointerTypes sync.Map // reflect.Type → bool
-
-// hasPointers reports whether values of t can refer to other heap objects.
-func hasPointers(t reflect.Type) bool {
-	if b, ok := pointerTypes.Load(t); ok {
-		return b.(bool)
-	}
-	var b bool
-	switch t.Kind() {
-	case reflect.Pointer, reflect.String, reflect.Slice, reflect.Map, reflect.Interface:
-		b = true
-	case reflect.Array:
-		b = t.Len() > 0 && hasPointers(t.Elem())
-	case reflect.Struct:
-		// a struct reaches its own type only through a pointer, which answers above: no recursion loop
-		for i := range t.NumField() {
-			if hasPointers(t.Field(i).Type) {
-				b = true
-				break
-			}
-		}
-	}
-	pointerTypes.Store(t, b)
-	return b
-}
-
 // sizeClasses are the Go runtime's small-object size classes (runtime/sizeclasses.go).
 var sizeClasses = []int64{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320,
 	352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048, 2304, 2688, 3072,
@@ -169,10 +201,26 @@ var sizeClasses = []int64{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176
 
 // allocSize is what the runtime allocates for an object of n bytes.
 func allocSize(n int64) int64 {
-	if n <= 0 {
+	switch {
+	case n <= 0:
 		return 0
-	}
-	if n <= sizeClasses[len(sizeClasses)-1] {
+	case n <= 8:
+		return 8
+	case n <= 128: // classes of 16 from 16 to 128 (plus 24 and 48)
+		if n <= 16 {
+			return 16
+		}
+		if n <= 24 {
+			return 24
+		}
+		if n <= 32 {
+			return 32
+		}
+		if n <= 48 {
+			return 48
+		}
+		return (n + 15) &^ 15
+	case n <= sizeClasses[len(sizeClasses)-1]:
 		return sizeClasses[sort.Search(len(sizeClasses), func(i int) bool { return sizeClasses[i] >= n })]
 	}
 	const page = 8192
