@@ -46,6 +46,7 @@ func TestThreeReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("idempotency key across replicas", func(t *testing.T) { idempotencyShared(t, c, owner) })
+	t.Run("read cache invalidated on every replica", func(t *testing.T) { cacheInvalidatedEverywhere(t, c, owner) })
 	t.Run("metrics pass promtool", func(t *testing.T) {
 		for _, r := range c.replicas {
 			res, err := http.Get(r.MetricsURL)

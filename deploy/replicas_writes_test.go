@@ -135,3 +135,39 @@ func writesRefusedWithoutRedis(t *testing.T, c *cluster, owner *loadclient.User)
 		t.Errorf("with Redis down, %d write requests reached ERP.net", n)
 	}
 }
+
+const orderCount = `query OrderCount { salesOrders(first: 1) { totalCount } }`
+
+// orderCounts is how many orders the owner sees through each replica (each answers from its read cache when it
+// can).
+func orderCounts(t *testing.T, c *cluster, owner *loadclient.User) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for _, n := range replicaNames {
+		r, err := loadclient.PostHeader(context.Background(), c.http, c.url+"/graphql", owner, orderCount, nil, pinned(n))
+		if err != nil || r.Status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("order count through %s: %v %+v", n, err, r)
+		}
+		var data struct{ SalesOrders struct{ TotalCount int } }
+		if err := json.Unmarshal(r.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		counts[n] = data.SalesOrders.TotalCount
+	}
+	return counts
+}
+
+// cacheInvalidatedEverywhere: an order created through one replica shows at once through every replica, although
+// each had the count in its read cache: the write's invalidation reached them all through Redis.
+func cacheInvalidatedEverywhere(t *testing.T, c *cluster, owner *loadclient.User) {
+	before := orderCounts(t, c, owner)
+	if got, err := placeOrder(c, owner, newKey(), "r1"); err != nil || got.id == "" {
+		t.Fatalf("an order through r1: %+v %v", got, err)
+	}
+	after := orderCounts(t, c, owner)
+	for _, n := range replicaNames {
+		if after[n] != before[n]+1 {
+			t.Errorf("%s counts %d orders after one was created through r1, before %d", n, after[n], before[n])
+		}
+	}
+}
