@@ -15,10 +15,10 @@ const orders = "Crm_Sales_SalesOrders"
 
 // sharedCache is one replica's two-level cache on url; its generations
 // arrive on the returned channel.
-func sharedCache(t *testing.T, url string, failures *atomic.Int32) (*redisstore.Cache, *erpclient.MemoryCache, chan map[string]uint64) {
+func sharedCache(t testing.TB, url string, failures *atomic.Int32) (*redisstore.Cache, *erpclient.MemoryCache, chan map[string]uint64) {
 	t.Helper()
 	l1 := erpclient.NewMemoryCache(1 << 20)
-	c := newClient(t, url).Cache(redisstore.CacheConfig{L1: l1, MaxValueBytes: 64,
+	c := newClient(t, url).Cache(redisstore.CacheConfig{L1: l1, MaxValueBytes: 8192,
 		MaxAge:    func(set string) time.Duration { return map[string]time.Duration{orders: time.Minute}[set] },
 		OnFailure: func() { failures.Add(1) }})
 	gens := make(chan map[string]uint64, 16)
@@ -60,7 +60,7 @@ func TestCache_SharedAcrossReplicas(t *testing.T) {
 		name string
 		e    erpclient.CacheEntry
 	}{
-		{"too big", erpclient.CacheEntry{Set: orders, Body: bytes.Repeat([]byte("x"), 65), Stored: time.Now()}},
+		{"too big", erpclient.CacheEntry{Set: orders, Body: bytes.Repeat([]byte("x"), 8193), Stored: time.Now()}},
 		{"not cached", erpclient.CacheEntry{Set: "Other_Set", Body: []byte("{}"), Stored: time.Now()}},
 		{"too old", erpclient.CacheEntry{Set: orders, Body: []byte("{}"), Stored: time.Now().Add(-2 * time.Minute)}},
 	} {

@@ -160,14 +160,12 @@ func decodeRecord(input, created, done, outcome string) (mutation.Record, error)
 	return rec, nil
 }
 
-// token is this store's owner token for key ("" when it holds no claim).
-func (k *IdempotencyKeys) token(key string, drop bool) string {
+// token takes this store's owner token for key ("" when it holds no claim).
+func (k *IdempotencyKeys) token(key string) string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	t := k.owned[key]
-	if drop {
-		delete(k.owned, key)
-	}
+	delete(k.owned, key)
 	return t
 }
 
@@ -177,12 +175,13 @@ func (k *IdempotencyKeys) Complete(ctx context.Context, key string, out mutation
 	if err != nil {
 		return idemFail("complete", err)
 	}
+	// The Service completes or releases once: the token is forgotten either
+	// way, and a claim Redis did not hear the end of ends with its lease.
 	n, err := completeScript.Run(ctx, k.c.rdb, []string{k.key(key), k.channel()},
-		k.token(key, false), raw, k.now().UnixMilli(), k.ttl.Milliseconds()).Int()
+		k.token(key), raw, k.now().UnixMilli(), k.ttl.Milliseconds()).Int()
 	if err != nil {
-		return idemFail("complete", err) // the claim stays ours: a retry of Complete may still succeed
+		return idemFail("complete", err)
 	}
-	k.token(key, true)
 	switch n {
 	case -1:
 		return idemFail("complete", errors.New("the key's lease ended while its mutation ran"))
@@ -194,10 +193,9 @@ func (k *IdempotencyKeys) Complete(ctx context.Context, key string, out mutation
 
 // Release implements mutation.KeyStore.
 func (k *IdempotencyKeys) Release(ctx context.Context, key string) error {
-	if err := releaseScript.Run(ctx, k.c.rdb, []string{k.key(key), k.channel()}, k.token(key, false)).Err(); err != nil {
+	if err := releaseScript.Run(ctx, k.c.rdb, []string{k.key(key), k.channel()}, k.token(key)).Err(); err != nil {
 		return idemFail("release", err)
 	}
-	k.token(key, true)
 	return nil
 }
 

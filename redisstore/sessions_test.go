@@ -13,7 +13,7 @@ import (
 	"github.com/erpgraph/erpgraph/session/sessiontest"
 )
 
-func newClient(t *testing.T, url string) *redisstore.Client {
+func newClient(t testing.TB, url string) *redisstore.Client {
 	t.Helper()
 	c, err := redisstore.New(redisstore.Config{URL: url})
 	if err != nil {
