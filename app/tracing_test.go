@@ -256,26 +256,7 @@ func TestApp_TracesExportOTLP(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Logger = quiet
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := app.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx) }()
-	res := send(t, nil, newPost(t, a, login(t, a, fixture.OwnerLogin), "application/json", jsonBody(`query Me { me { login } }`, nil)))
-	if res.status != http.StatusOK || res.code() != "" {
-		t.Fatalf("query: %d %+v", res.status, res.body.Errors)
-	}
-	id := res.header.Get("X-Request-ID")
-	cancel()
-	if err := <-served; err != nil {
-		t.Errorf("Serve: %v", err)
-	}
-	if err := a.Close(); err != nil { // flushes the batched spans
-		t.Fatalf("Close: %v", err)
-	}
+	id := serveOne(t, cfg, `query Me { me { login } }`) // closing the app flushes the batched spans
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -348,6 +329,20 @@ func TestApp_TracesCollectorRefuses(t *testing.T) {
 	cfg := devConfig(t)
 	cfg.Tracing.TracesEndpoint = collector.URL + "/v1/traces"
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	serveOne(t, cfg, `{ me { login } }`)
+	warned := find(logs.records(t), func(r map[string]any) bool {
+		msg, _ := r["msg"].(string)
+		return r["level"] == "WARN" && strings.HasPrefix(msg, "tracing: ")
+	})
+	if len(warned) == 0 {
+		t.Errorf("no warning that the spans were not exported; log:\n%s", logs.String())
+	}
+}
+
+// serveOne runs the app for one operation of the Owner's, then shuts it down and closes it (checking both went
+// cleanly), and returns the operation's request ID.
+func serveOne(t *testing.T, cfg app.Config, query string) string {
+	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -357,9 +352,9 @@ func TestApp_TracesCollectorRefuses(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- a.Serve(ctx) }()
-	res := send(t, nil, newPost(t, a, login(t, a, fixture.OwnerLogin), "application/json", jsonBody(`{ me { login } }`, nil)))
+	res := send(t, nil, newPost(t, a, login(t, a, fixture.OwnerLogin), "application/json", jsonBody(query, nil)))
 	if res.status != http.StatusOK || res.code() != "" {
-		t.Fatalf("query: %d %+v", res.status, res.body.Errors)
+		t.Errorf("query: %d %+v", res.status, res.body.Errors)
 	}
 	cancel()
 	if err := <-served; err != nil {
@@ -368,11 +363,5 @@ func TestApp_TracesCollectorRefuses(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
-	warned := find(logs.records(t), func(r map[string]any) bool {
-		msg, _ := r["msg"].(string)
-		return r["level"] == "WARN" && strings.HasPrefix(msg, "tracing: ")
-	})
-	if len(warned) == 0 {
-		t.Errorf("no warning that the spans were not exported; log:\n%s", logs.String())
-	}
+	return res.header.Get("X-Request-ID")
 }
