@@ -296,16 +296,22 @@ func (rc *readCache) lookup(key, set string) (CacheEntry, bool) {
 	return e, true
 }
 
-// cachedResponse turns an entry into the response a live read would give.
-func cachedResponse(r *request, e CacheEntry) (*response, error) {
-	v := e.Val
-	if v == nil {
-		var err error
-		if v, err = r.decode(e.Body); err != nil {
-			return nil, err
-		}
+// cachedResponse turns key's entry into the response a live read would
+// give. An entry without its decoded value (a shared store's, read from
+// Redis) is decoded once and stored back with it, so the process's own
+// store answers the next hits without decoding again.
+func (c *Client) cachedResponse(r *request, key string, e CacheEntry) (*response, error) {
+	if e.Val != nil {
+		return &response{status: 200, body: e.Body, val: e.Val}, nil
 	}
-	return &response{status: 200, body: e.Body, val: v}, nil
+	v, err := r.decode(e.Body)
+	if err != nil {
+		return nil, err
+	}
+	res := &response{status: 200, body: e.Body, val: v}
+	e.Val = v
+	c.cache.store.Set(key, e)
+	return res, nil
 }
 
 // staleAllowed reports whether err is a failure stale-if-error covers:
@@ -356,13 +362,13 @@ func (c *Client) sendAll(ctx context.Context, reqs ...*request) ([]*response, []
 			age := max(now.Sub(e.Stored), 0)
 			switch {
 			case age < pol.TTL:
-				if res, err := cachedResponse(r, e); err == nil {
+				if res, err := c.cachedResponse(r, key, e); err == nil {
 					out[i] = res
 					c.note(ctx, age, true, false)
 					continue
 				}
 			case age < pol.TTL+pol.StaleWhileRevalidate:
-				if res, err := cachedResponse(r, e); err == nil {
+				if res, err := c.cachedResponse(r, key, e); err == nil {
 					out[i] = res
 					c.note(ctx, age, true, true)
 					c.revalidate(r)
@@ -395,7 +401,7 @@ func (c *Client) sendAll(ctx context.Context, reqs ...*request) ([]*response, []
 			// its age now, after the failed attempt: never past the stale-if-error bound
 			pol, _ := c.cacheable(r)
 			if age := max(c.cache.now().Sub(e.Stored), 0); age < pol.TTL+pol.StaleIfError {
-				if cr, err := cachedResponse(r, e); err == nil {
+				if cr, err := c.cachedResponse(r, r.key(), e); err == nil {
 					out[i] = cr
 					c.note(ctx, age, true, true)
 					continue

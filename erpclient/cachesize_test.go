@@ -180,3 +180,54 @@ func BenchmarkMemoryCache_Set(b *testing.B) {
 	}
 	b.ReportMetric(float64(mc.Stats().Bytes), "store-bytes/entry")
 }
+
+// twoLevel is shaped like a shared store (redisstore): a process's memory store in front of a store of bodies
+// that other processes fill; an entry found only there is copied to the front without its decoded value.
+type twoLevel struct {
+	l1 *erpclient.MemoryCache
+	l2 bytesOnly
+}
+
+func (s twoLevel) Get(key string) (erpclient.CacheEntry, bool) {
+	if e, ok := s.l1.Get(key); ok {
+		return e, true
+	}
+	e, ok := s.l2.Get(key)
+	if ok {
+		s.l1.Set(key, e)
+	}
+	return e, ok
+}
+func (s twoLevel) Set(key string, e erpclient.CacheEntry) { s.l1.Set(key, e); s.l2.Set(key, e) }
+func (s twoLevel) Delete(key string)                      { s.l1.Delete(key) }
+
+// An answer another process stored as bytes is decoded once here: the first hit stores it back decoded, so the
+// front store holds the decoded value (and weighs it) and later hits do not decode again.
+func TestCache_SharedEntryIsDecodedOnce(t *testing.T) {
+	s := startSim(t, erpsim.Options{Limits: erpsim.Unlimited()})
+	l2 := bytesOnly{erpclient.NewMemoryCache(1 << 30)}
+	client := func(l1 *erpclient.MemoryCache) *erpclient.Client {
+		return simClient(t, s, func(cfg *erpclient.Config) {
+			cfg.Cache = erpclient.CacheConfig{Store: twoLevel{l1, l2}, Documents: erpclient.CachePolicy{TTL: time.Hour}}
+		})
+	}
+	ctx := context.Background()
+	if _, err := erpclient.List[dashboardOrder](ctx, client(erpclient.NewMemoryCache(1<<30)), dashboardPage); err != nil {
+		t.Fatal(err)
+	}
+	bodies := l2.Stats().Bytes
+	front := erpclient.NewMemoryCache(1 << 30)
+	other := client(front) // another replica: its front store is empty
+	base := len(domainRequests(s))
+	for range 3 {
+		if _, err := erpclient.List[dashboardOrder](ctx, other, dashboardPage); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(domainRequests(s)) - base; got != 0 {
+		t.Errorf("%d upstream requests for an answer the shared store holds", got)
+	}
+	if st := front.Stats(); st.Entries != 1 || st.Bytes <= bodies {
+		t.Errorf("front store %+v: want the entry decoded (weighing more than its %d-byte body)", st, bodies)
+	}
+}
