@@ -57,10 +57,12 @@ type operation struct {
 
 // WithOperation returns a context whose ERP.net calls belong to one
 // operation. Under load the scheduler then finishes what it started: the
-// operation's first call is admitted only if it would be answered within half
-// of the remaining deadline (leaving the rest for its later calls), and its
-// later calls go out ahead of other operations' first calls. Without it,
-// every call is admitted on its own.
+// operation's first call is admitted only if it would be answered early
+// enough to leave its later calls twice the time they are estimated to need
+// (and at least a quarter of the deadline), its later calls go out ahead of
+// other operations' first calls, and admission counts the later calls the
+// operation will still make until ctx ends. Without it, every call is
+// admitted on its own.
 func WithOperation(ctx context.Context) context.Context {
 	return context.WithValue(ctx, operationKey{}, &operation{})
 }

@@ -321,11 +321,13 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 		// when to come back, instead of failing at its deadline after holding a place in the queue.
 		// A call without a deadline is only bounded by MaxWait, after the fact: an estimate must not refuse
 		// what might have made it.
-		dispatch, done := s.estimateLocked(who, cont, background)
+		dispatch, done, later := s.estimateLocked(who, cont, background)
 		estimate = dispatch
 		left := time.Until(ctxEnd)
 		if op != nil && !cont {
-			left /= 2 // an operation's first call leaves half of its time to the calls that follow
+			// an operation's first call leaves its later calls twice the time they are estimated to need,
+			// and at least a quarter of the operation's time
+			left -= max(2*later, left/4)
 		}
 		if !ctxEnd.IsZero() && (dispatch > s.cfg.MaxWait || done > left) {
 			s.mu.Unlock()
@@ -472,9 +474,10 @@ func (s *scheduler) perRequestLocked() time.Duration {
 // perDispatch (a full $batch and the calls sharing its parts) per request; the first request waits for the
 // rate limit's next token, a free slot, a pause; each next one for the time a request takes the session
 // (perRequestLocked). What the real waits of earlier calls said about such estimates corrects it (learnLocked).
+// later is how long the operation's later calls would take after it is answered (laterLocked).
 //
 // A continuation (cont) waits only behind priority calls and other continuations.
-func (s *scheduler) estimateLocked(who string, cont, background bool) (dispatch, done time.Duration) {
+func (s *scheduler) estimateLocked(who string, cont, background bool) (dispatch, done, later time.Duration) {
 	now := time.Now()
 	ahead, firstsAhead := 0, 0
 	firsts := make(map[string]int)
@@ -494,6 +497,8 @@ func (s *scheduler) estimateLocked(who string, cont, background bool) (dispatch,
 			}
 		}
 	}
+	per := s.perRequestLocked()
+	later = s.laterLocked(ahead+s.pendingLocked(), per) // ahead holds the later calls queued so far
 	mine := firsts[who]
 	for c, n := range firsts {
 		k := n
@@ -506,7 +511,6 @@ func (s *scheduler) estimateLocked(who string, cont, background bool) (dispatch,
 	if !cont {
 		ahead += int(math.Ceil(float64(firstsAhead)*s.contRatioLocked())) + s.pendingLocked()
 	}
-	per := s.perRequestLocked()
 	wait := time.Duration(0)
 	if tokens := s.limiter.Tokens(); tokens < 1 {
 		wait = time.Duration((1 - tokens) / float64(s.limiter.Limit()) * float64(time.Second))
@@ -518,7 +522,14 @@ func (s *scheduler) estimateLocked(who string, cont, background bool) (dispatch,
 		wait = max(wait, p)
 	}
 	dispatch = s.queueTimeLocked(wait, ahead, per)
-	return dispatch, dispatch + s.took
+	return dispatch, dispatch + s.took, later
+}
+
+// laterLocked is how long an operation's later calls take once its first is answered, with conts later calls
+// queued or to come ahead of them (they go out first, so they wait behind those only), and their answers: as
+// many as operations make lately (contRatioLocked).
+func (s *scheduler) laterLocked(conts int, per time.Duration) time.Duration {
+	return time.Duration(s.contRatioLocked() * float64(s.queueTimeLocked(per, conts, per)+s.took))
 }
 
 // queueTimeLocked is how long a call waits to be dispatched when the next request goes out after first and
@@ -685,7 +696,7 @@ func (s *scheduler) shedLocked(now time.Time) []*call {
 			conts++
 		}
 	}
-	later := time.Duration(ratio * float64(s.queueTimeLocked(per, conts, per)+s.took))
+	later := s.laterLocked(conts, per)
 	for _, cl := range order {
 		if cl.background && interactive && now.Sub(cl.queuedAt) < backgroundAging {
 			continue // yields to the others; bounded by MaxWait alone
