@@ -49,6 +49,10 @@ func TestApp_Readiness(t *testing.T) {
 	}
 
 	sim.SetFaults(erpsim.Fault{Path: "/id/", Status: http.StatusServiceUnavailable}, erpsim.Fault{Path: "/api/domain/odata/", Drop: true})
+	// Readiness takes the last upstream outcome as its evidence while it is
+	// recent (erpclient.PingFresh): the user read that meets the outage is
+	// what the next probe goes by, and it probes again itself.
+	graphql(t, a, tok, "{ salesOrders(first: 2) { nodes { documentNo } } }")
 	code, rep = readiness(t, a.URL())
 	if code != http.StatusServiceUnavailable || rep.Status != server.StatusUnavailable || rep.Components["erp"].Status != server.StatusDown {
 		t.Errorf("identity server and Domain API down: %d %+v, want 503", code, rep)
@@ -69,6 +73,28 @@ func TestApp_Readiness(t *testing.T) {
 			t.Fatalf("not ready a minute after the upstreams recovered: %d %+v", code, rep)
 		}
 		<-tick.C // a probe's pace: an open breaker fails fast
+	}
+}
+
+// A probe right after users' reads costs the ERP.net session nothing: those
+// answers already prove the Domain API works, and probes come every few
+// seconds from each load balancer and kubelet, out of the same 600 requests a
+// minute the users need.
+func TestApp_ReadinessSpendsNoSessionBudgetWhileServing(t *testing.T) {
+	a := run(t, devConfig(t))
+	sim := a.Sim()
+	tok := login(t, a, "anna.petrova")
+	if code, out := graphql(t, a, tok, "{ salesOrders(first: 1) { totalCount } }"); code != http.StatusOK || len(out.Errors) > 0 {
+		t.Fatalf("read: %d %+v", code, out)
+	}
+	before := sim.Stats().DomainRequests
+	for range 5 {
+		if code, rep := readiness(t, a.URL()); code != http.StatusOK || rep.Components["erp"].Status != server.StatusOK {
+			t.Fatalf("ready after a read: %d %+v", code, rep)
+		}
+	}
+	if n := sim.Stats().DomainRequests - before; n != 0 {
+		t.Errorf("5 probes after a user read made %d Domain API requests, want 0", n)
 	}
 }
 

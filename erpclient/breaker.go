@@ -63,6 +63,8 @@ type breaker struct {
 	probing   bool // half-open: the probe is in flight
 	lastClass string
 	lastAt    time.Time
+	// of the last upstream answer that proved ERP.net works, and of the last failure; also with the breaker off
+	lastOK, lastFailed time.Time
 }
 
 // transition is a state change to log after the lock is released.
@@ -117,6 +119,12 @@ func (b *breaker) dispatchLocked(u *unit) {
 
 // recordLocked takes the outcome of a finished upstream request.
 func (b *breaker) recordLocked(u *unit, o outcome) *transition {
+	switch {
+	case o.ok:
+		b.lastOK = b.now()
+	case o.failed:
+		b.lastFailed = b.now()
+	}
 	if !b.enabled() {
 		return nil
 	}

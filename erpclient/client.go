@@ -36,6 +36,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/sync/singleflight"
 )
 
 // Client talks to one ERP.net instance's Domain API with the process's
@@ -52,6 +53,7 @@ type Client struct {
 	cancel context.CancelFunc
 	closed atomic.Bool
 	cache  *readCache // nil when Config.Cache has no store
+	pings  singleflight.Group
 }
 
 // maxBody bounds any upstream body read into memory.
@@ -160,16 +162,55 @@ func (c *Client) IdentityURL() string { return c.issuer }
 func (c *Client) ODataURL() string { return c.root.String() }
 
 // Ping checks readiness: a service token is obtainable and the Domain API
-// answers a minimal read through the scheduler.
+// answers. An upstream answer within PingFresh, with no failure after it,
+// already proves that, so a Ping then costs no ERP.net request: load balancers and kubelets probe every
+// few seconds, and each probe would otherwise spend the session's 600 a minute
+// that users need. Otherwise it sends a minimal read through the scheduler;
+// concurrent Pings share that one read.
 func (c *Client) Ping(ctx context.Context) error {
 	if _, err := c.tokens.token(ctx); err != nil {
 		return fmt.Errorf("erpclient: ping: %w", err)
 	}
-	_, err := c.send(ctx, &request{
-		method: http.MethodGet, path: SetCurrencies, query: "$top=1&$select=Id",
-		op: "ping", read: true,
+	if c.answeredWithin(PingFresh) {
+		return nil
+	}
+	ch := c.pings.DoChan("ping", func() (any, error) {
+		// detached from the first caller's cancellation, bounded by its deadline
+		pctx := context.WithoutCancel(ctx)
+		if d, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			pctx, cancel = context.WithDeadline(pctx, d)
+			defer cancel()
+		}
+		_, err := c.send(pctx, &request{
+			method: http.MethodGet, path: SetCurrencies, query: "$top=1&$select=Id",
+			op: "ping", read: true,
+		})
+		return nil, err
 	})
-	return err
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return fmt.Errorf("erpclient: ping: %w", ctx.Err())
+	}
+}
+
+// PingFresh is how recent an upstream answer must be for Ping to take it as
+// proof that ERP.net answers, instead of sending a read of its own.
+const PingFresh = 10 * time.Second
+
+// answeredWithin reports whether the last upstream outcome (any caller's) was
+// an answer, within d by the client's clock, with the breaker closed.
+func (c *Client) answeredWithin(d time.Duration) bool {
+	s := c.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := &s.breaker
+	if b.state != BreakerClosed || b.lastOK.IsZero() || !b.lastOK.After(b.lastFailed) {
+		return false
+	}
+	return b.now().Sub(b.lastOK) < d
 }
 
 // --- discovery ---
