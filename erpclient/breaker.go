@@ -47,6 +47,7 @@ const (
 type outcome struct {
 	failed bool   // counts towards opening
 	ok     bool   // proves ERP.net works (closes a half-open breaker)
+	busy   bool   // ERP.net is up but refuses work for now (429, or 503 with Retry-After)
 	class  string // failure class when failed
 	detail string // short, safe text for logs (status code, error class)
 }
@@ -63,7 +64,8 @@ type breaker struct {
 	probing   bool // half-open: the probe is in flight
 	lastClass string
 	lastAt    time.Time
-	// of the last upstream answer that proved ERP.net works, and of the last failure; also with the breaker off
+	// of the last upstream answer that proved ERP.net works, and of the last failure or busy answer; also with
+	// the breaker off
 	lastOK, lastFailed time.Time
 }
 
@@ -122,8 +124,8 @@ func (b *breaker) recordLocked(u *unit, o outcome) *transition {
 	switch {
 	case o.ok:
 		b.lastOK = b.now()
-	case o.failed:
-		b.lastFailed = b.now()
+	case o.failed || o.busy:
+		b.lastFailed = b.now() // a probe must ask again: only an answer proves ERP.net serves
 	}
 	if !b.enabled() {
 		return nil
@@ -184,7 +186,7 @@ func classifyAnswer(res *response) outcome {
 	detail := fmt.Sprintf("status %d", status)
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		if res.header.Get("Retry-After") != "" || status == http.StatusTooManyRequests {
-			return outcome{detail: detail} // busy, not down: dispatch pauses
+			return outcome{busy: true, detail: detail} // busy, not down: dispatch pauses
 		}
 		return outcome{failed: true, class: classStatus, detail: detail}
 	}

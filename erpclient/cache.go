@@ -339,6 +339,7 @@ func (c *Client) sendAll(ctx context.Context, reqs ...*request) ([]*response, []
 		return res, errs
 	}
 	out, errs := make([]*response, len(reqs)), make([]error, len(reqs))
+	kept := c.sched.kept.Load() // before the lookups: see scheduler.kept
 	now := c.cache.now()
 	var live []int
 	var liveReqs []*request
@@ -380,14 +381,34 @@ func (c *Client) sendAll(ctx context.Context, reqs ...*request) ([]*response, []
 				c.cache.store.Delete(key)
 			}
 		}
+		r.missedAt = kept + 1
 		live, liveReqs = append(live, i), append(liveReqs, r)
 	}
 	if len(live) == 0 {
 		return out, errs
 	}
 	res, lerrs := c.sendLive(ctx, liveReqs...)
+	var again []int // missed the cache while an identical read stored its answer: look again
+	for j, i := range live {
+		if errors.Is(lerrs[j], errLookAgain) {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		areqs := make([]*request, len(again))
+		for k, i := range again {
+			areqs[k] = reqs[i]
+		}
+		ares, aerrs := c.sendAll(ctx, areqs...)
+		for k, i := range again {
+			out[i], errs[i] = ares[k], aerrs[k]
+		}
+	}
 	for j, i := range live {
 		r := reqs[i]
+		if errors.Is(lerrs[j], errLookAgain) {
+			continue // answered above
+		}
 		if _, ok := c.cacheable(r); !ok {
 			out[i], errs[i] = res[j], lerrs[j]
 			continue

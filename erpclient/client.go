@@ -332,6 +332,8 @@ type request struct {
 	// no longer join this one: the read cache stores it there, so a read that
 	// missed the cache either joins this request or finds the entry.
 	keep func(*response)
+	// missedAt is scheduler.kept+1 as it was before the read missed the cache (0: not looked up)
+	missedAt uint64
 }
 
 func (r *request) key() string {

@@ -84,6 +84,10 @@ type unit struct {
 type sentKey struct{}
 
 type scheduler struct {
+	// kept counts the reads whose answer request.keep stored and that identical reads can no longer join;
+	// changed only under mu. A read that missed the cache before it changed looks again (errLookAgain).
+	kept atomic.Uint64
+
 	cfg     SchedulerConfig
 	c       *Client
 	limiter *rate.Limiter
@@ -356,6 +360,13 @@ func (s *scheduler) submit(ctx context.Context, reqs ...*request) ([]*response, 
 			cl.state, cl.unit, cl.dispatched, cl.shared = running, p.unit, queuedAt, true
 			p.unit.waiters++
 			joined++
+			continue
+		}
+		if req.missedAt != 0 && s.kept.Load() != req.missedAt-1 {
+			// an identical read may have stored its answer after this one missed the cache and left before
+			// it came here: the caller looks at the cache again rather than sending the read twice
+			cl.state, cl.err = left, errLookAgain
+			close(cl.done)
 			continue
 		}
 		s.queue = append(s.queue, cl)
@@ -978,6 +989,7 @@ func (s *scheduler) run(u *unit) {
 	}
 	traceUnitDone(u, outer, parts, err)
 	results, errs := make([]*response, len(reqs)), make([]error, len(reqs))
+	var kept uint64 // answers request.keep stored
 	for i, r := range reqs {
 		switch {
 		case err != nil:
@@ -996,10 +1008,12 @@ func (s *scheduler) run(u *unit) {
 		}
 		if r.keep != nil && errs[i] == nil && results[i].ok() {
 			r.keep(results[i]) // while the part is still active: see request.keep
+			kept++
 		}
 	}
 
 	s.mu.Lock()
+	s.kept.Add(kept)
 	deliver := make([][]*call, len(u.parts))
 	for i, p := range u.parts {
 		if s.active[p.req.key()] == p {
@@ -1106,6 +1120,10 @@ func (c *Client) sendLive(ctx context.Context, reqs ...*request) ([]*response, [
 				out[i], errs[i] = res[j], nil
 				continue
 			}
+			if errors.Is(err, errLookAgain) {
+				errs[i] = err // for sendAll, which looks at the cache again
+				continue
+			}
 			if err == nil {
 				err = statusError(reqs[i].op, res[j].status, res[j].header, res[j].body)
 			} else {
@@ -1137,6 +1155,9 @@ func (c *Client) sendLive(ctx context.Context, reqs ...*request) ([]*response, [
 		pending = retry
 	}
 }
+
+// errLookAgain: the read missed the cache before an identical read stored its answer there (see scheduler.kept).
+var errLookAgain = errors.New("erpclient: an identical read answered meanwhile")
 
 // opError prefixes a non-HTTP failure with the operation; transport failures
 // become ErrUnavailable.
