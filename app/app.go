@@ -162,7 +162,7 @@ func build(ctx context.Context, cfg Config, files *loaded) (*App, error) {
 	})
 	writes, err := mutation.New(mutation.Config{
 		ERP: a.erp, Enabled: cfg.Writes.Enabled, KeyTTL: cfg.Writes.IdempotencyTTL, Keys: a.idempotencyKeys(),
-		SubmitState: erpclient.DocumentState(cfg.Writes.SubmitState), RatePerMinute: cfg.Writes.PerMinute,
+		SubmitState: erpclient.DocumentState(cfg.Writes.SubmitState), RatePerMinute: cfg.Writes.PerMinute, Rates: a.writeRates(),
 		Audit: cmp.Or(a.audit, slog.New(slog.DiscardHandler)), Logger: a.log.With("component", "mutation"),
 		OnReplay: a.metrics.IdempotentReplay, OnKeysUnavailable: func() { a.metrics.StoreFailed("idempotency") },
 		AddUpstream: func(ctx context.Context, n int64) {

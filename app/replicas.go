@@ -86,13 +86,34 @@ func (a *App) redisComponent(ctx context.Context) (server.Component, bool) {
 // replica falls back to its own buckets.
 func (a *App) rateLimit() server.RateLimitConfig {
 	rl := a.cfg.RateLimit
-	if a.redis != nil && rl.Store == nil {
-		rl.Store = &redisstore.FallbackRates{
-			Shared: a.redis.RateLimits(), Local: server.NewMemoryRateStore(cmp.Or(rl.MaxClients, server.DefaultMaxClients)),
-			OnFailure: func() { a.metrics.StoreFailed("ratelimit") },
+	if rl.Store == nil {
+		if s := a.sharedRates(); s != nil {
+			rl.Store = s
 		}
 	}
 	return rl
+}
+
+// sharedRates keeps token buckets in Redis (GCRA, one budget per key across replicas), falling back to this
+// replica's own buckets when Redis fails; nil without Redis. The edge's request limit and the mutations' write
+// limit use it, each with its own keys.
+func (a *App) sharedRates() *redisstore.FallbackRates {
+	if a.redis == nil {
+		return nil
+	}
+	return &redisstore.FallbackRates{
+		Shared: a.redis.RateLimits(), Local: server.NewMemoryRateStore(cmp.Or(a.cfg.RateLimit.MaxClients, server.DefaultMaxClients)),
+		OnFailure: func() { a.metrics.StoreFailed("ratelimit") },
+	}
+}
+
+// writeRates keeps the mutations' per-user write budgets in Redis when configured (nil: the Service's buckets in
+// this process).
+func (a *App) writeRates() mutation.RateStore {
+	if s := a.sharedRates(); s != nil {
+		return s
+	}
+	return nil
 }
 
 // firstUses remembers audited user tokens in Redis when configured (nil:

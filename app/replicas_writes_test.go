@@ -219,3 +219,34 @@ func TestApp_RedisSharesIdempotencyKeys(t *testing.T) {
 		t.Errorf("orders of customer 1 at the end: %d, want %d", after, before+3)
 	}
 }
+
+// A user's write budget (ERPGRAPH_WRITES_PER_MINUTE, burst 10) is one budget across replicas on one Redis:
+// twelve writes sent in turn to two replicas get ten orders and two RATE_LIMITED refusals, where a budget per
+// replica would have let all twelve through.
+func TestApp_RedisSharesWriteLimits(t *testing.T) {
+	redis := redistest.Start(t)
+	a, b := twoReplicas(t, redis.URL(), nil, func(c *app.Config) {
+		c.Writes.Enabled, c.Writes.PerMinute, c.Scopes = true, 1, []string{"read", "update"}
+	})
+	sim := a.Sim()
+	owner := login(t, a, fixture.OwnerLogin)
+	before := ordersOfCustomer(t, sim, 1)
+	placedN, limited := 0, 0
+	for i := range 12 {
+		p := mustPlace(t, []*app.App{a, b}[i%2], owner, "")
+		switch {
+		case p.code == "" && p.orderID != "":
+			placedN++
+		case p.code == "RATE_LIMITED":
+			limited++
+		default:
+			t.Fatalf("write %d: %+v", i+1, p)
+		}
+	}
+	if placedN != 10 || limited != 2 {
+		t.Errorf("12 writes across two replicas: %d placed, %d RATE_LIMITED; want 10 and 2 (one budget of burst 10)", placedN, limited)
+	}
+	if after := ordersOfCustomer(t, sim, 1); after != before+placedN {
+		t.Errorf("orders of customer 1: %d → %d, want %d more", before, after, placedN)
+	}
+}

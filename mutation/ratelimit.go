@@ -1,6 +1,7 @@
 package mutation
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -48,4 +49,24 @@ func (l *userLimits) allow(user string) (time.Duration, bool) {
 		return d, false
 	}
 	return 0, true
+}
+
+// RateStore keeps token buckets by key, like the edge's rate limit (server.RateStore, which any of its stores
+// also implements): Take takes one token from key's bucket, which refills at rate per second up to burst, or
+// says how long until one is there.
+type RateStore interface {
+	Take(ctx context.Context, key string, rate float64, burst int) (wait time.Duration, err error)
+}
+
+// allow takes one write from user's budget, in Config.Rates when set.
+func (s *Service) allow(ctx context.Context, user string) (time.Duration, bool) {
+	if s.cfg.Rates == nil || s.cfg.RatePerMinute < 0 {
+		return s.limits.allow(user)
+	}
+	wait, err := s.cfg.Rates.Take(ctx, "write:"+user, float64(s.cfg.RatePerMinute)/60, s.cfg.RateBurst)
+	if err != nil {
+		s.cfg.Logger.WarnContext(ctx, "mutation: write rate store failed; the write goes on", "err", err)
+		return 0, true
+	}
+	return wait, wait <= 0
 }

@@ -76,8 +76,12 @@ type Config struct {
 	// disables the limit.
 	RatePerMinute int
 	RateBurst     int
-	Audit         *slog.Logger // one record per mutation; nil discards
-	Logger        *slog.Logger
+	// Rates keeps the write budgets when set (key "write:<user id>"): a store shared by replicas (Redis, GCRA)
+	// makes a user's budget global. nil means buckets in this process. A store that fails lets the write
+	// through to the rest of its checks.
+	Rates  RateStore
+	Audit  *slog.Logger // one record per mutation; nil discards
+	Logger *slog.Logger
 	// AddUpstream hands the mutation's upstream requests on to the request's own count (the request record):
 	// a mutation counts its requests apart, for its audit record.
 	AddUpstream func(ctx context.Context, n int64)
@@ -161,7 +165,7 @@ func (s *Service) run(ctx context.Context, a Actor, action Action, customerID, e
 	if a.Scope == nil {
 		return Outcome{}, errors.New("mutation: no access scope")
 	}
-	if wait, ok := s.limits.allow(a.UserID); !ok {
+	if wait, ok := s.allow(ctx, a.UserID); !ok {
 		s.audit(ctx, a, action, customerID, entityID, CodeRateLimited, 0, false)
 		return Outcome{}, &ErrRateLimited{RetryAfter: wait}
 	}
