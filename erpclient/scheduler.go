@@ -146,7 +146,7 @@ func (s *scheduler) learnLocked(calls []*call, now time.Time) {
 const (
 	minLearn = 250 * time.Millisecond
 	minSlip  = 0.5 // an estimate that was too long by half still stands for half
-	maxSlip  = 2 // a slower session than estimated by more than 2× is a CPU-starved process: refusing on it sheds what would have made it
+	maxSlip  = 2   // a slower session than estimated by more than 2× is a CPU-starved process: refusing on it sheds what would have made it
 )
 
 // timeDispatchLocked measures the dispatch rate the session really sustains while calls wait: between two
