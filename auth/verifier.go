@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -257,10 +257,11 @@ const verifiedFor = 30 * time.Second
 // maxVerified bounds the remembered tokens (each about 300 bytes).
 const maxVerified = 10000
 
-// verifiedTokens are the tokens Verify accepted, by the SHA-256 of their bytes.
+// verifiedTokens are the tokens Verify accepted, by the SHA-256 of their bytes, in an LRU (hashicorp/golang-lru,
+// as the edge's rate buckets): a flood of new tokens pushes out the least recently used, never everyone's.
 type verifiedTokens struct {
-	mu sync.Mutex
-	m  map[[sha256.Size]byte]verifiedToken
+	once  sync.Once
+	cache *lru.Cache[[sha256.Size]byte, verifiedToken]
 }
 
 type verifiedToken struct {
@@ -268,11 +269,20 @@ type verifiedToken struct {
 	until time.Time
 }
 
+func (t *verifiedTokens) entries() *lru.Cache[[sha256.Size]byte, verifiedToken] {
+	t.once.Do(func() {
+		c, err := lru.New[[sha256.Size]byte, verifiedToken](maxVerified)
+		if err != nil {
+			panic(err) // only for a non-positive size
+		}
+		t.cache = c
+	})
+	return t.cache
+}
+
 // get returns a copy of the user of the remembered token key, while it may be served at now.
 func (t *verifiedTokens) get(key [sha256.Size]byte, now time.Time) (*User, bool) {
-	t.mu.Lock()
-	e, ok := t.m[key]
-	t.mu.Unlock()
+	e, ok := t.entries().Get(key)
 	if !ok || !now.Before(e.until) {
 		return nil, false
 	}
@@ -281,25 +291,14 @@ func (t *verifiedTokens) get(key [sha256.Size]byte, now time.Time) (*User, bool)
 	return &u, true
 }
 
-// put remembers the token key of u until until; when full it first forgets the lapsed tokens, then all.
+// put remembers the token key of u until until.
 func (t *verifiedTokens) put(key [sha256.Size]byte, u *User, until, now time.Time) {
 	if !now.Before(until) {
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.m) >= maxVerified {
-		maps.DeleteFunc(t.m, func(_ [sha256.Size]byte, e verifiedToken) bool { return !now.Before(e.until) })
-		if len(t.m) >= maxVerified {
-			clear(t.m)
-		}
-	}
-	if t.m == nil {
-		t.m = make(map[[sha256.Size]byte]verifiedToken)
-	}
 	c := *u
 	c.Scopes = slices.Clone(u.Scopes)
-	t.m[key] = verifiedToken{user: c, until: until}
+	t.entries().Add(key, verifiedToken{user: c, until: until})
 }
 
 // verifySigned checks everything about raw that does not depend on what kind
